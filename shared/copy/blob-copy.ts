@@ -1,0 +1,201 @@
+import { isAbort, ReplicatorError, StoppedError, throwIfStopped } from '../errors.js';
+import type { RegistryClient, UploadSession } from '../registry/client.js';
+import { RegistryError } from '../registry/errors.js';
+import { readBlob, ByteTaker, type BlobSource } from './blob-reader.js';
+import { BlobVerifier } from './blob-verifier.js';
+import type { BlobOutcome, CopyListener } from './progress.js';
+import type { Throttle } from './throttle.js';
+
+/** Where a blob goes. */
+export interface BlobTarget {
+  client: RegistryClient;
+  repository: string;
+}
+
+/** How to move one blob. */
+export interface BlobCopyOptions {
+  /** Chunk size of a chunked upload (POST, PATCH..., PUT); undefined = one streamed PUT. */
+  chunkSize?: number | undefined;
+  /** Repositories of the destination registry that may already hold the blob (mount sources). */
+  mountFrom?: readonly string[];
+  throttle?: Throttle | undefined;
+  signal?: AbortSignal | undefined;
+  emit: CopyListener;
+  /** Destination failures in a row without progress before the blob fails (default 5). */
+  maxStalledAttempts?: number;
+}
+
+const MAX_UPLOAD_ATTEMPTS = 50;
+
+/**
+ * Copies one blob: HEAD at the destination (present: skipped) -> cross-repo mount when a
+ * repository of the same registry may hold it -> streamed upload from the source GET, hashed
+ * as bytes pass and checked before the last byte is sent. Source drops are resumed inside the
+ * read (`Range` GET, the upload stays open); destination drops resume after the last
+ * acknowledged chunk, or in a new session when the registry cancelled the old one.
+ */
+export async function copyBlob(src: BlobSource, dst: BlobTarget, opts: BlobCopyOptions): Promise<BlobOutcome> {
+  throwIfStopped(opts.signal);
+  if ((await dst.client.headBlob(dst.repository, src.digest, opts.signal)) !== undefined) return 'skipped';
+
+  let session: UploadSession | undefined;
+  const from = opts.mountFrom?.find((r) => r !== dst.repository);
+  if (from !== undefined) {
+    const mount = await dst.client.mountBlob(dst.repository, src.digest, from, opts.signal);
+    if (mount.mounted) return 'mounted';
+    session = mount.session;
+  }
+  session ??= await dst.client.startUpload(dst.repository, opts.signal);
+  opts.emit({ kind: 'blob-start', digest: src.digest, size: src.size });
+  await new BlobUpload(src, dst, opts, session).run();
+  return 'copied';
+}
+
+/** The state of one blob upload across its attempts. */
+class BlobUpload {
+  private readonly verifier: BlobVerifier;
+  /** Set when the failure came from our side of the body (source gone for good, bad digest, stop). */
+  private bodyFailure: unknown;
+
+  constructor(
+    private readonly src: BlobSource,
+    private readonly dst: BlobTarget,
+    private readonly opts: BlobCopyOptions,
+    private session: UploadSession,
+  ) {
+    this.verifier = new BlobVerifier(src.digest, src.size);
+  }
+
+  async run(): Promise<void> {
+    const maxStalled = this.opts.maxStalledAttempts ?? 5;
+    let stalled = 0;
+    for (let attempt = 1; ; attempt++) {
+      const before = this.session.offset;
+      this.bodyFailure = undefined;
+      try {
+        if (this.opts.chunkSize) await this.uploadChunked(this.opts.chunkSize);
+        else await this.uploadWhole();
+        return;
+      } catch (err) {
+        const cause = this.bodyFailure ?? err;
+        if (this.bodyFailure !== undefined || !isDestinationRetryable(err) || this.opts.signal?.aborted) {
+          await this.dst.client.cancelUpload(this.dst.repository, this.session);
+          if (isAbort(cause) || this.opts.signal?.aborted) throw new StoppedError('stopped', { cause });
+          throw cause;
+        }
+        if (await this.recover()) return;
+        stalled = this.session.offset > before ? 0 : stalled + 1;
+        if (stalled >= maxStalled || attempt >= MAX_UPLOAD_ATTEMPTS) {
+          await this.dst.client.cancelUpload(this.dst.repository, this.session);
+          throw err;
+        }
+        this.opts.emit({
+          kind: 'retry',
+          what: `upload ${this.src.digest} from byte ${this.session.offset}`,
+          attempt,
+          delayMs: 0,
+          reason: (err as Error).message,
+        });
+      }
+    }
+  }
+
+  /**
+   * After a destination failure: find out what the registry kept. True when the blob turned
+   * out to be complete already. Otherwise `session` is where to continue (possibly a new one).
+   */
+  private async recover(): Promise<boolean> {
+    const { client, repository } = this.dst;
+    if (this.opts.chunkSize) {
+      const status = await client.uploadStatus(repository, this.session, this.opts.signal).catch(() => undefined);
+      if (status) {
+        this.session = status;
+        return false;
+      }
+    } else if ((await client.headBlob(repository, this.src.digest, this.opts.signal).catch(() => undefined)) !== undefined) {
+      return true; // the registry committed it before the connection dropped
+    }
+    // docker-registry cancels a session whose PATCH/PUT body was cut off: start a new one.
+    await client.cancelUpload(repository, this.session);
+    this.session = await client.startUpload(repository, this.opts.signal);
+    return false;
+  }
+
+  /** One streamed `PUT ?digest=` with the whole blob (after the POST that opened the session). */
+  private async uploadWhole(): Promise<void> {
+    const start = this.session.offset;
+    const length = this.src.size - start;
+    const pieces = readBlob(this.src, start, this.readOptions());
+    await this.dst.client.completeUpload(
+      this.dst.repository,
+      this.session,
+      this.src.digest,
+      { stream: this.body(pieces, start), length },
+      this.opts.signal,
+    );
+  }
+
+  /** PATCH chunk after chunk (`Content-Range`), then `PUT ?digest=` with no body. */
+  private async uploadChunked(chunkSize: number): Promise<void> {
+    const size = Math.max(chunkSize, this.session.minChunk ?? 0);
+    let taker: ByteTaker | undefined;
+    let takerAt = -1;
+    try {
+      while (this.session.offset < this.src.size) {
+        if (!taker || takerAt !== this.session.offset) {
+          await taker?.close();
+          taker = new ByteTaker(readBlob(this.src, this.session.offset, this.readOptions()));
+          takerAt = this.session.offset;
+        }
+        const length = Math.min(size, this.src.size - this.session.offset);
+        const body = this.body(taker.take(length), this.session.offset);
+        this.session = await this.dst.client.uploadChunk(this.dst.repository, this.session, body, length, this.opts.signal);
+        takerAt += length;
+      }
+    } finally {
+      await taker?.close();
+    }
+    if (this.src.size === 0) this.verifier.verify();
+    await this.dst.client.completeUpload(this.dst.repository, this.session, this.src.digest, undefined, this.opts.signal);
+  }
+
+  /**
+   * The request body: bytes from the source at `from`, hashed on the way; the digest is checked
+   * before the last piece is handed over, so a wrong blob never completes at the destination.
+   */
+  private async *body(pieces: AsyncIterable<Buffer>, from: number): AsyncGenerator<Buffer> {
+    const { src, opts, verifier } = this;
+    let offset = from;
+    try {
+      if (src.size === 0) verifier.verify();
+      for await (const piece of pieces) {
+        throwIfStopped(opts.signal);
+        verifier.update(offset, piece);
+        offset += piece.length;
+        if (offset === src.size) verifier.verify();
+        await opts.throttle?.consume(piece.length, opts.signal);
+        opts.emit({ kind: 'blob-progress', digest: src.digest, size: src.size, done: offset, delta: piece.length });
+        yield piece;
+      }
+    } catch (err) {
+      this.bodyFailure = err;
+      throw err;
+    }
+  }
+
+  private readOptions() {
+    return {
+      signal: this.opts.signal,
+      onResume: (e: { digest: string; offset: number; attempt: number; reason: string }) =>
+        this.opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: 0, reason: e.reason }),
+    };
+  }
+}
+
+/** Destination-side failures worth another attempt: broken connections, 5xx, 429, refreshed auth. */
+function isDestinationRetryable(err: unknown): boolean {
+  if (err instanceof RegistryError) return err.retryable;
+  if (err instanceof ReplicatorError) return false;
+  const e = err as { code?: string } | null;
+  return typeof e?.code === 'string' && (e.code.startsWith('UND_ERR') || e.code.startsWith('EC') || e.code === 'EPIPE');
+}

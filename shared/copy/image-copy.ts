@@ -1,0 +1,193 @@
+import pLimit from 'p-limit';
+import { ReplicatorError, throwIfStopped, UsageError } from '../errors.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { Descriptor, Manifest } from '../registry/manifest.js';
+import { isForeignLayer } from '../registry/media-types.js';
+import { formatReference, referenceTarget, type ImageReference } from '../registry/reference.js';
+import { copyBlob } from './blob-copy.js';
+import { BlobLocations } from './blob-locations.js';
+import { emitter, type BlobOutcome, type CopyListener } from './progress.js';
+import { Throttle } from './throttle.js';
+
+/** One side of a copy: a registry client and a reference in it. */
+export interface ImageLocation {
+  client: RegistryClient;
+  ref: ImageReference;
+}
+
+/** How to copy one image. */
+export interface ImageCopyOptions {
+  /** Replace a destination tag that points at another digest (Harbor's `override`; default true). */
+  override?: boolean;
+  /** Chunked upload with this chunk size; undefined = one streamed PUT per blob. */
+  chunkSize?: number | undefined;
+  /** Blobs copied at once (default 4). */
+  concurrency?: number;
+  /** Bandwidth cap of this copy in bytes per second (Harbor's `speed`). */
+  bytesPerSecond?: number | undefined;
+  /** Known blob locations at destinations, shared across copies of a process for mounts. */
+  locations?: BlobLocations;
+  signal?: AbortSignal | undefined;
+  onEvent?: CopyListener | undefined;
+}
+
+/** What a copy did. */
+export interface CopyResult {
+  /** `copied`; `in_sync` (destination already had this digest); `skipped` (override off). */
+  status: 'copied' | 'in_sync' | 'skipped';
+  source: string;
+  destination: string;
+  /** Digest of the (top) manifest copied. */
+  digest: string;
+  mediaType: string;
+  /** Bytes uploaded to the destination: blobs and manifests. */
+  bytes: number;
+  blobs: Record<BlobOutcome, number>;
+  manifests: { pushed: number; present: number };
+  seconds: number;
+  /** Why nothing was copied, for `skipped`. */
+  reason?: string;
+}
+
+interface Plan {
+  /** Manifests to push, children before parents, each with the reference to push it under. */
+  pushes: Array<{ manifest: Manifest; reference: string }>;
+  blobs: Map<string, Descriptor>;
+  present: number;
+}
+
+/**
+ * Copies one image (a tag or a digest) from `src` to `dst`, Harbor's way: an equal digest at
+ * the destination is in sync; a different one is skipped unless `override`; an index copies every
+ * child by digest. All blobs first (concurrently, bounded), then manifests children-first, so a
+ * copy that fails leaves no manifest behind. Manifest bytes are pushed exactly as received.
+ */
+export async function copyImage(src: ImageLocation, dst: ImageLocation, options: ImageCopyOptions = {}): Promise<CopyResult> {
+  const started = performance.now();
+  const emit = emitter(options.onEvent);
+  const signal = options.signal;
+  const source = formatReference(src.ref);
+  const destination = formatReference(dst.ref);
+
+  const top = await src.client.getManifest(src.ref.repository, referenceTarget(src.ref), signal);
+  if (dst.ref.digest && dst.ref.digest !== top.digest) {
+    throw new UsageError(`destination ${destination} names digest ${dst.ref.digest} but the source is ${top.digest}`);
+  }
+  const dstTarget = dst.ref.tag ?? top.digest;
+  const result = (status: CopyResult['status'], extra: Partial<CopyResult> = {}): CopyResult => ({
+    status,
+    source,
+    destination,
+    digest: top.digest,
+    mediaType: top.mediaType,
+    bytes: 0,
+    blobs: { copied: 0, skipped: 0, mounted: 0 },
+    manifests: { pushed: 0, present: 0 },
+    seconds: (performance.now() - started) / 1000,
+    ...extra,
+  });
+
+  const existing = await dst.client.headManifest(dst.ref.repository, dstTarget, signal);
+  if (existing?.digest === top.digest) return result('in_sync', { manifests: { pushed: 0, present: 1 } });
+  if (existing && options.override === false) {
+    return result('skipped', {
+      reason: `destination has ${existing.digest} and override is off`,
+    });
+  }
+
+  const plan = await planCopy(src, dst, top, dstTarget, options);
+  let planBytes = 0;
+  for (const b of plan.blobs.values()) planBytes += b.size;
+  emit({
+    kind: 'plan',
+    digest: top.digest,
+    mediaType: top.mediaType,
+    manifests: plan.pushes.length,
+    blobs: plan.blobs.size,
+    bytes: planBytes,
+  });
+
+  const counts: Record<BlobOutcome, number> = { copied: 0, skipped: 0, mounted: 0 };
+  let bytes = 0;
+  const limit = pLimit(options.concurrency ?? 4);
+  const throttle = options.bytesPerSecond ? new Throttle(options.bytesPerSecond) : undefined;
+  const locations = options.locations ?? new BlobLocations();
+  const sameRegistry = src.client.host === dst.client.host;
+  const abort = new AbortController();
+  const linked = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
+
+  try {
+    await Promise.all(
+      [...plan.blobs.values()].map((desc) =>
+        limit(async () => {
+          const mountFrom = [...(sameRegistry ? [src.ref.repository] : []), ...locations.get(dst.client.host, desc.digest)];
+          const outcome = await copyBlob(
+            { client: src.client, repository: src.ref.repository, digest: desc.digest, size: desc.size },
+            { client: dst.client, repository: dst.ref.repository },
+            { chunkSize: options.chunkSize, mountFrom, throttle, signal: linked, emit },
+          );
+          counts[outcome] += 1;
+          if (outcome === 'copied') bytes += desc.size;
+          locations.add(dst.client.host, desc.digest, dst.ref.repository);
+          emit({ kind: 'blob-done', digest: desc.digest, size: desc.size, outcome });
+        }),
+      ),
+    );
+  } catch (err) {
+    // One blob failed for good: stop the others now rather than after they finish.
+    abort.abort(err);
+    limit.clearQueue();
+    throw err;
+  }
+
+  for (const { manifest, reference } of plan.pushes) {
+    throwIfStopped(signal);
+    await dst.client.putManifest(dst.ref.repository, reference, manifest, signal);
+    bytes += manifest.bytes.length;
+    emit({ kind: 'manifest-pushed', reference, digest: manifest.digest, mediaType: manifest.mediaType });
+  }
+
+  return result('copied', {
+    bytes,
+    blobs: counts,
+    manifests: { pushed: plan.pushes.length, present: plan.present },
+  });
+}
+
+/**
+ * Walks the manifest tree: children of an index are fetched by digest (children the destination
+ * already has are not descended into), blobs are collected once each, foreign layers left out.
+ */
+async function planCopy(
+  src: ImageLocation,
+  dst: ImageLocation,
+  top: Manifest,
+  topReference: string,
+  options: ImageCopyOptions,
+): Promise<Plan> {
+  const plan: Plan = { pushes: [], blobs: new Map(), present: 0 };
+  const limit = pLimit(options.concurrency ?? 4);
+  const visit = async (manifest: Manifest, reference: string, depth: number): Promise<void> => {
+    if (depth > 4) throw new ReplicatorError('MANIFEST_INVALID', `${formatReference(src.ref)}: index nesting deeper than 4`);
+    if (manifest.isIndex) {
+      await Promise.all(
+        manifest.children.map(async (child) => {
+          // Only the requests hold a slot: a nested index must not wait on its own parent's slot.
+          const m = await limit(async () => {
+            if (await dst.client.headManifest(dst.ref.repository, child.digest, options.signal)) return undefined;
+            return src.client.getManifest(src.ref.repository, child.digest, options.signal);
+          });
+          if (m) await visit(m, child.digest, depth + 1);
+          else plan.present += 1;
+        }),
+      );
+    } else {
+      for (const blob of manifest.blobs) {
+        if (!isForeignLayer(blob.mediaType, blob.urls)) plan.blobs.set(blob.digest, blob);
+      }
+    }
+    plan.pushes.push({ manifest, reference });
+  };
+  await visit(top, topReference, 0);
+  return plan;
+}

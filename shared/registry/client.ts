@@ -1,0 +1,422 @@
+import type { Dispatcher } from 'undici';
+import { ReplicatorError } from '../errors.js';
+import { Authenticator, pullScope, pushScope, type Credentials, type Scope } from './auth.js';
+import { DEFAULT_RETRY_POLICY, HostStates, type RetryPolicy } from './backoff.js';
+import { parseChallenge, type Challenge } from './challenge.js';
+import { RegistryError } from './errors.js';
+import {
+  closeBody,
+  createDispatcher,
+  send,
+  type Headers,
+  type HttpContext,
+  type HttpEvent,
+  type HttpRequest,
+  type HttpResponse,
+} from './http.js';
+import { Manifest } from './manifest.js';
+import { MANIFEST_ACCEPT } from './media-types.js';
+
+/** How to reach one registry. */
+export interface RegistryOptions {
+  /** API host and port, e.g. `registry-1.docker.io` or `127.0.0.1:5000`. */
+  host: string;
+  /**
+   * `https` (default); `http` for a plain-HTTP registry; `auto` tries HTTPS and falls back to
+   * plain HTTP when the host does not speak TLS (skopeo's `--tls-verify=false`).
+   */
+  scheme?: 'https' | 'http' | 'auto';
+  /** Verify TLS certificates (default true). */
+  tlsVerify?: boolean;
+  /** Extra CA bundle (PEM file) trusted for this registry. */
+  caFile?: string | undefined;
+  credentials?: Credentials | undefined;
+  retry?: RetryPolicy;
+  /** Backoff state per host; share one instance across clients of a process. */
+  hosts?: HostStates;
+  /** Inject a dispatcher (tests); by default one is made from the TLS options. */
+  dispatcher?: Dispatcher;
+  onEvent?: ((e: HttpEvent) => void) | undefined;
+}
+
+/** Digest, media type and size of a manifest, from a HEAD. */
+export interface ManifestHead {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/** An open blob upload session at a registry. */
+export interface UploadSession {
+  /** Where the next PATCH/PUT goes (absolute; the registry may change it after each chunk). */
+  location: URL;
+  /** Bytes the registry has acknowledged so far. */
+  offset: number;
+  /** `OCI-Chunk-Min-Length`: the smallest non-final chunk the registry accepts. */
+  minChunk: number | undefined;
+}
+
+/** Result of a mount attempt: mounted, or an ordinary upload session the registry opened instead. */
+export type MountResult = { mounted: true } | { mounted: false; session: UploadSession };
+
+/** The answer to remember per host for `scheme: auto`. */
+const schemeMemory = new Map<string, 'https' | 'http'>();
+const defaultHosts = new HostStates(DEFAULT_RETRY_POLICY);
+
+/**
+ * A client of one registry over the OCI distribution API. Each method is one protocol
+ * operation; auth, retries and backoff happen below it, streams are never buffered here.
+ */
+export class RegistryClient {
+  readonly host: string;
+  private readonly ctx: HttpContext;
+  private readonly auth: Authenticator;
+  private readonly scheme: 'https' | 'http' | 'auto';
+  private pinged: Promise<URL> | undefined;
+
+  constructor(readonly options: RegistryOptions) {
+    this.host = options.host;
+    this.scheme = options.scheme ?? 'https';
+    const tlsVerify = options.tlsVerify ?? true;
+    this.ctx = {
+      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile }),
+      hosts: options.hosts ?? (options.retry ? new HostStates(options.retry) : defaultHosts),
+      onEvent: options.onEvent,
+    };
+    this.auth = new Authenticator(this.ctx, this.host, options.credentials, tlsVerify && this.scheme === 'https');
+  }
+
+  /**
+   * `GET /v2/`: finds the scheme (for `auto`) and the auth challenge. Done once per client;
+   * every other method calls it first. Returns the registry's origin.
+   */
+  ping(signal?: AbortSignal): Promise<URL> {
+    this.pinged ??= this.doPing(signal).catch((err: unknown) => {
+      this.pinged = undefined;
+      throw err;
+    });
+    return this.pinged;
+  }
+
+  private async doPing(signal?: AbortSignal): Promise<URL> {
+    const remembered = schemeMemory.get(this.host);
+    const order: Array<'https' | 'http'> =
+      this.scheme === 'auto' ? (remembered ? [remembered] : ['https', 'http']) : [this.scheme];
+    let lastError: unknown;
+    for (const scheme of order) {
+      const origin = new URL(`${scheme}://${this.host}`);
+      try {
+        const challenge = await this.pingOnce(origin, signal);
+        this.auth.useChallenge(challenge, origin);
+        if (this.scheme === 'auto') schemeMemory.set(this.host, scheme);
+        return origin;
+      } catch (err) {
+        lastError = err;
+        // Fall back to plain HTTP only when HTTPS got no HTTP answer at all.
+        if (!(err instanceof RegistryError) || err.status !== undefined) throw err;
+      }
+    }
+    throw lastError;
+  }
+
+  private async pingOnce(origin: URL, signal?: AbortSignal): Promise<Challenge | undefined> {
+    const res = await send(this.ctx, { method: 'GET', url: new URL('/v2/', origin), expect: [200, 401], signal });
+    closeBody(res.body);
+    if (res.status === 200) return undefined;
+    const challenge = parseChallenge(res.headers['www-authenticate']);
+    if (!challenge) {
+      throw new RegistryError({ status: 401, method: 'GET', url: new URL('/v2/', origin), message: 'no WWW-Authenticate challenge' });
+    }
+    return challenge;
+  }
+
+  /** One authenticated request to this registry. */
+  async request(
+    req: Omit<HttpRequest, 'url' | 'auth'> & { path?: string; url?: URL; scopes: readonly Scope[] },
+  ): Promise<HttpResponse> {
+    const origin = await this.ping(req.signal);
+    const url = req.url ?? new URL(req.path ?? '/v2/', origin);
+    return send(this.ctx, { ...req, url, auth: this.auth.forScopes(req.scopes) });
+  }
+
+  // ---- manifests ---------------------------------------------------------------------------
+
+  /** GETs a manifest by tag or digest, keeping its bytes and verifying its digest. */
+  async getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<Manifest> {
+    const res = await this.request({
+      method: 'GET',
+      path: `/v2/${repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: [pullScope(repository)],
+      expect: [200],
+      signal,
+    });
+    const bytes = await readAll(res, MANIFEST_LIMIT, `${this.host}/${repository}:${reference}`);
+    const expected = reference.includes(':') ? reference : headerDigest(res.headers);
+    return Manifest.parse(bytes, header(res.headers, 'content-type'), `${this.host}/${repository}@${reference}`, expected);
+  }
+
+  /** HEADs a manifest; undefined when the registry has no such tag or digest. */
+  async headManifest(repository: string, reference: string, signal?: AbortSignal): Promise<ManifestHead | undefined> {
+    const res = await this.request({
+      method: 'HEAD',
+      path: `/v2/${repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: [pullScope(repository)],
+      expect: [200, 404],
+      signal,
+    });
+    closeBody(res.body);
+    if (res.status === 404) return undefined;
+    const digest = headerDigest(res.headers);
+    if (!digest) {
+      // Some registries omit Docker-Content-Digest on HEAD: fall back to a GET.
+      const m = await this.getManifest(repository, reference, signal);
+      return { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length };
+    }
+    return {
+      digest,
+      mediaType: header(res.headers, 'content-type')?.split(';', 1)[0] ?? '',
+      size: Number(header(res.headers, 'content-length') ?? 0),
+    };
+  }
+
+  /** PUTs a manifest's bytes unchanged, with its media type, under a tag or its digest. */
+  async putManifest(repository: string, reference: string, manifest: Manifest, signal?: AbortSignal): Promise<void> {
+    const res = await this.request({
+      method: 'PUT',
+      path: `/v2/${repository}/manifests/${reference}`,
+      headers: { 'content-type': manifest.mediaType },
+      body: manifest.bytes,
+      scopes: [pushScope(repository)],
+      expect: [201, 200, 202],
+      signal,
+    });
+    closeBody(res.body);
+    const digest = headerDigest(res.headers);
+    if (digest && digest !== manifest.digest) {
+      throw new ReplicatorError(
+        'DIGEST_MISMATCH',
+        `${this.host}/${repository}:${reference}: registry stored the manifest as ${digest}, expected ${manifest.digest}`,
+      );
+    }
+  }
+
+  /** DELETEs a manifest by digest; false when it was already gone. */
+  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    const res = await this.request({
+      method: 'DELETE',
+      path: `/v2/${repository}/manifests/${digest}`,
+      scopes: [`repository:${repository}:delete`, pushScope(repository)],
+      expect: [202, 200, 204, 404],
+      signal,
+    });
+    closeBody(res.body);
+    return res.status !== 404;
+  }
+
+  // ---- blobs -------------------------------------------------------------------------------
+
+  /** HEADs a blob; its size, or undefined when the registry does not have it. */
+  async headBlob(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+    const res = await this.request({
+      method: 'HEAD',
+      path: `/v2/${repository}/blobs/${digest}`,
+      scopes: [pullScope(repository)],
+      expect: [200, 404],
+      followRedirects: true,
+      signal,
+    });
+    closeBody(res.body);
+    if (res.status === 404) return undefined;
+    return Number(header(res.headers, 'content-length') ?? 0);
+  }
+
+  /**
+   * GETs a blob from `offset` (a `Range` request when > 0), following redirects to object
+   * storage without our credentials. The caller consumes the streamed body.
+   */
+  async getBlob(repository: string, digest: string, offset: number, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.request({
+      method: 'GET',
+      path: `/v2/${repository}/blobs/${digest}`,
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      scopes: [pullScope(repository)],
+      expect: offset > 0 ? [206, 200] : [200],
+      followRedirects: true,
+      signal,
+    });
+  }
+
+  /**
+   * Cross-repository mount (`POST ?mount=&from=`): 201 = mounted; 202 = the registry opened an
+   * ordinary upload session instead, which the caller uses. Asks pull scope on `from` too.
+   */
+  async mountBlob(repository: string, digest: string, from: string, signal?: AbortSignal): Promise<MountResult> {
+    const res = await this.request({
+      method: 'POST',
+      path: `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      headers: { 'content-length': '0' },
+      scopes: [pushScope(repository), pullScope(from)],
+      expect: [201, 202],
+      signal,
+    });
+    closeBody(res.body);
+    if (res.status === 201) return { mounted: true };
+    return { mounted: false, session: sessionFrom(res, 0) };
+  }
+
+  /** Opens an upload session (`POST /blobs/uploads/`). */
+  async startUpload(repository: string, signal?: AbortSignal): Promise<UploadSession> {
+    const res = await this.request({
+      method: 'POST',
+      path: `/v2/${repository}/blobs/uploads/`,
+      headers: { 'content-length': '0' },
+      scopes: [pushScope(repository)],
+      expect: [202],
+      signal,
+    });
+    closeBody(res.body);
+    return sessionFrom(res, 0);
+  }
+
+  /**
+   * PATCHes `length` bytes at the session's offset (`Content-Range: start-end`, inclusive, no
+   * `bytes=`), streaming `body`. Returns the session as the registry reports it afterwards.
+   */
+  async uploadChunk(
+    repository: string,
+    session: UploadSession,
+    body: AsyncIterable<Uint8Array>,
+    length: number,
+    signal?: AbortSignal,
+  ): Promise<UploadSession> {
+    const res = await this.request({
+      method: 'PATCH',
+      url: session.location,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(length),
+        'content-range': `${session.offset}-${session.offset + length - 1}`,
+      },
+      body,
+      scopes: [pushScope(repository)],
+      expect: [202],
+      signal,
+    });
+    closeBody(res.body);
+    const next = sessionFrom(res, session.offset + length, session);
+    return next;
+  }
+
+  /** GETs the upload's status: the acknowledged offset, or undefined when the session is gone. */
+  async uploadStatus(repository: string, session: UploadSession, signal?: AbortSignal): Promise<UploadSession | undefined> {
+    const res = await this.request({
+      method: 'GET',
+      url: session.location,
+      scopes: [pushScope(repository)],
+      expect: [204, 404],
+      signal,
+    });
+    closeBody(res.body);
+    if (res.status === 404) return undefined;
+    return sessionFrom(res, 0, session);
+  }
+
+  /**
+   * Completes an upload: `PUT <location>?digest=` with the remaining bytes (a stream of
+   * `length` bytes, the whole blob for a monolithic upload) or none.
+   */
+  async completeUpload(
+    repository: string,
+    session: UploadSession,
+    digest: string,
+    body?: { stream: AsyncIterable<Uint8Array>; length: number },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const url = new URL(session.location);
+    url.searchParams.set('digest', digest);
+    const headers: Record<string, string> = { 'content-length': String(body?.length ?? 0) };
+    if (body) headers['content-type'] = 'application/octet-stream';
+    const res = await this.request({
+      method: 'PUT',
+      url,
+      headers,
+      body: body?.stream ?? null,
+      scopes: [pushScope(repository)],
+      expect: [201, 204],
+      signal,
+    });
+    closeBody(res.body);
+  }
+
+  /** Cancels an upload session (best effort: the registry expires it anyway). */
+  async cancelUpload(repository: string, session: UploadSession): Promise<void> {
+    try {
+      const res = await this.request({
+        method: 'DELETE',
+        url: session.location,
+        scopes: [pushScope(repository)],
+        expect: [204, 200, 202, 404],
+      });
+      closeBody(res.body);
+    } catch {
+      // best effort
+    }
+  }
+}
+
+/** Manifests above this size are refused (the spec suggests registries accept at least 4 MiB). */
+const MANIFEST_LIMIT = 8 * 1024 * 1024;
+
+/** One header's first value. */
+export function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function headerDigest(headers: Headers): string | undefined {
+  return header(headers, 'docker-content-digest')?.trim() || undefined;
+}
+
+/** Reads a whole (small, bounded) body: manifests only, never blobs. */
+async function readAll(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
+  const declared = Number(header(res.headers, 'content-length') ?? NaN);
+  if (declared > limit) {
+    closeBody(res.body);
+    throw new ReplicatorError('MANIFEST_TOO_LARGE', `${what}: manifest of ${declared} bytes exceeds ${limit}`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      closeBody(res.body);
+      throw new ReplicatorError('MANIFEST_TOO_LARGE', `${what}: manifest exceeds ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads an upload session from a 202/204: `Location` resolved against the request URL (it may
+ * be relative), `Range: 0-N` as the acknowledged offset, `OCI-Chunk-Min-Length`.
+ */
+function sessionFrom(res: HttpResponse, fallbackOffset: number, previous?: UploadSession): UploadSession {
+  const location = header(res.headers, 'location');
+  if (!location && !previous) {
+    throw new RegistryError({ status: res.status, method: 'POST', url: res.url, message: 'upload answer has no Location' });
+  }
+  const range = header(res.headers, 'range');
+  const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range.trim()) : null;
+  // docker-registry answers "0-0" for both 0 and 1 bytes received: trust what we expected then.
+  const end = m ? Number(m[1]) : undefined;
+  const offset = end === undefined ? fallbackOffset : end === 0 ? Math.min(fallbackOffset, 1) : end + 1;
+  const min = Number(header(res.headers, 'oci-chunk-min-length'));
+  return {
+    location: location ? new URL(location, res.url) : previous!.location,
+    offset,
+    minChunk: Number.isFinite(min) && min > 0 ? min : previous?.minChunk,
+  };
+}

@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { DigestMismatchError, ReplicatorError } from '../errors.js';
+import { MediaType, isImageManifest, isIndex, isSupportedManifest } from './media-types.js';
+
+const platformSchema = z.object({
+  architecture: z.string(),
+  os: z.string(),
+  variant: z.string().optional(),
+  'os.version': z.string().optional(),
+});
+
+const descriptorSchema = z.object({
+  mediaType: z.string(),
+  digest: z.string().regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/),
+  size: z.number().int().nonnegative(),
+  urls: z.array(z.string()).optional(),
+  platform: platformSchema.optional(),
+  artifactType: z.string().optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+
+const manifestBodySchema = z.object({
+  schemaVersion: z.number(),
+  mediaType: z.string().optional(),
+  config: descriptorSchema.optional(),
+  layers: z.array(descriptorSchema).optional(),
+  manifests: z.array(descriptorSchema).optional(),
+  subject: descriptorSchema.optional(),
+});
+
+/** A content descriptor: what a manifest says about a blob or a child manifest. */
+export type Descriptor = z.infer<typeof descriptorSchema>;
+/** A child's platform in an index. */
+export type Platform = z.infer<typeof platformSchema>;
+
+/** `sha256:<hex>` of some bytes. */
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** Digest of `bytes` with the algorithm of `like` (sha256 or sha512). */
+export function digestLike(like: string, bytes: Uint8Array): string {
+  const alg = like.split(':', 1)[0] === 'sha512' ? 'sha512' : 'sha256';
+  return `${alg}:${createHash(alg).update(bytes).digest('hex')}`;
+}
+
+/**
+ * A manifest exactly as the registry sent it: the bytes are kept and pushed unchanged, the
+ * digest is of those bytes, and the parsed view is only read (never re-serialized).
+ */
+export class Manifest {
+  private constructor(
+    /** The bytes as received. */
+    readonly bytes: Buffer,
+    /** Digest of `bytes`. */
+    readonly digest: string,
+    /** Media type (from the body, else the Content-Type it was served with). */
+    readonly mediaType: string,
+    /** Children of an index (empty for an image). */
+    readonly children: Descriptor[],
+    /** Config and layers of an image (empty for an index). */
+    readonly blobs: Descriptor[],
+  ) {}
+
+  /**
+   * Parses manifest bytes. `expectedDigest` (when the manifest was asked for by digest, or the
+   * registry sent `Docker-Content-Digest`) is checked against the bytes.
+   */
+  static parse(bytes: Buffer, contentType: string | undefined, what: string, expectedDigest?: string): Manifest {
+    const digest = expectedDigest ? digestLike(expectedDigest, bytes) : sha256Digest(bytes);
+    if (expectedDigest && digest !== expectedDigest) throw new DigestMismatchError(expectedDigest, digest, what);
+
+    let json: unknown;
+    try {
+      json = JSON.parse(bytes.toString('utf8'));
+    } catch (err) {
+      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest is not JSON`, { cause: err });
+    }
+    const parsed = manifestBodySchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = issue?.path.join('.') ?? '';
+      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest field "${path}" ${issue?.message ?? 'invalid'}`);
+    }
+    const body = parsed.data;
+    const header = contentType?.split(';', 1)[0]?.trim();
+    let mediaType = body.mediaType ?? header;
+    if (!mediaType || mediaType === 'application/json') {
+      mediaType = body.manifests ? MediaType.OCI_INDEX : MediaType.OCI_MANIFEST;
+    }
+    if (body.schemaVersion === 1 || mediaType === MediaType.DOCKER_SCHEMA1_SIGNED || mediaType === MediaType.DOCKER_SCHEMA1) {
+      throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: Docker schema 1 manifests are not supported (deprecated since 2017)`);
+    }
+    if (!isSupportedManifest(mediaType)) {
+      throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: unsupported manifest media type ${mediaType}`);
+    }
+    if (isIndex(mediaType)) {
+      return new Manifest(bytes, digest, mediaType, body.manifests ?? [], []);
+    }
+    if (!body.config) throw new ReplicatorError('MANIFEST_INVALID', `${what}: image manifest has no config`);
+    return new Manifest(bytes, digest, mediaType, [], [body.config, ...(body.layers ?? [])]);
+  }
+
+  /** True for an OCI index or Docker manifest list. */
+  get isIndex(): boolean {
+    return isIndex(this.mediaType);
+  }
+
+  /** True for a single-image manifest. */
+  get isImage(): boolean {
+    return isImageManifest(this.mediaType);
+  }
+}
+
+/** `os/arch[/variant]` of a platform, as users write it. */
+export function formatPlatform(p: Platform | undefined): string {
+  if (!p) return 'unknown';
+  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+}
