@@ -1,7 +1,7 @@
 import { isAbort, ReplicatorError, StoppedError, throwIfStopped } from '../errors.js';
 import type { RegistryClient, UploadSession } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { readBlob, ByteTaker, type BlobSource } from './blob-reader.js';
+import { BlobStream, type BlobSource } from './blob-reader.js';
 import { BlobVerifier } from './blob-verifier.js';
 import type { BlobOutcome, CopyListener } from './progress.js';
 import type { Throttle } from './throttle.js';
@@ -38,14 +38,20 @@ export async function copyBlob(src: BlobSource, dst: BlobTarget, opts: BlobCopyO
   throwIfStopped(opts.signal);
   if ((await dst.client.headBlob(dst.repository, src.digest, opts.signal)) !== undefined) return 'skipped';
 
+  // Requests that open a session are not aborted midway: a session we never hear of could
+  // not be cancelled. A stop is checked right after instead.
   let session: UploadSession | undefined;
   const from = opts.mountFrom?.find((r) => r !== dst.repository);
   if (from !== undefined) {
-    const mount = await dst.client.mountBlob(dst.repository, src.digest, from, opts.signal);
+    const mount = await dst.client.mountBlob(dst.repository, src.digest, from);
     if (mount.mounted) return 'mounted';
     session = mount.session;
   }
-  session ??= await dst.client.startUpload(dst.repository, opts.signal);
+  session ??= await dst.client.startUpload(dst.repository);
+  if (opts.signal?.aborted) {
+    await dst.client.cancelUpload(dst.repository, session);
+    throwIfStopped(opts.signal);
+  }
   opts.emit({ kind: 'blob-start', digest: src.digest, size: src.size });
   await new BlobUpload(src, dst, opts, session).run();
   return 'copied';
@@ -54,6 +60,8 @@ export async function copyBlob(src: BlobSource, dst: BlobTarget, opts: BlobCopyO
 /** The state of one blob upload across its attempts. */
 class BlobUpload {
   private readonly verifier: BlobVerifier;
+  /** The source, opened once; attempts seek in it. */
+  private readonly stream: BlobStream;
   /** Set when the failure came from our side of the body (source gone for good, bad digest, stop). */
   private bodyFailure: unknown;
 
@@ -64,9 +72,22 @@ class BlobUpload {
     private session: UploadSession,
   ) {
     this.verifier = new BlobVerifier(src.digest, src.size);
+    this.stream = new BlobStream(src, {
+      signal: opts.signal,
+      onResume: (e) =>
+        opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: 0, reason: e.reason }),
+    });
   }
 
   async run(): Promise<void> {
+    try {
+      await this.attempts();
+    } finally {
+      await this.stream.close();
+    }
+  }
+
+  private async attempts(): Promise<void> {
     const maxStalled = this.opts.maxStalledAttempts ?? 5;
     let stalled = 0;
     for (let attempt = 1; ; attempt++) {
@@ -124,36 +145,21 @@ class BlobUpload {
   /** One streamed `PUT ?digest=` with the whole blob (after the POST that opened the session). */
   private async uploadWhole(): Promise<void> {
     const start = this.session.offset;
+    await this.stream.seek(start);
     const length = this.src.size - start;
-    const pieces = readBlob(this.src, start, this.readOptions());
-    await this.dst.client.completeUpload(
-      this.dst.repository,
-      this.session,
-      this.src.digest,
-      { stream: this.body(pieces, start), length },
-      this.opts.signal,
-    );
+    const body = this.body(this.stream.take(length), start);
+    await this.dst.client.completeUpload(this.dst.repository, this.session, this.src.digest, { stream: body, length }, this.opts.signal);
   }
 
   /** PATCH chunk after chunk (`Content-Range`), then `PUT ?digest=` with no body. */
   private async uploadChunked(chunkSize: number): Promise<void> {
     const size = Math.max(chunkSize, this.session.minChunk ?? 0);
-    let taker: ByteTaker | undefined;
-    let takerAt = -1;
-    try {
-      while (this.session.offset < this.src.size) {
-        if (!taker || takerAt !== this.session.offset) {
-          await taker?.close();
-          taker = new ByteTaker(readBlob(this.src, this.session.offset, this.readOptions()));
-          takerAt = this.session.offset;
-        }
-        const length = Math.min(size, this.src.size - this.session.offset);
-        const body = this.body(taker.take(length), this.session.offset);
-        this.session = await this.dst.client.uploadChunk(this.dst.repository, this.session, body, length, this.opts.signal);
-        takerAt += length;
-      }
-    } finally {
-      await taker?.close();
+    while (this.session.offset < this.src.size) {
+      const start = this.session.offset;
+      await this.stream.seek(start);
+      const length = Math.min(size, this.src.size - start);
+      const body = this.body(this.stream.take(length), start);
+      this.session = await this.dst.client.uploadChunk(this.dst.repository, this.session, body, length, this.opts.signal);
     }
     if (this.src.size === 0) this.verifier.verify();
     await this.dst.client.completeUpload(this.dst.repository, this.session, this.src.digest, undefined, this.opts.signal);
@@ -181,14 +187,6 @@ class BlobUpload {
       this.bodyFailure = err;
       throw err;
     }
-  }
-
-  private readOptions() {
-    return {
-      signal: this.opts.signal,
-      onResume: (e: { digest: string; offset: number; attempt: number; reason: string }) =>
-        this.opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: 0, reason: e.reason }),
-    };
   }
 }
 

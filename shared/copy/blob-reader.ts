@@ -21,26 +21,26 @@ export interface ReadOptions {
   maxResumes?: number;
   /** Delay before the first reconnect; doubles while reconnects make no progress. */
   resumeDelayMs?: number;
-  onResume?: (e: { digest: string; offset: number; attempt: number; reason: string }) => void;
+  onResume?: ((e: { digest: string; offset: number; attempt: number; reason: string }) => void) | undefined;
 }
 
 /**
- * Streams a blob's bytes from `start` to its end. When the source connection drops mid-blob,
- * it reconnects with a `Range` GET from the first byte not yet yielded, so the consumer (an
- * upload request that stays open) sees one uninterrupted stream and no byte is read twice
- * beyond what was in flight. A server that ignores `Range` (200) has the prefix skipped.
+ * Streams the bytes `[start, end)` of a blob. When the source connection drops mid-blob, it
+ * reconnects with a `Range` GET from the first byte not yet yielded, so the consumer (an upload
+ * request that stays open) sees one uninterrupted stream and no byte is read twice beyond what
+ * was in flight. A server that ignores `Range` (200) has the prefix skipped.
  */
-export async function* readBlob(src: BlobSource, start: number, opts: ReadOptions = {}): AsyncGenerator<Buffer> {
+export async function* readBlob(src: BlobSource, start: number, end = src.size, opts: ReadOptions = {}): AsyncGenerator<Buffer> {
   const maxStalled = opts.maxStalledResumes ?? 4;
   const maxResumes = opts.maxResumes ?? 50;
   let pos = start;
   let resumes = 0;
   let stalled = 0;
-  while (pos < src.size) {
+  while (pos < end) {
     throwIfStopped(opts.signal);
     const gainedFrom = pos;
     try {
-      const res = await src.client.getBlob(src.repository, src.digest, pos, opts.signal);
+      const res = await src.client.getBlob(src.repository, src.digest, { start: pos, end: end < src.size ? end : undefined }, opts.signal);
       let skip = 0;
       if (pos > 0 && res.status === 200) {
         skip = pos; // Range ignored: the whole blob comes again.
@@ -63,16 +63,18 @@ export async function* readBlob(src: BlobSource, start: number, opts: ReadOption
             chunk = chunk.subarray(skip);
             skip = 0;
           }
-          if (pos + chunk.length > src.size) {
-            throw new SizeMismatchError(src.size, pos + chunk.length, `blob ${src.digest}`);
+          if (pos + chunk.length > end) {
+            if (end === src.size) throw new SizeMismatchError(src.size, pos + chunk.length, `blob ${src.digest}`);
+            chunk = chunk.subarray(0, end - pos); // a server that sent more than the range asked
           }
           pos += chunk.length;
           yield chunk;
+          if (pos >= end) break;
         }
       } finally {
         closeBody(res.body);
       }
-      if (pos < src.size) {
+      if (pos < end) {
         // The server ended a "complete" response early: treat it as a dropped connection.
         throw new RegistryError({ method: 'GET', url: res.url, retryable: true, message: `body ended at byte ${pos} of ${src.size}` });
       }
@@ -92,26 +94,64 @@ export async function* readBlob(src: BlobSource, start: number, opts: ReadOption
 }
 
 /**
- * Hands out exact byte counts from a stream of chunks (splitting chunks at boundaries and
- * keeping the remainder), so each PATCH of a chunked upload streams exactly its range.
+ * A blob's bytes as a cursor that upload attempts take exact counts from. The source stream is
+ * opened once and kept across upload attempts: when the destination acknowledged less than was
+ * sent (a failed PATCH or PUT), `seek` back re-reads only the missing range with its own `Range`
+ * GET and then continues the original stream, so a blob costs at most its size plus what one
+ * failed request carried.
  */
-export class ByteTaker {
+export class BlobStream {
+  /** Sources in order: re-read ranges first, the main stream last. */
+  private readonly sources: Array<AsyncIterator<Buffer>> = [];
   private leftover: Buffer | undefined;
-  private readonly it: AsyncIterator<Buffer>;
+  private pos: number;
 
-  constructor(source: AsyncIterable<Buffer>) {
-    this.it = source[Symbol.asyncIterator]();
+  constructor(
+    private readonly src: BlobSource,
+    private readonly opts: ReadOptions,
+    start = 0,
+  ) {
+    this.pos = start;
+    this.sources.push(readBlob(src, start, src.size, opts));
   }
 
-  /** Yields exactly `n` bytes; throws when the source ends first. */
+  /** Offset of the next byte `take` yields. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Moves to `offset`: backwards re-reads a range; forwards (rare) reopens the source there. */
+  async seek(offset: number): Promise<void> {
+    if (offset === this.pos) return;
+    if (offset < this.pos) {
+      if (this.leftover) {
+        // Keep the unread remainder in front of the main stream.
+        const rest = this.leftover;
+        this.sources.unshift((async function* () { yield rest; })());
+        this.leftover = undefined;
+      }
+      this.sources.unshift(readBlob(this.src, offset, this.pos, this.opts));
+    } else {
+      await this.close();
+      this.sources.push(readBlob(this.src, offset, this.src.size, this.opts));
+    }
+    this.pos = offset;
+  }
+
+  /** Yields exactly `n` bytes from the current position; throws when the source ends first. */
   async *take(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
       let chunk = this.leftover;
       this.leftover = undefined;
       if (!chunk) {
-        const next = await this.it.next();
-        if (next.done) throw new ReplicatorError('SHORT_READ', `source ended ${left} bytes early`);
+        const source = this.sources[0];
+        if (!source) throw new ReplicatorError('SHORT_READ', `${this.src.digest}: source ended ${left} bytes early`);
+        const next = await source.next();
+        if (next.done) {
+          this.sources.shift();
+          continue;
+        }
         chunk = next.value;
       }
       if (chunk.length > left) {
@@ -119,13 +159,15 @@ export class ByteTaker {
         chunk = chunk.subarray(0, left);
       }
       left -= chunk.length;
+      this.pos += chunk.length;
       yield chunk;
     }
   }
 
-  /** Stops the underlying source (closes its connection). */
+  /** Closes every open source connection. */
   async close(): Promise<void> {
     this.leftover = undefined;
-    await this.it.return?.(undefined);
+    const open = this.sources.splice(0);
+    await Promise.all(open.map((s) => s.return?.(undefined)));
   }
 }

@@ -233,16 +233,22 @@ export class RegistryClient {
   }
 
   /**
-   * GETs a blob from `offset` (a `Range` request when > 0), following redirects to object
-   * storage without our credentials. The caller consumes the streamed body.
+   * GETs a blob, or the bytes `[start, end)` of it (a `Range` request), following redirects to
+   * object storage without our credentials. The caller consumes the streamed body.
    */
-  async getBlob(repository: string, digest: string, offset: number, signal?: AbortSignal): Promise<HttpResponse> {
+  async getBlob(
+    repository: string,
+    digest: string,
+    range: { start: number; end?: number | undefined } = { start: 0 },
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
+    const ranged = range.start > 0 || range.end !== undefined;
     return this.request({
       method: 'GET',
       path: `/v2/${repository}/blobs/${digest}`,
-      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      headers: ranged ? { range: `bytes=${range.start}-${range.end !== undefined ? range.end - 1 : ''}` } : {},
       scopes: [pullScope(repository)],
-      expect: offset > 0 ? [206, 200] : [200],
+      expect: ranged ? [206, 200] : [200],
       followRedirects: true,
       signal,
     });

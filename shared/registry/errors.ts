@@ -111,11 +111,12 @@ export class RegistryError extends ReplicatorError {
     const c = cause as { code?: string; message?: string; cause?: { code?: string } } | null;
     const code = c?.code ?? c?.cause?.code;
     const retryable = code !== undefined && RETRYABLE_NETWORK_CODES.has(code);
+    const text = (c?.message ?? String(cause)).split('\n', 1)[0]!.trim();
     return new RegistryError({
       method,
       url,
       retryable,
-      message: `${code ?? 'error'}: ${c?.message ?? String(cause)}`,
+      message: networkHint(code) ?? `${code ?? 'error'}: ${text}`,
       cause,
     });
   }
@@ -127,6 +128,28 @@ export function isRetryableNetworkError(err: unknown): boolean {
   const c = err as { code?: string; cause?: { code?: string } } | null;
   const code = c?.code ?? c?.cause?.code;
   return code !== undefined && RETRYABLE_NETWORK_CODES.has(code);
+}
+
+/** Plain words for the TLS failures users meet first. */
+function networkHint(code: string | undefined): string | undefined {
+  switch (code) {
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+      return 'TLS handshake failed: the server does not speak HTTPS (a plain-HTTP registry needs tls-verify=false or an http:// URL)';
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `TLS certificate not trusted (${code}): add its CA (a CA file) or turn verification off for this registry`;
+    case 'ECONNREFUSED':
+      return 'connection refused (is the registry running at this address?)';
+    case 'ENOTFOUND':
+      return 'host not found (DNS)';
+    default:
+      return undefined;
+  }
 }
 
 function describeStatus(status: number | undefined): string {

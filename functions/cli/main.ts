@@ -1,0 +1,90 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+/** Exit codes of every command. */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
+
+function parseBool(flag: string) {
+  return (value: string | undefined): boolean => {
+    if (value === undefined || value === 'true') return true;
+    if (value === 'false') return false;
+    throw new InvalidArgumentError(`${flag} takes true or false.`);
+  };
+}
+
+/** Builds the command-line program. Commands import their modules only when they run. */
+export function buildProgram(): Command {
+  const program = new Command('harbor-replicator')
+    .description('Replicate container images between registries, the way Harbor replication rules do.')
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('copy')
+    .description('Copy one image (a tag or a digest, all platforms of an index) from SRC to DST.')
+    .argument('<SRC>', 'source reference, [docker://]host/repo[:tag][@digest]')
+    .argument('<DST>', 'destination reference; without tag or digest it takes the source tag')
+    .option('--src-creds <user:password>', 'source credentials (else $HARBOR_REPLICATOR_SRC_CREDS, else Docker config)')
+    .option('--dest-creds <user:password>', 'destination credentials (else $HARBOR_REPLICATOR_DEST_CREDS, else Docker config)')
+    .addOption(
+      new Option('--src-tls-verify [bool]', 'verify the source TLS certificate; false also allows plain HTTP (HTTPS tried first)')
+        .argParser(parseBool('--src-tls-verify'))
+        .default(true),
+    )
+    .addOption(
+      new Option('--dest-tls-verify [bool]', 'verify the destination TLS certificate; false also allows plain HTTP')
+        .argParser(parseBool('--dest-tls-verify'))
+        .default(true),
+    )
+    .option('--src-ca-file <file>', 'PEM bundle of extra CAs trusted for the source')
+    .option('--dest-ca-file <file>', 'PEM bundle of extra CAs trusted for the destination')
+    .option('--override', 'replace a destination tag that points at another digest', true)
+    .option('--no-override', 'skip the copy when the destination tag points at another digest')
+    .option(
+      '--chunk-size <size>',
+      'upload in chunks of SIZE (POST, PATCH..., PUT), e.g. 10MiB; KiB/MiB/GiB binary, KB/MB/GB decimal; default: one streamed PUT per blob',
+    )
+    .option('--concurrency <n>', 'blobs copied at once', '4')
+    .option('--json', 'print one JSON summary on stdout (progress still goes to stderr)')
+    .option('-q, --quiet', 'no progress output')
+    .option('--debug', 'log every registry request (method, redacted URL, status) to stderr')
+    .addHelpText(
+      'after',
+      `
+Credentials, first found wins: --src-creds/--dest-creds, then HARBOR_REPLICATOR_SRC_CREDS /
+HARBOR_REPLICATOR_DEST_CREDS, then "auths" in $DOCKER_CONFIG/config.json (~/.docker/config.json).
+Credentials are never printed.
+
+Exit status: 0 copied, in sync or skipped; 1 failed; 2 bad usage.
+
+Examples:
+  harbor-replicator copy --src-tls-verify=false --dest-tls-verify=false \\
+    127.0.0.1:5000/library/nginx:1.27 127.0.0.1:5001/mirror/nginx
+  harbor-replicator copy --json docker.io/library/alpine:3.20 harbor.example.com/hub/alpine:3.20`,
+    )
+    .action(async (src: string, dst: string, opts: Record<string, unknown>) => {
+      const { runCopy } = await import('./copy-command.js');
+      process.exitCode = await runCopy(src, dst, opts);
+    });
+
+  return program;
+}
+
+/** Runs the CLI with `argv`; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+        return EXIT.OK;
+      }
+      return EXIT.USAGE; // commander has printed the reason
+
+    }
+    process.stderr.write(`harbor-replicator: ${(err as Error).message}\n`);
+    return EXIT.FAILED;
+  }
+}
