@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-// Entry point of the `harbor-replicator` command: the compiled CLI in dist/ (`npm run build`).
-import { main } from '../dist/functions/cli/main.js';
-
-process.exitCode = await main(process.argv);
+// Entry point of the `harbor-replicator` command: the bundled CLI (`npm run build`).
+import '../dist/cli/bin.mjs';

@@ -53,7 +53,9 @@ export async function runCopy(srcText: string, dstText: string, raw: Record<stri
     return EXIT.USAGE;
   }
 
-  const view = createProgressView({ out: stderr, tty: stderr.isTTY === true, quiet: flags.quiet === true, debug: flags.debug === true });
+  const tty = stderr.isTTY === true && flags.quiet !== true;
+  const bars = tty ? (await import('cli-progress')).default : undefined;
+  const view = createProgressView({ out: stderr, tty, quiet: flags.quiet === true, debug: flags.debug === true, bars });
   const client = (ref: ImageReference, verify: boolean, caFile: string | undefined, creds: Credentials | undefined) =>
     new RegistryClient(registryOptions(ref, verify, caFile, creds, view.onHttp));
   const src = client(srcRef, flags.srcTlsVerify, flags.srcCaFile, srcCreds);

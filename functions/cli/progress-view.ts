@@ -1,4 +1,4 @@
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import type { CopyEvent, CopyListener } from '../../shared/copy/progress.js';
 import type { HttpEvent } from '../../shared/registry/http.js';
 import { formatBytes } from '../../shared/util/units.js';
@@ -10,6 +10,8 @@ export interface ProgressViewOptions {
   tty: boolean;
   quiet: boolean;
   debug: boolean;
+  /** The bar library, loaded by the caller only for a TTY (it costs start-up time). */
+  bars?: typeof cliProgress | undefined;
 }
 
 /** The CLI's rendering of engine events; `finish()` clears the bar. */
@@ -56,7 +58,8 @@ export function createProgressView(opts: ProgressViewOptions): ProgressView {
         total = e.bytes;
         blobs = e.blobs;
         started = Date.now();
-        if (opts.tty) {
+        if (opts.tty && opts.bars) {
+          const cliProgress = opts.bars;
           multi = new cliProgress.MultiBar(
             {
               stream: opts.out,

@@ -21,23 +21,30 @@ export interface BlobCopyOptions {
   throttle?: Throttle | undefined;
   signal?: AbortSignal | undefined;
   emit: CopyListener;
-  /** Destination failures in a row without progress before the blob fails (default 5). */
+  /** Destination failures in a row without progress before the blob fails (default: the destination's retry attempts). */
   maxStalledAttempts?: number;
 }
 
 const MAX_UPLOAD_ATTEMPTS = 50;
 
+/** A blob ready to stream: its destination upload session is open. */
+export interface PreparedUpload {
+  session: UploadSession;
+}
+
 /**
- * Copies one blob: HEAD at the destination (present: skipped) -> cross-repo mount when a
- * repository of the same registry may hold it -> streamed upload from the source GET, hashed
- * as bytes pass and checked before the last byte is sent. Source drops are resumed inside the
- * read (`Range` GET, the upload stays open); destination drops resume after the last
- * acknowledged chunk, or in a new session when the registry cancelled the old one.
+ * The cheap first half of a blob copy: HEAD at the destination (present: skipped), then a
+ * cross-repo mount when a repository of the same registry may hold it (201: mounted), else an
+ * upload session (the mount's 202, or a POST). Done ahead of the transfer slots, so a blob
+ * starts streaming the moment a slot frees instead of paying these round trips then.
  */
-export async function copyBlob(src: BlobSource, dst: BlobTarget, opts: BlobCopyOptions): Promise<BlobOutcome> {
+export async function prepareBlob(
+  src: BlobSource,
+  dst: BlobTarget,
+  opts: Pick<BlobCopyOptions, 'mountFrom' | 'signal'>,
+): Promise<Exclude<BlobOutcome, 'copied'> | PreparedUpload> {
   throwIfStopped(opts.signal);
   if ((await dst.client.headBlob(dst.repository, src.digest, opts.signal)) !== undefined) return 'skipped';
-
   // Requests that open a session are not aborted midway: a session we never hear of could
   // not be cancelled. A stop is checked right after instead.
   let session: UploadSession | undefined;
@@ -52,16 +59,39 @@ export async function copyBlob(src: BlobSource, dst: BlobTarget, opts: BlobCopyO
     await dst.client.cancelUpload(dst.repository, session);
     throwIfStopped(opts.signal);
   }
-  opts.emit({ kind: 'blob-start', digest: src.digest, size: src.size });
-  await new BlobUpload(src, dst, opts, session).run();
+  return { session };
+}
+
+/**
+ * The second half: streams the source GET into the prepared upload, hashed as bytes pass and
+ * checked before the last byte is sent. Source drops are resumed inside the read (`Range` GET,
+ * the upload stays open); destination drops resume after the last acknowledged chunk, or in a
+ * new session when the registry cancelled the old one. A failure cancels the session.
+ */
+export async function transferBlob(src: BlobSource, dst: BlobTarget, prepared: PreparedUpload, opts: BlobCopyOptions): Promise<void> {
+  const stream = new BlobStream(src, {
+    signal: opts.signal,
+    onResume: (e) => opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: 0, reason: e.reason }),
+  });
+  try {
+    opts.emit({ kind: 'blob-start', digest: src.digest, size: src.size });
+    await new BlobUpload(src, dst, opts, prepared.session, stream).run();
+  } finally {
+    await stream.close();
+  }
+}
+
+/** Copies one blob: `prepareBlob`, then `transferBlob` when it is not already there. */
+export async function copyBlob(src: BlobSource, dst: BlobTarget, opts: BlobCopyOptions): Promise<BlobOutcome> {
+  const prepared = await prepareBlob(src, dst, opts);
+  if (typeof prepared === 'string') return prepared;
+  await transferBlob(src, dst, prepared, opts);
   return 'copied';
 }
 
 /** The state of one blob upload across its attempts. */
 class BlobUpload {
   private readonly verifier: BlobVerifier;
-  /** The source, opened once; attempts seek in it. */
-  private readonly stream: BlobStream;
   /** Set when the failure came from our side of the body (source gone for good, bad digest, stop). */
   private bodyFailure: unknown;
 
@@ -70,25 +100,14 @@ class BlobUpload {
     private readonly dst: BlobTarget,
     private readonly opts: BlobCopyOptions,
     private session: UploadSession,
+    /** The source, opened once; attempts seek in it. */
+    private readonly stream: BlobStream,
   ) {
     this.verifier = new BlobVerifier(src.digest, src.size);
-    this.stream = new BlobStream(src, {
-      signal: opts.signal,
-      onResume: (e) =>
-        opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: 0, reason: e.reason }),
-    });
   }
 
   async run(): Promise<void> {
-    try {
-      await this.attempts();
-    } finally {
-      await this.stream.close();
-    }
-  }
-
-  private async attempts(): Promise<void> {
-    const maxStalled = this.opts.maxStalledAttempts ?? 5;
+    const maxStalled = this.opts.maxStalledAttempts ?? this.dst.client.retryPolicy.maxAttempts;
     let stalled = 0;
     for (let attempt = 1; ; attempt++) {
       const before = this.session.offset;

@@ -15,7 +15,7 @@ export interface BlobSource {
 /** Limits of a resuming read. */
 export interface ReadOptions {
   signal?: AbortSignal | undefined;
-  /** Failed reconnects in a row (no byte gained in between) before giving up. */
+  /** Failed reconnects in a row (no byte gained in between) before giving up (default: the source's retries). */
   maxStalledResumes?: number;
   /** Reconnects in all for one read. */
   maxResumes?: number;
@@ -31,7 +31,7 @@ export interface ReadOptions {
  * was in flight. A server that ignores `Range` (200) has the prefix skipped.
  */
 export async function* readBlob(src: BlobSource, start: number, end = src.size, opts: ReadOptions = {}): AsyncGenerator<Buffer> {
-  const maxStalled = opts.maxStalledResumes ?? 4;
+  const maxStalled = opts.maxStalledResumes ?? src.client.retryPolicy.maxAttempts - 1;
   const maxResumes = opts.maxResumes ?? 50;
   let pos = start;
   let resumes = 0;
@@ -105,6 +105,8 @@ export class BlobStream {
   private readonly sources: Array<AsyncIterator<Buffer>> = [];
   private leftover: Buffer | undefined;
   private pos: number;
+  /** The main source's first chunk, asked for early by `prime`. */
+  private primed: Promise<IteratorResult<Buffer>> | undefined;
 
   constructor(
     private readonly src: BlobSource,
@@ -113,6 +115,18 @@ export class BlobStream {
   ) {
     this.pos = start;
     this.sources.push(readBlob(src, start, src.size, opts));
+  }
+
+  /**
+   * Starts the source request now (in parallel with opening the destination upload) without
+   * consuming anything: the first `take` picks the answer up.
+   */
+  prime(): void {
+    const first = this.sources[0];
+    if (!first || this.primed) return;
+    const next = first.next();
+    next.catch(() => {}); // surfaced by take()
+    this.primed = next;
   }
 
   /** Offset of the next byte `take` yields. */
@@ -147,7 +161,9 @@ export class BlobStream {
       if (!chunk) {
         const source = this.sources[0];
         if (!source) throw new ReplicatorError('SHORT_READ', `${this.src.digest}: source ended ${left} bytes early`);
-        const next = await source.next();
+        const primed = this.sources.length === 1 ? this.primed : undefined;
+        this.primed = undefined;
+        const next = await (primed ?? source.next());
         if (next.done) {
           this.sources.shift();
           continue;
@@ -167,6 +183,7 @@ export class BlobStream {
   /** Closes every open source connection. */
   async close(): Promise<void> {
     this.leftover = undefined;
+    this.primed = undefined;
     const open = this.sources.splice(0);
     await Promise.all(open.map((s) => s.return?.(undefined)));
   }

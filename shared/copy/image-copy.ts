@@ -1,10 +1,10 @@
 import pLimit from 'p-limit';
-import { ReplicatorError, throwIfStopped, UsageError } from '../errors.js';
+import { ReplicatorError, StoppedError, throwIfStopped, UsageError } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Descriptor, Manifest } from '../registry/manifest.js';
 import { isForeignLayer } from '../registry/media-types.js';
 import { formatReference, referenceTarget, type ImageReference } from '../registry/reference.js';
-import { copyBlob } from './blob-copy.js';
+import { prepareBlob, transferBlob } from './blob-copy.js';
 import { BlobLocations } from './blob-locations.js';
 import { emitter, type BlobOutcome, type CopyListener } from './progress.js';
 import { Throttle } from './throttle.js';
@@ -49,9 +49,12 @@ export interface CopyResult {
   reason?: string;
 }
 
+/** Blobs up to this size are copied outside the transfer slots. */
+const SMALL_BLOB = 512 * 1024;
+
 interface Plan {
-  /** Manifests to push, children before parents, each with the reference to push it under. */
-  pushes: Array<{ manifest: Manifest; reference: string }>;
+  /** Manifests to push, each with the reference to push it under and its depth in the tree. */
+  pushes: Array<{ manifest: Manifest; reference: string; depth: number }>;
   blobs: Map<string, Descriptor>;
   present: number;
 }
@@ -69,7 +72,12 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   const source = formatReference(src.ref);
   const destination = formatReference(dst.ref);
 
-  const top = await src.client.getManifest(src.ref.repository, referenceTarget(src.ref), signal);
+  // The destination tag is known up front (usually): ask both registries at once.
+  const early = dst.ref.tag ?? dst.ref.digest;
+  const [top, earlyHead] = await Promise.all([
+    src.client.getManifest(src.ref.repository, referenceTarget(src.ref), signal),
+    early ? dst.client.headManifest(dst.ref.repository, early, signal) : undefined,
+  ]);
   if (dst.ref.digest && dst.ref.digest !== top.digest) {
     throw new UsageError(`destination ${destination} names digest ${dst.ref.digest} but the source is ${top.digest}`);
   }
@@ -87,7 +95,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
     ...extra,
   });
 
-  const existing = await dst.client.headManifest(dst.ref.repository, dstTarget, signal);
+  const existing = early ? earlyHead : await dst.client.headManifest(dst.ref.repository, dstTarget, signal);
   if (existing?.digest === top.digest) return result('in_sync', { manifests: { pushed: 0, present: 1 } });
   if (existing && options.override === false) {
     return result('skipped', {
@@ -109,42 +117,67 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
 
   const counts: Record<BlobOutcome, number> = { copied: 0, skipped: 0, mounted: 0 };
   let bytes = 0;
-  const limit = pLimit(options.concurrency ?? 4);
+  const concurrency = options.concurrency ?? 4;
+  // Two stages: HEAD/mount/POST run up to one window ahead of the transfers, so a transfer
+  // slot that frees is refilled at once (round trips to a busy registry cost tens of ms).
+  const prepareLimit = pLimit(concurrency * 2);
+  const transferLimit = pLimit(concurrency);
   const throttle = options.bytesPerSecond ? new Throttle(options.bytesPerSecond) : undefined;
   const locations = options.locations ?? new BlobLocations();
   const sameRegistry = src.client.host === dst.client.host;
   const abort = new AbortController();
   const linked = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
 
-  try {
-    await Promise.all(
-      [...plan.blobs.values()].map((desc) =>
-        limit(async () => {
-          const mountFrom = [...(sameRegistry ? [src.ref.repository] : []), ...locations.get(dst.client.host, desc.digest)];
-          const outcome = await copyBlob(
-            { client: src.client, repository: src.ref.repository, digest: desc.digest, size: desc.size },
-            { client: dst.client, repository: dst.ref.repository },
-            { chunkSize: options.chunkSize, mountFrom, throttle, signal: linked, emit },
-          );
-          counts[outcome] += 1;
-          if (outcome === 'copied') bytes += desc.size;
-          locations.add(dst.client.host, desc.digest, dst.ref.repository);
-          emit({ kind: 'blob-done', digest: desc.digest, size: desc.size, outcome });
-        }),
-      ),
-    );
-  } catch (err) {
-    // One blob failed for good: stop the others now rather than after they finish.
-    abort.abort(err);
-    limit.clearQueue();
-    throw err;
-  }
+  const copyOne = (desc: Descriptor) =>
+    prepareLimit(async () => {
+      const source = { client: src.client, repository: src.ref.repository, digest: desc.digest, size: desc.size };
+      const target = { client: dst.client, repository: dst.ref.repository };
+      const mountFrom = [...(sameRegistry ? [src.ref.repository] : []), ...locations.get(dst.client.host, desc.digest)];
+      const prepared = await prepareBlob(source, target, { mountFrom, signal: linked });
+      let outcome: BlobOutcome;
+      if (typeof prepared === 'string') {
+        outcome = prepared;
+      } else {
+        const transfer = () => transferBlob(source, target, prepared, { chunkSize: options.chunkSize, throttle, signal: linked, emit });
+        // Small blobs (configs) are round trips, not bandwidth: they do not wait for a slot.
+        await (desc.size <= SMALL_BLOB ? transfer() : transferLimit(transfer));
+        outcome = 'copied';
+        bytes += desc.size;
+      }
+      counts[outcome] += 1;
+      locations.add(dst.client.host, desc.digest, dst.ref.repository);
+      emit({ kind: 'blob-done', digest: desc.digest, size: desc.size, outcome });
+    });
 
-  for (const { manifest, reference } of plan.pushes) {
+  // Largest first: the big transfers start at once, small configs fill in behind them. The
+  // first blob that fails for good stops the others at their next chunk (each cancels its
+  // upload session), and the copy returns once all of them have wound down.
+  let failure: unknown;
+  const blobs = [...plan.blobs.values()].sort((a, b) => b.size - a.size);
+  await Promise.allSettled(
+    blobs.map((desc) =>
+      copyOne(desc).catch((err: unknown) => {
+        if (failure === undefined) {
+          failure = err;
+          abort.abort(err);
+        }
+      }),
+    ),
+  );
+  if (failure !== undefined) throw signal?.aborted ? new StoppedError('stopped', { cause: failure }) : failure;
+
+  // Children before parents: deepest level first, siblings in parallel.
+  for (let depth = Math.max(...plan.pushes.map((p) => p.depth)); depth >= 0; depth--) {
     throwIfStopped(signal);
-    await dst.client.putManifest(dst.ref.repository, reference, manifest, signal);
-    bytes += manifest.bytes.length;
-    emit({ kind: 'manifest-pushed', reference, digest: manifest.digest, mediaType: manifest.mediaType });
+    await Promise.all(
+      plan.pushes
+        .filter((p) => p.depth === depth)
+        .map(async ({ manifest, reference }) => {
+          await dst.client.putManifest(dst.ref.repository, reference, manifest, signal);
+          bytes += manifest.bytes.length;
+          emit({ kind: 'manifest-pushed', reference, digest: manifest.digest, mediaType: manifest.mediaType });
+        }),
+    );
   }
 
   return result('copied', {
@@ -186,7 +219,7 @@ async function planCopy(
         if (!isForeignLayer(blob.mediaType, blob.urls)) plan.blobs.set(blob.digest, blob);
       }
     }
-    plan.pushes.push({ manifest, reference });
+    plan.pushes.push({ manifest, reference, depth });
   };
   await visit(top, topReference, 0);
   return plan;

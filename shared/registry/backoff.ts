@@ -82,7 +82,7 @@ export class HostStates {
   private readonly states = new Map<string, HostBackoff>();
 
   constructor(
-    private readonly policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    readonly policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     private readonly clock: Clock = systemClock,
   ) {}
 

@@ -86,6 +86,11 @@ export class RegistryClient {
     this.auth = new Authenticator(this.ctx, this.host, options.credentials, tlsVerify && this.scheme === 'https');
   }
 
+  /** The retry policy of this registry: also bounds stream-level attempts (uploads, resumed reads). */
+  get retryPolicy(): RetryPolicy {
+    return this.ctx.hosts.policy;
+  }
+
   /**
    * `GET /v2/`: finds the scheme (for `auto`) and the auth challenge. Done once per client;
    * every other method calls it first. Returns the registry's origin.

@@ -17,7 +17,6 @@ const RETRYABLE_CODES = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE']);
  */
 const RETRYABLE_NETWORK_CODES = new Set([
   'ECONNRESET',
-  'ECONNREFUSED',
   'ECONNABORTED',
   'EPIPE',
   'ETIMEDOUT',
@@ -31,6 +30,9 @@ const RETRYABLE_NETWORK_CODES = new Set([
   'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
+
+/** The distribution spec's code for a bare status (HEAD answers and proxies send no body). */
+const STATUS_CODES: Record<number, string> = { 401: 'UNAUTHORIZED', 403: 'DENIED', 429: 'TOOMANYREQUESTS' };
 
 /** Query parameters whose values are credentials or signatures (S3, GCS, Azure, tokens). */
 const SECRET_QUERY = /sig|token|credential|key|auth|password|secret|_state|policy/i;
@@ -82,7 +84,7 @@ export class RegistryError extends ReplicatorError {
     const errors = init.errors ?? [];
     const codes = errors.map((e) => e.code);
     const url = redactUrl(init.url);
-    const code = codes[0] ?? (init.status === undefined ? 'NETWORK' : `HTTP_${init.status}`);
+    const code = codes[0] ?? (init.status === undefined ? 'NETWORK' : (STATUS_CODES[init.status] ?? `HTTP_${init.status}`));
     const retryable =
       init.retryable ??
       ((init.status !== undefined && RETRYABLE_STATUS.has(init.status)) || codes.some((c) => RETRYABLE_CODES.has(c)));

@@ -1,32 +1,33 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { describeIssue } from '../util/schema.js';
 import { DigestMismatchError, ReplicatorError } from '../errors.js';
 import { MediaType, isImageManifest, isIndex, isSupportedManifest } from './media-types.js';
 
 const platformSchema = z.object({
   architecture: z.string(),
   os: z.string(),
-  variant: z.string().optional(),
-  'os.version': z.string().optional(),
+  variant: z.optional(z.string()),
+  'os.version': z.optional(z.string()),
 });
 
 const descriptorSchema = z.object({
   mediaType: z.string(),
-  digest: z.string().regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/),
-  size: z.number().int().nonnegative(),
-  urls: z.array(z.string()).optional(),
-  platform: platformSchema.optional(),
-  artifactType: z.string().optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
+  digest: z.string().check(z.regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/)),
+  size: z.int().check(z.nonnegative()),
+  urls: z.optional(z.array(z.string())),
+  platform: z.optional(platformSchema),
+  artifactType: z.optional(z.string()),
+  annotations: z.optional(z.record(z.string(), z.string())),
 });
 
 const manifestBodySchema = z.object({
   schemaVersion: z.number(),
-  mediaType: z.string().optional(),
-  config: descriptorSchema.optional(),
-  layers: z.array(descriptorSchema).optional(),
-  manifests: z.array(descriptorSchema).optional(),
-  subject: descriptorSchema.optional(),
+  mediaType: z.optional(z.string()),
+  config: z.optional(descriptorSchema),
+  layers: z.optional(z.array(descriptorSchema)),
+  manifests: z.optional(z.array(descriptorSchema)),
+  subject: z.optional(descriptorSchema),
 });
 
 /** A content descriptor: what a manifest says about a blob or a child manifest. */
@@ -79,9 +80,7 @@ export class Manifest {
     }
     const parsed = manifestBodySchema.safeParse(json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const path = issue?.path.join('.') ?? '';
-      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest field "${path}" ${issue?.message ?? 'invalid'}`);
+      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest ${describeIssue(parsed.error)}`);
     }
     const body = parsed.data;
     const header = contentType?.split(';', 1)[0]?.trim();

@@ -45,7 +45,11 @@ export interface TokenIssuer {
  * Starts a token issuer on 127.0.0.1: Basic credentials in, RS256 JWT out, signed with a
  * self-signed certificate carried in the `x5c` header, granting the scopes asked for.
  */
-export async function startTokenIssuer(users: Record<string, string>, opts: { expiresIn?: number } = {}): Promise<TokenIssuer> {
+export async function startTokenIssuer(
+  users: Record<string, string>,
+  opts: { expiresIn?: number; /** The first N tokens carry no access (an insufficient_scope 401 follows). */ emptyFirst?: number } = {},
+): Promise<TokenIssuer> {
+  let emptyLeft = opts.emptyFirst ?? 0;
   const cert = await selfSignedCert('token-issuer');
   const keyPem = await readFile(cert.key, 'utf8');
   const certPem = await readFile(cert.certificate, 'utf8');
@@ -74,7 +78,9 @@ export async function startTokenIssuer(users: Record<string, string>, opts: { ex
     }
     const now = Math.floor(Date.now() / 1000);
     const expiresIn = opts.expiresIn ?? 300;
-    const access = scopes.map((s) => {
+    const empty = emptyLeft > 0;
+    if (empty) emptyLeft -= 1;
+    const access = empty ? [] : scopes.map((s) => {
       const [type, ...rest] = s.split(':');
       const actions = rest.pop() ?? '';
       return { type, name: rest.join(':'), actions: actions.split(',').filter(Boolean) };

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// `npm run build`: type-checks and compiles everything with tsc (dist/, used by the tests),
+// then bundles the CLI with esbuild (dist/cli/, what bin/harbor-replicator.js runs): one file per
+// command chunk, so a command loads only what it needs and start-up stays short.
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.json`], { stdio: 'inherit' });
+
+/** Maps the engine's `undici` imports to the two modules it uses (Agent, redirect interceptor). */
+const undiciLite = {
+  name: 'undici-lite',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: `${root}scripts/undici-lite.cjs` }));
+  },
+};
+
+rmSync(`${root}dist/cli`, { recursive: true, force: true });
+await build({
+  entryPoints: [`${root}functions/cli/bin.ts`],
+  outdir: `${root}dist/cli`,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  sourcemap: 'linked',
+  outExtension: { '.js': '.mjs' },
+  plugins: [undiciLite],
+  // CommonJS dependencies (undici) call require() for Node built-ins.
+  banner: { js: "import { createRequire as __hrRequire } from 'node:module'; const require = __hrRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
