@@ -111,6 +111,22 @@ describe('auth against real registries', () => {
     }
   });
 
+  it('Bearer: a token is reused until it expires, then a new one is fetched', async () => {
+    const shortLived = await startTokenIssuer({ bob: 'b0b-pass' }, { expiresIn: 1 });
+    const reg = await startRegistry({ token: { realm: shortLived.realm, service: shortLived.service, issuer: shortLived.issuer, rootcertbundle: shortLived.rootcertbundle } });
+    try {
+      const client = new RegistryClient({ host: reg.host, scheme: 'http', credentials: { username: 'bob', password: 'b0b-pass' } });
+      await client.headManifest('team/app', '1.0');
+      await client.headManifest('team/app', '1.0');
+      assert.equal(shortLived.requests.length, 1, 'cached while valid');
+      await new Promise((r) => setTimeout(r, 1100));
+      await client.headManifest('team/app', '1.0');
+      assert.equal(shortLived.requests.length, 2, 'fetched again after expires_in');
+    } finally {
+      await Promise.all([reg.stop(), shortLived.stop()]);
+    }
+  });
+
   it('Bearer: a wrong password fails fast with one token request and a clear message', async () => {
     const requestsBefore = issuer.requests.length;
     await assert.rejects(

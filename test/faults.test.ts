@@ -111,6 +111,18 @@ describe('copy under faults', () => {
     await assertCopied();
   });
 
+  it("chunked upload honours the registry's OCI-Chunk-Min-Length", async () => {
+    const min = 1024 * 1024;
+    dstProxy.add({ method: 'POST', path: /\/blobs\/uploads\/$/, fault: { kind: 'add-headers', headers: { 'oci-chunk-min-length': String(min) } }, times: 10 });
+    await copy({ chunkSize: 256 * 1024 });
+    await assertCopied();
+    const patches = dstProxy.log.filter((e) => e.method === 'PATCH' && e.requestBytes > 100_000);
+    assert.ok(patches.length >= 3, `${patches.length} PATCHes of the big blob`);
+    // Every PATCH but the last of a blob carries at least the minimum.
+    const sizes = patches.map((e) => e.requestBytes);
+    assert.ok(sizes.slice(0, -1).every((n) => n >= min), `PATCH sizes ${sizes.join(', ')}`);
+  });
+
   it('500 then success: the request is retried', async () => {
     srcProxy.add({ method: 'GET', path: /\/manifests\/1\.0$/, fault: { kind: 'status', status: 500 } });
     await copy();

@@ -11,6 +11,8 @@ export type Fault =
   | { kind: 'drop-request'; afterBytes: number }
   /** Forward, flipping one byte of the response body at `atByte` (a corrupt blob). */
   | { kind: 'corrupt-response'; atByte: number }
+  /** Forward, adding these headers to the response (e.g. `OCI-Chunk-Min-Length`). */
+  | { kind: 'add-headers'; headers: Record<string, string> }
   /** Forward the response at most `bytesPerSecond`. */
   | { kind: 'throttle'; bytesPerSecond: number }
   /** Answer 307 to `location(path)`: object storage on another host. */
@@ -91,7 +93,7 @@ export async function startFaultProxy(upstream: string, opts: { addHeaders?: Rec
     const up = httpRequest({ host: upHost, port: Number(upPort), method, path, headers }, (upRes) => {
       entry.status = upRes.statusCode ?? 0;
       if (upRes.headers.location) entry.location = upRes.headers.location;
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      res.writeHead(upRes.statusCode ?? 502, fault?.kind === 'add-headers' ? { ...upRes.headers, ...fault.headers } : upRes.headers);
       if (fault?.kind === 'drop-response') {
         upRes.on('data', (chunk: Buffer) => {
           const room = fault.afterBytes - entry.responseBytes;
