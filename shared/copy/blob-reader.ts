@@ -105,8 +105,6 @@ export class BlobStream {
   private readonly sources: Array<AsyncIterator<Buffer>> = [];
   private leftover: Buffer | undefined;
   private pos: number;
-  /** The main source's first chunk, asked for early by `prime`. */
-  private primed: Promise<IteratorResult<Buffer>> | undefined;
 
   constructor(
     private readonly src: BlobSource,
@@ -115,18 +113,6 @@ export class BlobStream {
   ) {
     this.pos = start;
     this.sources.push(readBlob(src, start, src.size, opts));
-  }
-
-  /**
-   * Starts the source request now (in parallel with opening the destination upload) without
-   * consuming anything: the first `take` picks the answer up.
-   */
-  prime(): void {
-    const first = this.sources[0];
-    if (!first || this.primed) return;
-    const next = first.next();
-    next.catch(() => {}); // surfaced by take()
-    this.primed = next;
   }
 
   /** Offset of the next byte `take` yields. */
@@ -161,9 +147,7 @@ export class BlobStream {
       if (!chunk) {
         const source = this.sources[0];
         if (!source) throw new ReplicatorError('SHORT_READ', `${this.src.digest}: source ended ${left} bytes early`);
-        const primed = this.sources.length === 1 ? this.primed : undefined;
-        this.primed = undefined;
-        const next = await (primed ?? source.next());
+        const next = await source.next();
         if (next.done) {
           this.sources.shift();
           continue;
@@ -183,7 +167,6 @@ export class BlobStream {
   /** Closes every open source connection. */
   async close(): Promise<void> {
     this.leftover = undefined;
-    this.primed = undefined;
     const open = this.sources.splice(0);
     await Promise.all(open.map((s) => s.return?.(undefined)));
   }
