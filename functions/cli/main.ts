@@ -67,6 +67,32 @@ Examples:
       process.exitCode = await runCopy(src, dst, opts);
     });
 
+  program
+    .command('run')
+    .description("Run one replication rule from the config: list the source, apply the rule's filters and names, copy.")
+    .argument('<RULE>', 'the rule name')
+    .option('--config <file>', 'config file (default: $HARBOR_REPLICATOR_CONFIG, else ./replicator.yaml)')
+    .option('--dry-run', 'print the plan (one line per artifact: source -> destination) and copy nothing')
+    .option('--json', 'with --dry-run: print the plan as one JSON object')
+    .option('-v, --verbose', 'also say what the filters left out, and why')
+    .option('--debug', 'log every registry request (method, redacted URL, status) to stderr')
+    .addHelpText('after', '\nExit status: 0 all copied or in sync; 1 an artifact failed (or, with --dry-run, cannot be named); 2 bad usage or config.')
+    .action(async (rule: string, opts: Record<string, unknown>) => {
+      const { runRule } = await import('./run-command.js');
+      process.exitCode = await runRule(rule, opts);
+    });
+
+  const config = program.command('config').description('Work with the config file.');
+  config
+    .command('check')
+    .description('Validate the config (schema, cron, secrets resolvable) and print one line per rule; secrets are never printed.')
+    .option('--config <file>', 'config file (default: $HARBOR_REPLICATOR_CONFIG, else ./replicator.yaml)')
+    .addHelpText('after', '\nExit status: 0 valid; 2 invalid (each problem is printed with its path, e.g. rules[2].filters[0].decoration).')
+    .action(async (opts: Record<string, unknown>) => {
+      const { runConfigCheck } = await import('./config-command.js');
+      process.exitCode = await runConfigCheck(opts);
+    });
+
   return program;
 }
 

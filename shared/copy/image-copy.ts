@@ -140,7 +140,8 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
       } else {
         const transfer = () => transferBlob(source, target, prepared, { chunkSize: options.chunkSize, throttle, signal: linked, emit });
         // Small blobs (configs) are round trips, not bandwidth: they do not wait for a slot.
-        await (desc.size <= SMALL_BLOB ? transfer() : transferLimit(transfer));
+        // Large ones hold a slot of this copy and of both registries' max_concurrency.
+        await (desc.size <= SMALL_BLOB ? transfer() : transferLimit(() => dst.client.transfers(() => src.client.transfers(transfer))));
         outcome = 'copied';
         bytes += desc.size;
       }

@@ -1,3 +1,4 @@
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Dispatcher } from 'undici';
 import { ReplicatorError } from '../errors.js';
 import { Authenticator, pullScope, pushScope, type Credentials, type Scope } from './auth.js';
@@ -15,6 +16,7 @@ import {
   type HttpResponse,
 } from './http.js';
 import { Manifest } from './manifest.js';
+import { RateLimiter } from './rate-limit.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 
 /** How to reach one registry. */
@@ -34,6 +36,10 @@ export interface RegistryOptions {
   retry?: RetryPolicy;
   /** Backoff state per host; share one instance across clients of a process. */
   hosts?: HostStates;
+  /** Average requests per second at most (a token bucket per client). */
+  requestsPerSecond?: number | undefined;
+  /** Blob transfers at once to or from this registry, across all copies using this client. */
+  maxConcurrency?: number | undefined;
   /** Inject a dispatcher (tests); by default one is made from the TLS options. */
   dispatcher?: Dispatcher;
   onEvent?: ((e: HttpEvent) => void) | undefined;
@@ -73,6 +79,8 @@ export class RegistryClient {
   private readonly auth: Authenticator;
   private readonly scheme: 'https' | 'http' | 'auto';
   private pinged: Promise<URL> | undefined;
+  /** Bounds blob transfers through this client (`max_concurrency` of the registry). */
+  readonly transfers: LimitFunction;
 
   constructor(readonly options: RegistryOptions) {
     this.host = options.host;
@@ -82,7 +90,9 @@ export class RegistryClient {
       dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile }),
       hosts: options.hosts ?? (options.retry ? new HostStates(options.retry) : defaultHosts),
       onEvent: options.onEvent,
+      rateLimit: options.requestsPerSecond ? new RateLimiter(options.requestsPerSecond) : undefined,
     };
+    this.transfers = pLimit(options.maxConcurrency ?? Number.POSITIVE_INFINITY);
     this.auth = new Authenticator(this.ctx, this.host, options.credentials, tlsVerify && this.scheme === 'https');
   }
 
@@ -218,6 +228,44 @@ export class RegistryClient {
     });
     closeBody(res.body);
     return res.status !== 404;
+  }
+
+  // ---- listing -----------------------------------------------------------------------------
+
+  /**
+   * One page of `/v2/_catalog` (asking `n` per page); `next` is the page after it from the
+   * `Link` header, when there is one.
+   */
+  async catalogPage(next?: URL, n = 1000, signal?: AbortSignal): Promise<{ items: string[]; next: URL | undefined }> {
+    const res = await this.request({
+      method: 'GET',
+      ...(next ? { url: next } : { path: `/v2/_catalog?n=${n}` }),
+      scopes: ['registry:catalog:*'],
+      expect: [200],
+      signal,
+    });
+    const body = (await readJson(res, LIST_LIMIT, `${this.host} catalog`)) as { repositories?: unknown };
+    return { items: stringArray(body.repositories), next: nextLink(res) };
+  }
+
+  /**
+   * One page of `/v2/<name>/tags/list`. docker-registry 2.8 ignores `n` and answers every tag,
+   * unsorted, in one page; registries that paginate send a `Link` to the next page.
+   */
+  async tagsPage(repository: string, next?: URL, n = 1000, signal?: AbortSignal): Promise<{ items: string[]; next: URL | undefined }> {
+    const res = await this.request({
+      method: 'GET',
+      ...(next ? { url: next } : { path: `/v2/${repository}/tags/list?n=${n}` }),
+      scopes: [pullScope(repository)],
+      expect: [200, 404],
+      signal,
+    });
+    if (res.status === 404) {
+      closeBody(res.body);
+      return { items: [], next: undefined };
+    }
+    const body = (await readJson(res, LIST_LIMIT, `${this.host}/${repository} tags`)) as { tags?: unknown };
+    return { items: stringArray(body.tags), next: nextLink(res) };
   }
 
   // ---- blobs -------------------------------------------------------------------------------
@@ -377,6 +425,33 @@ export class RegistryClient {
   }
 }
 
+/** A listing page above this size is refused (a page of 100,000 tags is about 3 MiB). */
+const LIST_LIMIT = 32 * 1024 * 1024;
+
+async function readJson(res: HttpResponse, limit: number, what: string): Promise<unknown> {
+  const bytes = await readAll(res, limit, what);
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new ReplicatorError('INVALID_RESPONSE', `${what}: the registry answered something that is not JSON`);
+  }
+}
+
+function stringArray(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** The `rel="next"` target of a `Link` header, resolved against the request URL. */
+export function nextLink(res: HttpResponse): URL | undefined {
+  const link = header(res.headers, 'link');
+  if (!link) return undefined;
+  for (const part of link.split(/,(?=\s*<)/)) {
+    const m = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(part);
+    if (m) return new URL(m[1]!, res.url);
+  }
+  return undefined;
+}
+
 /** Manifests above this size are refused (the spec suggests registries accept at least 4 MiB). */
 const MANIFEST_LIMIT = 8 * 1024 * 1024;
 
@@ -390,12 +465,12 @@ function headerDigest(headers: Headers): string | undefined {
   return header(headers, 'docker-content-digest')?.trim() || undefined;
 }
 
-/** Reads a whole (small, bounded) body: manifests only, never blobs. */
+/** Reads a whole (small, bounded) body: manifests and listings, never blobs. */
 async function readAll(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
   const declared = Number(header(res.headers, 'content-length') ?? NaN);
   if (declared > limit) {
     closeBody(res.body);
-    throw new ReplicatorError('MANIFEST_TOO_LARGE', `${what}: manifest of ${declared} bytes exceeds ${limit}`);
+    throw new ReplicatorError('RESPONSE_TOO_LARGE', `${what}: ${declared} bytes exceeds ${limit}`);
   }
   const chunks: Buffer[] = [];
   let total = 0;
@@ -403,7 +478,7 @@ async function readAll(res: HttpResponse, limit: number, what: string): Promise<
     total += (chunk as Buffer).length;
     if (total > limit) {
       closeBody(res.body);
-      throw new ReplicatorError('MANIFEST_TOO_LARGE', `${what}: manifest exceeds ${limit} bytes`);
+      throw new ReplicatorError('RESPONSE_TOO_LARGE', `${what}: more than ${limit} bytes`);
     }
     chunks.push(chunk as Buffer);
   }

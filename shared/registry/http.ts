@@ -4,6 +4,7 @@ import { Agent, interceptors, type Dispatcher } from 'undici';
 import { isAbort, StoppedError } from '../errors.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
+import type { RateLimiter } from './rate-limit.js';
 
 /** Response headers as undici gives them (lowercase names). */
 export type Headers = Record<string, string | string[] | undefined>;
@@ -116,6 +117,8 @@ export async function errorFromResponse(method: string, res: HttpResponse, retry
 export interface HttpContext {
   dispatcher: Dispatcher;
   hosts: HostStates;
+  /** The registry's `requests_per_second`, when set. */
+  rateLimit?: RateLimiter | undefined;
   onEvent?: ((e: HttpEvent) => void) | undefined;
 }
 
@@ -134,9 +137,12 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
   const policy = host.policy;
   let authRefreshed = false;
   for (let attempt = 1; ; attempt++) {
-    await host.gate(req.signal).catch((err: unknown) => {
+    try {
+      await host.gate(req.signal);
+      await ctx.rateLimit?.take(req.signal ?? undefined);
+    } catch (err) {
       throw new StoppedError('stopped', { cause: err });
-    });
+    }
     const headers: Record<string, string> = { ...req.headers };
     const authorization = await req.auth?.header();
     if (authorization) headers.authorization = authorization;

@@ -1,0 +1,191 @@
+import * as z from 'zod/mini';
+import '../util/schema.js';
+import { parseSize } from '../util/units.js';
+import { checkCron } from './cron.js';
+
+/**
+ * The one configuration schema of the product (`replicator.yaml`, JSON accepted): registries and
+ * rules with Harbor's own field names, so a replication policy exported from Harbor's API reads
+ * as is, plus the service's webhook and API secrets.
+ */
+
+/** Where a secret comes from: an environment variable, a file, or AWS Secrets Manager. */
+export const secretRefSchema = z.union(
+  [
+    z.strictObject({ env: z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')) }),
+    z.strictObject({ file: z.string().check(z.minLength(1)) }),
+    z.strictObject({ secret: z.string().check(z.minLength(1)) }),
+  ],
+  { error: 'must be a secret reference: {env: NAME}, {file: PATH} or {secret: NAME_OR_ARN} (literal secrets are not accepted)' },
+);
+export type SecretRef = z.infer<typeof secretRefSchema>;
+
+/** Harbor's adapter names, plus Artifact Registry. */
+export const REGISTRY_TYPES = [
+  'harbor',
+  'docker-registry',
+  'docker-hub',
+  'google-gcr',
+  'artifact-registry',
+  'aws-ecr',
+  'github-ghcr',
+] as const;
+export type RegistryType = (typeof REGISTRY_TYPES)[number];
+
+const sizeSchema = z.pipe(
+  z.union([z.int().check(z.positive()), z.string()]),
+  z.transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    try {
+      return parseSize(v, 'size');
+    } catch {
+      ctx.issues.push({ code: 'custom', message: `"${v}" is not a size (examples: 10MiB, 5MB, 1048576)`, input: v });
+      return z.NEVER;
+    }
+  }),
+);
+
+const urlSchema = z.string().check(
+  z.refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && u.host !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL'),
+);
+
+const registrySchema = z.strictObject({
+  name: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')),
+  type: z.enum(REGISTRY_TYPES),
+  url: z.optional(urlSchema),
+  description: z.optional(z.string()),
+  insecure: z._default(z.boolean(), false),
+  ca_file: z.optional(z.string().check(z.minLength(1))),
+  credential: z.optional(
+    z.union(
+      [
+        z.strictObject({ username: z.string().check(z.minLength(1)), password: secretRefSchema }),
+        z.strictObject({ docker_config: z.literal(true) }),
+      ],
+      { error: 'must be {username, password: <secret reference>} or {docker_config: true}' },
+    ),
+  ),
+  chunk_size: z.optional(sizeSchema),
+  max_concurrency: z._default(z.int().check(z.positive(), z.lte(256)), 8),
+  requests_per_second: z.optional(z.number().check(z.positive())),
+});
+export type RegistryConfig = z.infer<typeof registrySchema>;
+
+/** A registry named, or Harbor's exported registry object (matched by its `name`). */
+const registryRefSchema = z.union(
+  [z.string().check(z.minLength(1)), z.looseObject({ name: z.string().check(z.minLength(1)) })],
+  { error: 'must be a registry name or an object with its "name"' },
+);
+
+export const FILTER_TYPES = ['name', 'tag', 'label', 'resource'] as const;
+export const DECORATIONS = ['matches', 'excludes'] as const;
+
+const filterSchema = z
+  .strictObject({
+    type: z.enum(FILTER_TYPES),
+    value: z.optional(z.union([z.string(), z.array(z.string())])),
+    decoration: z._default(z.enum(DECORATIONS), 'matches'),
+  })
+  .check(
+    z.superRefine((f, ctx) => {
+      if (f.type === 'label') return; // one label or a list of labels
+      if (Array.isArray(f.value)) {
+        ctx.issues.push({ code: 'custom', message: `a ${f.type} filter takes one pattern (a string), not a list`, input: f.value, path: ['value'] });
+      }
+      if (f.type === 'resource' && f.value !== undefined && f.value !== '' && f.value !== 'image' && f.value !== 'artifact') {
+        ctx.issues.push({ code: 'custom', message: 'a resource filter is "image" or "artifact"', input: f.value, path: ['value'] });
+      }
+    }),
+  );
+export type FilterConfig = z.infer<typeof filterSchema>;
+
+export const TRIGGER_TYPES = ['manual', 'scheduled', 'event_based'] as const;
+
+const triggerSchema = z
+  .strictObject({
+    type: z.enum(TRIGGER_TYPES),
+    trigger_settings: z.optional(
+      z.strictObject({
+        cron: z.optional(z.string()),
+        timezone: z.optional(z.string()),
+      }),
+    ),
+  })
+  .check(
+    z.superRefine((t, ctx) => {
+      const cron = t.trigger_settings?.cron;
+      if (t.type !== 'scheduled') return;
+      if (!cron) {
+        ctx.issues.push({ code: 'custom', message: 'a scheduled trigger needs trigger_settings.cron', input: t.trigger_settings, path: ['trigger_settings', 'cron'] });
+        return;
+      }
+      const problem = checkCron(cron, t.trigger_settings?.timezone ?? 'UTC');
+      if (problem) ctx.issues.push({ code: 'custom', message: problem.message, input: problem.field === 'timezone' ? t.trigger_settings?.timezone : cron, path: ['trigger_settings', problem.field] });
+    }),
+  );
+export type TriggerConfig = z.infer<typeof triggerSchema>;
+
+/** `os/arch[/variant]`. */
+const platformSchema = z.string().check(z.regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant], e.g. linux/amd64'));
+
+const ruleSchema = z
+  .strictObject({
+    name: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_" or "-"')),
+    description: z.optional(z.string()),
+    src_registry: registryRefSchema,
+    dest_registry: registryRefSchema,
+    dest_namespace: z._default(z.string(), ''),
+    dest_namespace_replace_count: z._default(z.int().check(z.gte(-1)), -1),
+    filters: z._default(z.array(filterSchema), []),
+    trigger: z._default(triggerSchema, { type: 'manual' }),
+    replicate_deletion: z._default(z.boolean(), false),
+    override: z._default(z.boolean(), true),
+    enabled: z._default(z.boolean(), true),
+    speed: z._default(z.int(), -1),
+    copy_by_chunk: z._default(z.boolean(), false),
+    single_active_replication: z._default(z.boolean(), false),
+    // Our extensions.
+    include_untagged: z._default(z.boolean(), false),
+    platforms: z.optional(z.array(platformSchema).check(z.minLength(1))),
+    concurrency: z._default(z.int().check(z.positive(), z.lte(256)), 4),
+    // Fields Harbor's API exports with a policy; read and ignored.
+    id: z.optional(z.unknown()),
+    creation_time: z.optional(z.unknown()),
+    update_time: z.optional(z.unknown()),
+  })
+  .check(
+    z.superRefine((r, ctx) => {
+      if (r.single_active_replication && r.trigger.type === 'event_based') {
+        ctx.issues.push({
+          code: 'custom',
+          message: 'single_active_replication is not allowed with an event_based trigger (as in Harbor)',
+          input: true,
+          path: ['single_active_replication'],
+        });
+      }
+      if (r.dest_namespace !== '' && !/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(r.dest_namespace)) {
+        ctx.issues.push({ code: 'custom', message: 'must be a lowercase repository path (a, a/b)', input: r.dest_namespace, path: ['dest_namespace'] });
+      }
+    }),
+  );
+export type RuleConfig = z.infer<typeof ruleSchema>;
+
+export const configSchema = z.strictObject({
+  registries: z._default(z.array(registrySchema), []),
+  rules: z._default(z.array(ruleSchema), []),
+  webhook: z.optional(z.strictObject({ auth_header: z.optional(secretRefSchema) })),
+  api: z.optional(z.strictObject({ token: z.optional(secretRefSchema) })),
+});
+export type Config = z.infer<typeof configSchema>;
+
+/** Paths whose values are secrets: never echoed in an error. */
+export function isSecretPath(path: ReadonlyArray<PropertyKey>): boolean {
+  return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token');
+}

@@ -1,0 +1,67 @@
+import type { RegistryClient } from '../registry/client.js';
+import type { HttpEvent } from '../registry/http.js';
+import { HarborApi } from '../sources/harbor-api.js';
+import { HarborSource } from '../sources/harbor-source.js';
+import { RegistrySource } from '../sources/registry-source.js';
+import type { Source } from '../sources/source.js';
+import type { RegistryConfig, RuleConfig } from './config-schema.js';
+import type { LoadedConfig } from './load-config.js';
+import type { PlanInput } from './plan.js';
+import { credentialsOf, endpointOf, type RegistryClients } from './registry-endpoint.js';
+import type { SecretSources } from './secrets.js';
+
+/** Everything needed to plan and run one rule: its registries' clients and its source lister. */
+export interface RuleRuntime {
+  rule: RuleConfig;
+  source: RegistryConfig;
+  destination: RegistryConfig;
+  sourceClient: RegistryClient;
+  destinationClient: RegistryClient;
+  lister: Source;
+  /** Harbor's API at the destination (projects are created there when missing). */
+  destinationHarbor: HarborApi | undefined;
+  planInput(signal?: AbortSignal): PlanInput;
+}
+
+/** Wires a rule: clients shared through `clients`, a Harbor API lister for `type: harbor` sources. */
+export async function ruleRuntime(
+  loaded: LoadedConfig,
+  ruleName: string,
+  clients: RegistryClients,
+  deps: { secrets: SecretSources; onEvent?: ((e: HttpEvent) => void) | undefined },
+): Promise<RuleRuntime> {
+  const rule = loaded.rule(ruleName);
+  const source = loaded.source(rule);
+  const destination = loaded.destination(rule);
+  const pathOf = (r: RegistryConfig) => `registries[${loaded.config.registries.indexOf(r)}]`;
+  const [sourceClient, destinationClient] = await Promise.all([clients.get(source, pathOf(source)), clients.get(destination, pathOf(destination))]);
+  const harbor = async (r: RegistryConfig) =>
+    new HarborApi({
+      url: r.url!,
+      tlsVerify: !r.insecure,
+      caFile: r.ca_file,
+      credentials: await credentialsOf(r, pathOf(r), deps.secrets),
+      onEvent: deps.onEvent,
+    });
+  const lister = source.type === 'harbor' ? new HarborSource(await harbor(source)) : new RegistrySource(sourceClient);
+  const destinationHarbor = destination.type === 'harbor' ? await harbor(destination) : undefined;
+  return {
+    rule,
+    source,
+    destination,
+    sourceClient,
+    destinationClient,
+    lister,
+    destinationHarbor,
+    planInput: (signal) => ({
+      rule,
+      source,
+      sourceHost: endpointOf(source).host,
+      destination,
+      destinationHost: endpointOf(destination).host,
+      lister,
+      sourceClient: source.type === 'harbor' ? undefined : sourceClient,
+      signal,
+    }),
+  };
+}

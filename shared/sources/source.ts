@@ -1,0 +1,21 @@
+import type { ArtifactFacts } from '../rules/filters.js';
+
+/** An artifact as a source lists it: its repository, tags, and what the source knows besides. */
+export interface SourceArtifact extends ArtifactFacts {
+  /** Known when the source lists by artifact (Harbor); resolved by the planner otherwise. */
+  digest?: string | undefined;
+}
+
+/**
+ * A source of a rule, listed page by page so a repository of 10,000 tags never sits in memory
+ * as artifacts: the registry protocol, or Harbor's API.
+ */
+export interface Source {
+  /**
+   * Repositories (full paths) a name pattern may select. A pattern without wildcards names
+   * them directly (no catalog, as Harbor does); others list everything and the caller filters.
+   */
+  repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string>;
+  /** The artifacts of one repository. */
+  artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact>;
+}
