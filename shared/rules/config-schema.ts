@@ -155,8 +155,9 @@ const ruleSchema = z
     include_untagged: z._default(z.boolean(), false),
     platforms: z.optional(z.array(platformSchema).check(z.minLength(1))),
     concurrency: z._default(z.int().check(z.positive(), z.lte(256)), 4),
-    // Fields Harbor's API exports with a policy; read and ignored.
+    // Fields Harbor's API exports with a policy (ReplicationPolicy); read and ignored.
     id: z.optional(z.unknown()),
+    deletion: z.optional(z.unknown()),
     creation_time: z.optional(z.unknown()),
     update_time: z.optional(z.unknown()),
   })

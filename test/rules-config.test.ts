@@ -1,0 +1,148 @@
+// The config file: one schema for the product, Harbor's field names, errors that name the
+// path, the bad value and what is allowed; secrets never echoed.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseConfig } from '../shared/rules/load-config.js';
+import { checkCron } from '../shared/rules/cron.js';
+
+const registries = `
+registries:
+  - {name: hq, type: harbor, url: https://harbor.example.com, credential: {username: robot, password: {env: HQ_PASSWORD}}}
+  - {name: branch, type: docker-registry, url: http://10.0.0.5:5000}
+`;
+
+/** The config's problems, one line each (or [] when valid). */
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'test.yaml');
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.issues;
+  }
+}
+
+describe('config file', () => {
+  it('reads a policy exported from Harbor\'s API as is (ReplicationPolicy, with registry objects)', () => {
+    // Shape of GET /api/v2.0/replication/policies (swagger ReplicationPolicy, Registry, ReplicationFilter).
+    const exported = {
+      id: 7,
+      name: 'mirror-library',
+      description: 'to the branch office',
+      src_registry: { id: 3, name: 'hq', type: 'harbor', url: 'https://harbor.example.com', insecure: false, status: 'healthy' },
+      dest_registry: { id: 4, name: 'branch', type: 'docker-registry', url: 'http://10.0.0.5:5000' },
+      dest_namespace: 'mirror',
+      dest_namespace_replace_count: 1,
+      trigger: { type: 'scheduled', trigger_settings: { cron: '0 0 2 * * *' } },
+      filters: [
+        { type: 'name', value: 'library/**' },
+        { type: 'tag', value: 'v*', decoration: 'matches' },
+        { type: 'label', value: ['prod'], decoration: 'excludes' },
+        { type: 'resource', value: 'image' },
+      ],
+      replicate_deletion: false,
+      deletion: false,
+      override: true,
+      enabled: true,
+      creation_time: '2026-01-01T00:00:00.000Z',
+      update_time: '2026-01-02T00:00:00.000Z',
+      speed: -1,
+      copy_by_chunk: false,
+      single_active_replication: false,
+    };
+    const loaded = parseConfig(`${registries}\nrules: [${JSON.stringify(exported)}]`, 'test.yaml');
+    const rule = loaded.rule('mirror-library');
+    assert.equal(loaded.source(rule).name, 'hq');
+    assert.equal(loaded.destination(rule).type, 'docker-registry');
+    assert.equal(rule.trigger.type, 'scheduled');
+    assert.equal(rule.include_untagged, false, 'our extensions default off');
+  });
+
+  it('JSON is accepted, and defaults follow Harbor (override on, enabled, replace count -1, manual)', () => {
+    const loaded = parseConfig(
+      JSON.stringify({
+        registries: [{ name: 'a', type: 'docker-registry', url: 'http://a:5000' }],
+        rules: [{ name: 'r', src_registry: 'a', dest_registry: 'a' }],
+      }),
+      'c.json',
+    );
+    const r = loaded.rule('r');
+    assert.deepEqual(
+      [r.override, r.enabled, r.dest_namespace_replace_count, r.trigger.type, r.speed, r.concurrency],
+      [true, true, -1, 'manual', -1, 4],
+    );
+  });
+
+  it('names the path, the bad value and what is allowed', () => {
+    const issues = problems(`${registries}
+rules:
+  - {name: a, src_registry: hq, dest_registry: branch}
+  - {name: b, src_registry: hq, dest_registry: branch}
+  - name: c
+    src_registry: hq
+    dest_registry: branch
+    filters:
+      - {type: tag, value: "x", decoration: include}
+`);
+    assert.deepEqual(issues, ['rules[2].filters[0].decoration: Invalid option: expected one of "matches"|"excludes" (got "include")']);
+  });
+
+  it('reports every problem at once: unknown fields, types, URLs, registry names', () => {
+    const issues = problems(`
+registries:
+  - {name: hq, type: harbour, url: ftp://x}
+rules:
+  - {name: r, src_registry: hq, dest_registry: hq, overide: true}
+`);
+    assert.deepEqual(issues, [
+      'registries[0].type: Invalid option: expected one of "harbor"|"docker-registry"|"docker-hub"|"google-gcr"|"artifact-registry"|"aws-ecr"|"github-ghcr" (got "harbour")',
+      'registries[0].url: must be an http:// or https:// URL (got "ftp://x")',
+      'rules[0]: unknown field "overide"',
+    ]);
+    assert.deepEqual(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: nowhere}]`), [
+      'rules[0].dest_registry: no registry named "nowhere" (registries: "hq", "branch")',
+    ]);
+    assert.deepEqual(problems(`${registries}\n  - {name: hq, type: docker-hub}`), ['registries[2].name: "hq" is defined twice']);
+  });
+
+  it('never echoes a secret, and wants references, not literal secrets', () => {
+    const issues = problems(`
+registries:
+  - {name: hq, type: harbor, url: https://h, credential: {username: robot, password: "hunter2-literal"}}
+webhook: {auth_header: "Bearer s3cr3t-literal"}
+`);
+    assert.equal(issues.length, 2);
+    for (const i of issues) assert.ok(!i.includes('hunter2') && !i.includes('s3cr3t'), i);
+    assert.match(issues[0]!, /^registries\[0\]\.credential: must be \{username, password: <secret reference>\} or \{docker_config: true\}/);
+    assert.match(issues[1]!, /^webhook\.auth_header: must be a secret reference: \{env: NAME\}, \{file: PATH\} or \{secret: NAME_OR_ARN\}/);
+  });
+
+  it('checks cron and time zone at load, with the rule path', () => {
+    const at = (cron: string, tz = 'UTC') =>
+      problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, trigger: {type: scheduled, trigger_settings: {cron: "${cron}", timezone: ${tz}}}}]`);
+    assert.deepEqual(at('0 0 2 * * *', 'Europe/Paris'), []);
+    assert.deepEqual(at('30 2 * * 1-5'), []);
+    assert.match(at('0 0 2 * * * 2030')[0]!, /^rules\[0\]\.trigger\.trigger_settings\.cron: cron "0 0 2 \* \* \* 2030" has 7 fields; expected 5/);
+    assert.match(at('5 0 2 * * *')[0]!, /seconds field must be 0/);
+    assert.match(at('0 99 * * *')[0]!, /Invalid value for hour: 99/);
+    assert.match(at('0 0 2 * *', 'Mars/Base')[0]!, /^rules\[0\]\.trigger\.trigger_settings\.timezone: unknown time zone "Mars\/Base"/);
+    assert.deepEqual(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, trigger: {type: scheduled}}]`), [
+      'rules[0].trigger.trigger_settings.cron: a scheduled trigger needs trigger_settings.cron',
+    ]);
+  });
+
+  it("refuses Harbor's forbidden combinations", () => {
+    assert.deepEqual(
+      problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, single_active_replication: true, trigger: {type: event_based}}]`),
+      ['rules[0].single_active_replication: single_active_replication is not allowed with an event_based trigger (as in Harbor) (got true)'],
+    );
+    assert.match(checkCron('0 * * * * *', 'UTC')?.message ?? '', /"\*" is not allowed in the minutes field/);
+    assert.match(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, dest_namespace: "Mirror/"}]`)[0]!, /^rules\[0\]\.dest_namespace: must be a lowercase repository path/);
+    assert.match(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, filters: [{type: name, value: [a, b]}]}]`)[0]!, /^rules\[0\]\.filters\[0\]\.value: a name filter takes one pattern/);
+    assert.match(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, filters: [{type: resource, value: chart}]}]`)[0]!, /a resource filter is "image" or "artifact"/);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    assert.match(problems('registries: [ {name: a')[0]!, /line 1, column/);
+  });
+});
