@@ -17,6 +17,7 @@ describe('copyImage between real registries', () => {
   let dst: TestRegistry;
   let image: Layout;
   let multi: Layout;
+  let three: Layout;
   let base: Buffer;
   let appA: Layout;
   let appB: Layout;
@@ -24,7 +25,7 @@ describe('copyImage between real registries', () => {
   before(async () => {
     [src, dst] = await Promise.all([startRegistry(), startRegistry({ relativeUrls: true })]);
     base = randomBytes(300_000);
-    [image, multi, appA, appB] = await Promise.all([
+    [image, multi, appA, appB, three] = await Promise.all([
       imageLayout([{ size: 2_000_000 }, { size: 150_000 }, { size: 10 }]),
       indexLayout(
         [
@@ -35,12 +36,21 @@ describe('copyImage between real registries', () => {
       ),
       imageLayout([{ size: 0, content: base }, { size: 20_000 }]),
       imageLayout([{ size: 0, content: base }, { size: 30_000 }]),
+      indexLayout(
+        [
+          { architecture: 'amd64', os: 'linux' },
+          { architecture: 'arm64', os: 'linux', variant: 'v8' },
+          { architecture: 's390x', os: 'linux' },
+        ],
+        [{ size: 20_000 }],
+      ),
     ]);
     await Promise.all([
       pushLayout(image, `${src.host}/library/app:1.0`),
       pushLayout(multi, `${src.host}/library/multi:2.0`),
       pushLayout(appA, `${src.host}/team/a:1`),
       pushLayout(appB, `${src.host}/team/b:1`),
+      pushLayout(three, `${src.host}/library/three:1`),
     ]);
   });
   after(async () => {
@@ -129,5 +139,24 @@ describe('copyImage between real registries', () => {
     assert.equal(b.blobs.mounted, 1, 'the base layer is mounted from shared/a');
     assert.equal(b.blobs.copied, 2, 'its own layer and config are uploaded');
     assert.equal(await manifestDigest(dst.url, 'shared/b', '1'), appB.top.digest);
+  });
+
+  it('platforms: one platform makes the tag that image; several make an index of exactly those children', async () => {
+    const arm = three.children[1]!;
+    const one = await copyImage(at(src, 'library/three:1'), at(dst, 'plat/arm:1'), { platforms: ['linux/arm64'] });
+    assert.equal(one.digest, arm.digest);
+    assert.equal(await manifestDigest(dst.url, 'plat/arm', '1'), arm.digest);
+
+    const two = await copyImage(at(src, 'library/three:1'), at(dst, 'plat/two:1'), { platforms: ['linux/amd64', 'linux/arm64/v8'] });
+    assert.notEqual(two.digest, three.top.digest, 'a new index');
+    assert.equal(await manifestDigest(dst.url, 'plat/two', '1'), two.digest);
+    assert.equal(await manifestDigest(dst.url, 'plat/two', three.children[2]!.digest), undefined, 's390x not copied');
+    assert.equal(two.manifests.pushed, 3);
+    const again = await copyImage(at(src, 'library/three:1'), at(dst, 'plat/two:1'), { platforms: ['linux/amd64', 'linux/arm64/v8'] });
+    assert.equal(again.status, 'in_sync', 'the narrowed index is stable: a re-run is in sync');
+
+    const all = await copyImage(at(src, 'library/three:1'), at(dst, 'plat/all:1'), { platforms: ['linux/amd64', 'linux/arm64', 'linux/s390x'] });
+    assert.equal(all.digest, three.top.digest, 'every platform: the index as received');
+    await assert.rejects(copyImage(at(src, 'library/three:1'), at(dst, 'plat/none:1'), { platforms: ['windows/amd64'] }), { code: 'PLATFORM_UNAVAILABLE' });
   });
 });

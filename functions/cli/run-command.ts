@@ -112,7 +112,7 @@ async function execute(rt: RuleRuntime, flags: RunFlags): Promise<number> {
       const results = await copyArtifact(
         item,
         { source: rt.sourceClient, destination: rt.destinationClient },
-        { override: rule.override, chunkSize, bytesPerSecond, locations },
+        { override: rule.override, chunkSize, bytesPerSecond, locations, platforms: rule.platforms },
       );
       const status = results.some((r) => r.status === 'copied') ? 'copied' : results.every((r) => r.status === 'in_sync') ? 'in_sync' : 'skipped';
       const bytes = results.reduce((n, r) => n + r.bytes, 0);

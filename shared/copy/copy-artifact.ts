@@ -25,7 +25,8 @@ export async function copyArtifact(
         },
         {
           client: clients.destination,
-          ref: { registry: d.host, repository: d.repository, ...(t.dst ? { tag: t.dst } : { digest: s.digest }) },
+          // Untagged: pushed by the digest of what is copied (which `platforms` may narrow).
+          ref: { registry: d.host, repository: d.repository, ...(t.dst ? { tag: t.dst } : {}) },
         },
         options,
       ),

@@ -7,6 +7,7 @@ import { formatReference, referenceTarget, type ImageReference } from '../regist
 import { prepareBlob, transferBlob } from './blob-copy.js';
 import { BlobLocations } from './blob-locations.js';
 import { emitter, type BlobOutcome, type CopyListener } from './progress.js';
+import { selectPlatforms } from './platforms.js';
 import { Throttle } from './throttle.js';
 
 /** One side of a copy: a registry client and a reference in it. */
@@ -25,6 +26,8 @@ export interface ImageCopyOptions {
   concurrency?: number;
   /** Bandwidth cap of this copy in bytes per second (Harbor's `speed`). */
   bytesPerSecond?: number | undefined;
+  /** Copy only these platforms of an index (`linux/amd64`, `linux/arm64/v8`): a rule's `platforms`. */
+  platforms?: readonly string[] | undefined;
   /** Known blob locations at destinations, shared across copies of a process for mounts. */
   locations?: BlobLocations;
   signal?: AbortSignal | undefined;
@@ -74,10 +77,11 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
 
   // The destination tag is known up front (usually): ask both registries at once.
   const early = dst.ref.tag ?? dst.ref.digest;
-  const [top, earlyHead] = await Promise.all([
+  const [fetched, earlyHead] = await Promise.all([
     src.client.getManifest(src.ref.repository, referenceTarget(src.ref), signal),
     early ? dst.client.headManifest(dst.ref.repository, early, signal) : undefined,
   ]);
+  const top = await selectPlatforms(fetched, options.platforms, { client: src.client, repository: src.ref.repository }, source, signal);
   if (dst.ref.digest && dst.ref.digest !== top.digest) {
     throw new UsageError(`destination ${destination} names digest ${dst.ref.digest} but the source is ${top.digest}`);
   }
