@@ -40,6 +40,11 @@ export async function runRule(ruleName: string, flags: RunFlags): Promise<number
     process.stderr.write(`harbor-replicator: ${err.message}\n`);
     return EXIT.USAGE;
   }
+  if (!runtime.rule.enabled && !flags.dryRun) {
+    // As Harbor: a disabled policy does not run, not even by hand.
+    process.stderr.write(`harbor-replicator: rule ${ruleName} is disabled (enabled: false); --dry-run still shows its plan\n`);
+    return EXIT.USAGE;
+  }
   try {
     return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, flags);
   } catch (err) {
