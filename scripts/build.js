@@ -31,6 +31,8 @@ await build({
   sourcemap: 'linked',
   outExtension: { '.js': '.mjs' },
   plugins: [undiciLite],
+  // dynalite's leveldb is a native addon found relative to its package: load it from node_modules.
+  external: ['dynalite'],
   // CommonJS dependencies (undici) call require() for Node built-ins.
   banner: { js: "import { createRequire as __hrRequire } from 'node:module'; const require = __hrRequire(import.meta.url);" },
   logLevel: 'warning',

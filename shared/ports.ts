@@ -1,3 +1,5 @@
+import type { Execution, ExecutionStatus, NewTask, Task, TaskStatus, Trigger } from './executions/model.js';
+
 /**
  * The engine's ports: what it needs from the platform, one small interface each, with one class
  * per backend in shared/adapters/ (AWS services in the deployment, embedded ones locally).
@@ -7,4 +9,84 @@
 export interface SecretStore {
   /** The secret's string value; throws when it does not exist or cannot be read. */
   get(nameOrArn: string): Promise<string>;
+}
+
+/** Filters of an execution listing, newest first. */
+export interface ExecutionQuery {
+  rule?: string | undefined;
+  status?: ExecutionStatus | undefined;
+  limit?: number | undefined;
+  /** Opaque position from a previous page. */
+  cursor?: string | undefined;
+}
+
+/** A page of a listing. */
+export interface Page<T> {
+  items: T[];
+  cursor?: string | undefined;
+}
+
+/**
+ * Durable executions and tasks. Tasks are the truth; an execution's counts are a fast view moved
+ * after each task transition and reconciled by a recount when the execution looks finished.
+ * Every transition is conditional, so a task delivered twice runs and counts once.
+ */
+export interface TaskStore {
+  /** Creates an execution (InProgress, not yet planned) with a new id. */
+  createExecution(init: { rule: string; trigger: Trigger }): Promise<Execution>;
+  /** Records an execution that never ran (e.g. a single-active rule already running). */
+  createFinishedExecution(init: {
+    rule: string;
+    trigger: Trigger;
+    status: ExecutionStatus;
+    statusText: string;
+  }): Promise<Execution>;
+  getExecution(id: string): Promise<Execution | undefined>;
+  listExecutions(query: ExecutionQuery): Promise<Page<Execution>>;
+  /** Executions still in progress (for recovery, and single-active rules). */
+  activeExecutions(rule?: string): Promise<Execution[]>;
+  /** Adds tasks (ids continue from `firstId`); counts move with them. */
+  addTasks(executionId: string, firstId: number, tasks: NewTask[]): Promise<Task[]>;
+  /** Planning is over (`total` tasks); a planning failure fails the execution with `error`. */
+  finishPlanning(executionId: string, total: number, error?: string): Promise<void>;
+  getTask(executionId: string, taskId: number): Promise<Task | undefined>;
+  listTasks(executionId: string, query: { status?: TaskStatus | undefined; limit?: number; cursor?: string | undefined }): Promise<Page<Task>>;
+  /**
+   * Moves a task from one of `from` to `to` (conditional): false when the task is in another
+   * status (someone else has it, or it is final). `leaseUntil` takes over a Running task whose
+   * lease has expired (its worker died).
+   */
+  transitionTask(
+    executionId: string,
+    taskId: number,
+    from: readonly TaskStatus[],
+    to: TaskStatus,
+    patch?: { statusText?: string; bytes?: number; leaseUntil?: number; countAttempt?: boolean; expiredLeaseBefore?: number },
+  ): Promise<boolean>;
+  /** Extends a running task's lease. */
+  renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void>;
+  /** Recounts the tasks when the counts say nothing is left, and closes the execution if so. */
+  settleExecution(executionId: string): Promise<Execution | undefined>;
+  /** Asks the execution to stop: no new task starts; pending tasks become Stopped. */
+  requestStop(executionId: string): Promise<void>;
+}
+
+/** A message received from a queue. */
+export interface Received<T> {
+  body: T;
+  /** Handle for ack/retry. */
+  receipt: string;
+  /** Deliveries so far, this one included. */
+  receiveCount: number;
+}
+
+/** At-least-once queue (SQS in AWS, in-process locally). */
+export interface Queue<T> {
+  send(messages: T[], delayMs?: number): Promise<void>;
+  /** Up to `max` messages, waiting up to `waitMs` for the first. */
+  receive(max: number, waitMs: number, signal?: AbortSignal): Promise<Array<Received<T>>>;
+  /** Done with it: delete. */
+  ack(receipt: string): Promise<void>;
+  /** Not done: deliver again after `delayMs`. */
+  retry(receipt: string, delayMs: number): Promise<void>;
 }

@@ -72,14 +72,55 @@ Examples:
     .description("Run one replication rule from the config: list the source, apply the rule's filters and names, copy.")
     .argument('<RULE>', 'the rule name')
     .option('--config <file>', 'config file (default: $HARBOR_REPLICATOR_CONFIG, else ./replicator.yaml)')
+    .option('--data-dir <dir>', 'where executions and tasks are kept (default ./.harbor-replicator)')
     .option('--dry-run', 'print the plan (one line per artifact: source -> destination) and copy nothing')
-    .option('--json', 'with --dry-run: print the plan as one JSON object')
+    .option('--json', 'print the plan (with --dry-run) or the finished execution as JSON')
+    .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'also say what the filters left out, and why')
     .option('--debug', 'log every registry request (method, redacted URL, status) to stderr')
-    .addHelpText('after', '\nExit status: 0 all copied or in sync; 1 an artifact failed (or, with --dry-run, cannot be named); 2 bad usage or config.')
+    .addHelpText(
+      'after',
+      '\nOne execution, fanned out into one task per tag/artifact, recorded in the data dir (see `executions`, `tasks`).\nCtrl-C stops it: pending tasks become Stopped, running copies cancel their uploads.\n\nExit status: 0 execution Succeed; 1 a task failed or was stopped (or, with --dry-run, cannot be named); 2 bad usage or config.',
+    )
     .action(async (rule: string, opts: Record<string, unknown>) => {
       const { runRule } = await import('./run-command.js');
       process.exitCode = await runRule(rule, opts);
+    });
+
+  const dataDirHelp = 'the data dir to read (default ./.harbor-replicator)';
+  const executions = program.command('executions').description('Executions (rule runs) recorded in the data dir.');
+  executions
+    .command('list')
+    .description('List executions, newest first.')
+    .option('--rule <name>', 'only this rule')
+    .option('--status <status>', 'InProgress, Succeed, Failed or Stopped')
+    .option('--limit <n>', 'at most this many', '20')
+    .option('--data-dir <dir>', dataDirHelp)
+    .option('--json', 'print JSON')
+    .action(async (opts: Record<string, unknown>) => {
+      const { listExecutions } = await import('./executions-command.js');
+      process.exitCode = await listExecutions(opts);
+    });
+  executions
+    .command('show')
+    .description('Show one execution with its task counts.')
+    .argument('<ID>', 'execution id')
+    .option('--data-dir <dir>', dataDirHelp)
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: Record<string, unknown>) => {
+      const { showExecution } = await import('./executions-command.js');
+      process.exitCode = await showExecution(id, opts);
+    });
+  program
+    .command('tasks')
+    .description('List the tasks of an execution (one per tag/artifact).')
+    .argument('<EXECUTION_ID>', 'execution id')
+    .option('--status <status>', 'Pending, Scheduled, Running, Stopped, Error or Success')
+    .option('--data-dir <dir>', dataDirHelp)
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: Record<string, unknown>) => {
+      const { listTasks } = await import('./executions-command.js');
+      process.exitCode = await listTasks(id, opts);
     });
 
   const config = program.command('config').description('Work with the config file.');

@@ -1,16 +1,14 @@
-import pLimit from 'p-limit';
-import { copyArtifact } from '../../shared/copy/copy-artifact.js';
-import { BlobLocations } from '../../shared/copy/blob-locations.js';
 import { ReplicatorError } from '../../shared/errors.js';
-import { formatPlanLine, planRule, type PlanEvent, type PlanItem } from '../../shared/rules/plan.js';
+import { formatPlanLine, planRule } from '../../shared/rules/plan.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
-import { formatBytes } from '../../shared/util/units.js';
 import { loadConfigForCommand } from './config-file.js';
 import { EXIT } from './main.js';
 
 interface RunFlags {
   config?: string;
+  dataDir?: string;
+  quiet?: boolean;
   dryRun?: boolean;
   json?: boolean;
   verbose?: boolean;
@@ -19,8 +17,8 @@ interface RunFlags {
 
 /** Excluded artifacts kept for `--json` (their count is always exact). */
 const MAX_LISTED_EXCLUSIONS = 1000;
-/** Chunk size of `copy_by_chunk` when the destination registry sets none (Harbor's default). */
-const DEFAULT_CHUNK = 10 * 1024 * 1024;
+/** Where the embedded state lives unless --data-dir says otherwise. */
+export const DEFAULT_DATA_DIR = '.harbor-replicator';
 
 /** `harbor-replicator run RULE`: plans the rule and copies (or, with --dry-run, prints the plan). */
 export async function runRule(ruleName: string, flags: RunFlags): Promise<number> {
@@ -48,6 +46,10 @@ export async function runRule(ruleName: string, flags: RunFlags): Promise<number
   try {
     return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, flags);
   } catch (err) {
+    if (err instanceof ReplicatorError && err.code === 'DATA_DIR_IN_USE') {
+      process.stderr.write(`harbor-replicator: ${err.message}\n`);
+      return EXIT.FAILED;
+    }
     const code = err instanceof ReplicatorError ? err.code : 'ERROR';
     process.stderr.write(`harbor-replicator: rule ${ruleName} failed: ${code}: ${(err as Error).message}\n`);
     return EXIT.FAILED;
@@ -88,71 +90,38 @@ async function dryRun(rt: RuleRuntime, flags: RunFlags): Promise<number> {
 }
 
 /**
- * Copies what the plan selects, `concurrency` artifacts at a time, as the listing advances.
- * (Execution history, resumption and `serve` build on the same planner and copier.)
+ * Runs one execution to completion on the embedded store (history kept in the data dir):
+ * planner and workers in this process, progress on stderr, a summary on stdout.
  */
 async function execute(rt: RuleRuntime, flags: RunFlags): Promise<number> {
-  const { rule } = rt;
-  const limit = pLimit(rule.concurrency);
-  const locations = new BlobLocations();
-  const projects = new Map<string, Promise<unknown>>();
-  const chunkSize = rule.copy_by_chunk ? (rt.destination.chunk_size ?? DEFAULT_CHUNK) : undefined;
-  const bytesPerSecond = rule.speed > 0 ? rule.speed * 1024 : undefined;
-  const tally = { copied: 0, in_sync: 0, skipped: 0, failed: 0, excluded: 0, bytes: 0 };
-  const started = performance.now();
-  const say = (line: string) => process.stdout.write(`${line}\n`);
-
-  const copyOne = async (item: PlanItem) => {
-    const line = formatPlanLine(item);
-    try {
-      if (rt.destinationHarbor) {
-        const project = item.destination.repository.split('/', 1)[0]!;
-        let ensured = projects.get(project);
-        if (!ensured) {
-          ensured = rt.destinationHarbor.ensureProject(project);
-          projects.set(project, ensured);
-        }
-        await ensured;
-      }
-      const results = await copyArtifact(
-        item,
-        { source: rt.sourceClient, destination: rt.destinationClient },
-        { override: rule.override, chunkSize, bytesPerSecond, locations, platforms: rule.platforms },
-      );
-      const status = results.some((r) => r.status === 'copied') ? 'copied' : results.every((r) => r.status === 'in_sync') ? 'in_sync' : 'skipped';
-      const bytes = results.reduce((n, r) => n + r.bytes, 0);
-      tally[status] += 1;
-      tally.bytes += bytes;
-      say(`${status === 'in_sync' ? 'in sync' : status} ${line}${bytes ? ` (${formatBytes(bytes)})` : ''}`);
-    } catch (err) {
-      tally.failed += 1;
-      const code = err instanceof ReplicatorError ? err.code : 'ERROR';
-      say(`failed ${line}: ${code}: ${(err as Error).message}`);
-    }
+  const { openEmbeddedStore } = await import('../../shared/adapters/embedded-dynamodb.js');
+  const { runExecution } = await import('../../shared/executions/local-runner.js');
+  const { createRunProgress, executionSummary } = await import('./run-progress.js');
+  const embedded = await openEmbeddedStore(flags.dataDir ?? DEFAULT_DATA_DIR);
+  const stderr = process.stderr;
+  const tty = stderr.isTTY === true && !flags.quiet;
+  const progress = createRunProgress({ out: stderr, tty, quiet: flags.quiet === true, bars: tty ? (await import('cli-progress')).default : undefined });
+  // Ctrl-C stops the execution: pending tasks become Stopped, running copies stop at their next chunk.
+  const stop = new AbortController();
+  const onSignal = () => {
+    stderr.write('stopping: pending tasks become Stopped, running copies cancel their uploads\n');
+    stop.abort();
   };
-
-  const inFlight = new Set<Promise<void>>();
-  const events: AsyncIterable<PlanEvent> = planRule(rt.planInput());
-  for await (const e of events) {
-    if (e.kind === 'excluded') {
-      tally.excluded += 1;
-      if (flags.verbose) say(`skip ${e.what}: ${e.reason}`);
-      continue;
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const started = performance.now();
+  try {
+    const execution = await runExecution({ store: embedded.store, runtime: rt, trigger: 'manual', signal: stop.signal, onEvent: (e) => progress.onEvent(e) });
+    progress.finish();
+    if (flags.json) process.stdout.write(`${JSON.stringify(execution)}\n`);
+    else process.stdout.write(`${executionSummary(execution, (performance.now() - started) / 1000)}\n`);
+    if (execution.counts.failed > 0 && !flags.json) {
+      process.stdout.write(`failed tasks: harbor-replicator tasks ${execution.id} --status Error${flags.dataDir ? ` --data-dir ${flags.dataDir}` : ''}\n`);
     }
-    if (e.kind === 'error') {
-      tally.failed += 1;
-      say(`failed ${e.what}: DESTINATION_NAME: ${e.error}`);
-      continue;
-    }
-    // Keep the listing at most one window ahead of the copies: memory stays flat.
-    const p = limit(() => copyOne(e.item)).finally(() => inFlight.delete(p));
-    inFlight.add(p);
-    if (inFlight.size >= rule.concurrency * 2) await Promise.race(inFlight);
+    return execution.status === 'Succeed' ? EXIT.OK : EXIT.FAILED;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await embedded.close();
   }
-  await Promise.all(inFlight);
-  const seconds = (performance.now() - started) / 1000;
-  process.stderr.write(
-    `rule ${rule.name}: ${tally.copied} copied, ${tally.in_sync} in sync, ${tally.skipped} skipped, ${tally.failed} failed, ${tally.excluded} left out; ${formatBytes(tally.bytes)} in ${seconds.toFixed(1)} s\n`,
-  );
-  return tally.failed > 0 ? EXIT.FAILED : EXIT.OK;
 }

@@ -29,7 +29,7 @@ export type PlanEvent =
   /** Left out by a filter; `what` names the repository or artifact. */
   | { kind: 'excluded'; what: string; reason: string }
   /** Selected, but its destination cannot be named (Harbor's flattening or path rule). */
-  | { kind: 'error'; what: string; error: string };
+  | { kind: 'error'; what: string; error: string; repository: string; tags: string[]; digest: string | undefined };
 
 /** What the planner needs for one rule. */
 export interface PlanInput {
@@ -92,7 +92,7 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
       for (const { tags, digest } of resolved) {
         const what = `${input.sourceHost}/${repository}${tags.length ? `:${tags.join(',')}` : ''}${digest ? `@${digest}` : ''}`;
         if (nameError !== undefined || dstRepository === undefined) {
-          yield { kind: 'error', what, error: nameError ?? 'no destination name' };
+          yield { kind: 'error', what, error: nameError ?? 'no destination name', repository, tags, digest };
           continue;
         }
         if (!digest && tags.length > 0 && input.sourceClient) {

@@ -1,0 +1,140 @@
+import { EXECUTION_STATUSES, TASK_STATUSES, type Execution, type ExecutionStatus, type Task, type TaskStatus } from '../../shared/executions/model.js';
+import { ReplicatorError, UsageError } from '../../shared/errors.js';
+import type { TaskStore } from '../../shared/ports.js';
+import { formatBytes } from '../../shared/util/units.js';
+import { EXIT } from './main.js';
+import { DEFAULT_DATA_DIR } from './run-command.js';
+import { executionSummary, taskRef } from './run-progress.js';
+
+interface ReadFlags {
+  dataDir?: string;
+  json?: boolean;
+  rule?: string;
+  status?: string;
+  limit?: string;
+}
+
+/** Opens the data dir for reading, runs `fn`, closes it; errors become one line and exit codes. */
+async function withStore(flags: ReadFlags, fn: (store: TaskStore) => Promise<number>): Promise<number> {
+  let embedded;
+  try {
+    const { openEmbeddedStore } = await import('../../shared/adapters/embedded-dynamodb.js');
+    embedded = await openEmbeddedStore(flags.dataDir ?? DEFAULT_DATA_DIR);
+    return await fn(embedded.store);
+  } catch (err) {
+    if (!(err instanceof ReplicatorError)) throw err;
+    process.stderr.write(`harbor-replicator: ${err.message}\n`);
+    return err instanceof UsageError ? EXIT.USAGE : EXIT.FAILED;
+  } finally {
+    await embedded?.close();
+  }
+}
+
+function pick<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
+  if (value === undefined) return undefined;
+  const hit = allowed.find((a) => a.toLowerCase() === value.toLowerCase());
+  if (!hit) throw new UsageError(`${flag}: "${value}" is not one of ${allowed.join(', ')}`);
+  return hit;
+}
+
+function limitOf(flags: ReadFlags): number {
+  const n = Number(flags.limit ?? 20);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--limit: "${flags.limit}" must be an integer from 1 to 1000`);
+  return n;
+}
+
+const duration = (e: Execution) => {
+  if (!e.endTime) return '-';
+  return `${((Date.parse(e.endTime) - Date.parse(e.startTime)) / 1000).toFixed(1)}s`;
+};
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+/** `harbor-replicator executions list`: newest first. */
+export async function listExecutions(flags: ReadFlags): Promise<number> {
+  return withStore(flags, async (store) => {
+    const status = pick<ExecutionStatus>(flags.status, EXECUTION_STATUSES, '--status');
+    const page = await store.listExecutions({ rule: flags.rule, status, limit: limitOf(flags) });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(page.items)}\n`);
+      return EXIT.OK;
+    }
+    if (page.items.length === 0) {
+      process.stdout.write('no executions\n');
+      return EXIT.OK;
+    }
+    const rows = [['ID', 'RULE', 'TRIGGER', 'STATUS', 'TOTAL', 'SUCCEED', 'FAILED', 'STOPPED', 'IN PROGRESS', 'STARTED', 'DURATION']];
+    for (const e of page.items) {
+      const c = e.counts;
+      rows.push([e.id, e.rule, e.trigger, e.status, String(c.total), String(c.succeed), String(c.failed), String(c.stopped), String(c.pending + c.scheduled + c.running), e.startTime, duration(e)]);
+    }
+    process.stdout.write(`${table(rows)}\n`);
+    return EXIT.OK;
+  });
+}
+
+/** `harbor-replicator executions show ID`. */
+export async function showExecution(id: string, flags: ReadFlags): Promise<number> {
+  return withStore(flags, async (store) => {
+    const e = await store.getExecution(id);
+    if (!e) {
+      process.stderr.write(`harbor-replicator: no execution ${id}\n`);
+      return EXIT.FAILED;
+    }
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(e)}\n`);
+      return EXIT.OK;
+    }
+    process.stdout.write(
+      `${executionSummary(e)}\n` +
+        `rule ${e.rule}, trigger ${e.trigger}, started ${e.startTime}${e.endTime ? `, ended ${e.endTime} (${duration(e)})` : ''}\n`,
+    );
+    return EXIT.OK;
+  });
+}
+
+/** `harbor-replicator tasks EXECUTION_ID [--status S]`: every task, streamed page by page. */
+export async function listTasks(executionId: string, flags: ReadFlags): Promise<number> {
+  return withStore(flags, async (store) => {
+    const status = pick<TaskStatus>(flags.status, TASK_STATUSES, '--status');
+    if (!(await store.getExecution(executionId))) {
+      process.stderr.write(`harbor-replicator: no execution ${executionId}\n`);
+      return EXIT.FAILED;
+    }
+    const out = process.stdout;
+    let cursor: string | undefined;
+    let n = 0;
+    if (flags.json) out.write('[');
+    do {
+      const page = await store.listTasks(executionId, { status, limit: 500, cursor });
+      if (flags.json) {
+        for (const t of page.items) out.write(`${n++ ? ',' : ''}${JSON.stringify(t)}`);
+      } else {
+        const rows: string[][] = n === 0 ? [['ID', 'OPERATION', 'STATUS', 'SOURCE', 'DESTINATION', 'ATTEMPTS', 'BYTES', 'TEXT']] : [];
+        for (const t of page.items) rows.push(taskRow(t));
+        n += page.items.length;
+        if (rows.length > 0) out.write(`${table(rows)}\n`);
+      }
+      cursor = page.cursor;
+    } while (cursor);
+    if (flags.json) out.write(']\n');
+    else if (n === 0) out.write(`no tasks${status ? ` with status ${status}` : ''}\n`);
+    return EXIT.OK;
+  });
+}
+
+function taskRow(t: Task): string[] {
+  return [
+    String(t.id),
+    t.operation,
+    t.status,
+    taskRef(t.source, t.digest),
+    t.destination.repository ? taskRef(t.destination, t.digest) : '-',
+    String(t.attempts),
+    t.bytes ? formatBytes(t.bytes) : '0',
+    t.statusText ?? '',
+  ];
+}

@@ -1,0 +1,537 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  ResourceInUseException,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  aggregateStatus,
+  countField,
+  emptyCounts,
+  TASK_STATUSES,
+  type Execution,
+  type ExecutionStatus,
+  type NewTask,
+  type Task,
+  type TaskCounts,
+  type TaskStatus,
+  type Trigger,
+} from '../executions/model.js';
+import type { ExecutionQuery, Page, TaskStore } from '../ports.js';
+
+/**
+ * The TaskStore on one DynamoDB table (`@aws-sdk/client-dynamodb`; dynalite locally):
+ *
+ * | item | PK | SK | indexes |
+ * | --- | --- | --- | --- |
+ * | execution | `EXEC#<id>` | `META` | GSI1 `RULE#<rule>` / start (by rule), GSI2 `EXECUTIONS` / start (all), GSI4 `ACTIVE` / rule#start (in progress only) |
+ * | counter shard | `EXEC#<id>` | `COUNT#<nn>` (16 shards) | |
+ * | task | `EXEC#<id>` | `TASK#<n>` | GSI3 `EXEC#<id>#<status>` / `TASK#<n>` (tasks by status) |
+ * | id sequence | `SEQ` | `EXECUTION` | |
+ *
+ * No scans and no transactions (dynalite has none): a task moves by one conditional update, then
+ * its shard of the execution's counters by an atomic `ADD`; a 100k-task execution spreads its
+ * counter writes over 16 items. When the counters say nothing is left, the tasks are recounted
+ * and the execution closed by a conditional update.
+ */
+export class DynamoDBTaskStore implements TaskStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly table: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  // ---- executions ---------------------------------------------------------------------------
+
+  private async nextId(): Promise<string> {
+    const r = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { PK: 'SEQ', SK: 'EXECUTION' },
+        UpdateExpression: 'ADD n :one',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return String(r.Attributes?.n);
+  }
+
+  private metaItem(id: string, rule: string, trigger: Trigger, start: string, status: ExecutionStatus, statusText?: string) {
+    const sort = `${start}#${id.padStart(12, '0')}`;
+    const active = status === 'InProgress';
+    return {
+      PK: `EXEC#${id}`,
+      SK: 'META',
+      id,
+      rule,
+      trigger,
+      status,
+      statusText,
+      planned: !active,
+      stopRequested: false,
+      start,
+      endTime: active ? undefined : start,
+      GSI1PK: `RULE#${rule}`,
+      GSI1SK: sort,
+      GSI2PK: 'EXECUTIONS',
+      GSI2SK: sort,
+      ...(active ? { APK: 'ACTIVE', ASK: `${rule}#${sort}` } : { finalCounts: emptyCounts() }),
+    };
+  }
+
+  async createExecution(init: { rule: string; trigger: Trigger }): Promise<Execution> {
+    const id = await this.nextId();
+    const item = this.metaItem(id, init.rule, init.trigger, new Date(this.now()).toISOString(), 'InProgress');
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' }));
+    return toExecution(item, emptyCounts());
+  }
+
+  async createFinishedExecution(init: { rule: string; trigger: Trigger; status: ExecutionStatus; statusText: string }): Promise<Execution> {
+    const id = await this.nextId();
+    const item = this.metaItem(id, init.rule, init.trigger, new Date(this.now()).toISOString(), init.status, init.statusText);
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' }));
+    return toExecution(item, emptyCounts());
+  }
+
+  private async counts(id: string): Promise<TaskCounts> {
+    const counts = emptyCounts();
+    const r = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :c)',
+        ExpressionAttributeValues: { ':pk': `EXEC#${id}`, ':c': 'COUNT#' },
+        ConsistentRead: true,
+      }),
+    );
+    for (const shard of r.Items ?? []) {
+      for (const k of Object.keys(counts) as Array<keyof TaskCounts>) counts[k] += Number(shard[k] ?? 0);
+    }
+    return counts;
+  }
+
+  async getExecution(id: string): Promise<Execution | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${id}`, SK: 'META' }, ConsistentRead: true }));
+    if (!r.Item) return undefined;
+    return toExecution(r.Item, (r.Item.finalCounts as TaskCounts | undefined) ?? (await this.counts(id)));
+  }
+
+  async listExecutions(query: ExecutionQuery): Promise<Page<Execution>> {
+    const input: QueryCommandInput = query.rule
+      ? {
+          TableName: this.table,
+          IndexName: 'GSI1',
+          KeyConditionExpression: 'GSI1PK = :pk',
+          ExpressionAttributeValues: { ':pk': `RULE#${query.rule}` },
+        }
+      : {
+          TableName: this.table,
+          IndexName: 'GSI2',
+          KeyConditionExpression: 'GSI2PK = :pk',
+          ExpressionAttributeValues: { ':pk': 'EXECUTIONS' },
+        };
+    input.ScanIndexForward = false;
+    input.Limit = query.limit ?? 20;
+    if (query.status) {
+      input.FilterExpression = '#s = :s';
+      input.ExpressionAttributeNames = { '#s': 'status' };
+      input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':s': query.status };
+    }
+    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor);
+    const r = await this.doc.send(new QueryCommand(input));
+    const items = await Promise.all(
+      (r.Items ?? []).map(async (i) => toExecution(i, (i.finalCounts as TaskCounts | undefined) ?? (await this.counts(String(i.id))))),
+    );
+    return { items, cursor: r.LastEvaluatedKey ? encodeCursor(r.LastEvaluatedKey) : undefined };
+  }
+
+  async activeExecutions(rule?: string): Promise<Execution[]> {
+    const out: Execution[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'GSI4',
+          KeyConditionExpression: rule ? 'APK = :a AND begins_with(ASK, :r)' : 'APK = :a',
+          ExpressionAttributeValues: rule ? { ':a': 'ACTIVE', ':r': `${rule}#` } : { ':a': 'ACTIVE' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const i of r.Items ?? []) out.push(toExecution(i, await this.counts(String(i.id))));
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  // ---- tasks --------------------------------------------------------------------------------
+
+  private async addCounts(id: string, shard: number, delta: Partial<TaskCounts>): Promise<void> {
+    const entries = Object.entries(delta).filter(([, v]) => v !== 0);
+    if (entries.length === 0) return;
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { PK: `EXEC#${id}`, SK: `COUNT#${String(shard % SHARDS).padStart(2, '0')}` },
+        UpdateExpression: `ADD ${entries.map((_, i) => `#k${i} :v${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#k${i}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+      }),
+    );
+  }
+
+  async addTasks(executionId: string, firstId: number, tasks: NewTask[]): Promise<Task[]> {
+    const now = new Date(this.now()).toISOString();
+    const created: Task[] = tasks.map((t, i) => {
+      const status = t.status ?? 'Pending';
+      const final = status !== 'Pending';
+      return {
+        executionId,
+        id: firstId + i,
+        operation: t.operation,
+        source: t.source,
+        destination: t.destination,
+        digest: t.digest,
+        status,
+        statusText: t.statusText,
+        attempts: 0,
+        bytes: 0,
+        ...(final ? { startTime: now, endTime: now } : {}),
+      };
+    });
+    for (let i = 0; i < created.length; i += 25) {
+      let requests = created.slice(i, i + 25).map((t) => ({ PutRequest: { Item: taskItem(t) } }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        const r = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
+        requests = (r.UnprocessedItems?.[this.table] ?? []) as typeof requests;
+        if (requests.length > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
+      }
+    }
+    const delta: Partial<TaskCounts> = { total: created.length };
+    for (const t of created) delta[countField(t.status)] = (delta[countField(t.status)] ?? 0) + 1;
+    await this.addCounts(executionId, firstId, delta);
+    return created;
+  }
+
+  async finishPlanning(executionId: string, total: number, error?: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { PK: `EXEC#${executionId}`, SK: 'META' },
+        UpdateExpression: error ? 'SET planned = :t, planned_total = :n, statusText = :e, planError = :t' : 'SET planned = :t, planned_total = :n',
+        ExpressionAttributeValues: error ? { ':t': true, ':n': total, ':e': error } : { ':t': true, ':n': total },
+      }),
+    );
+    await this.settleExecution(executionId);
+  }
+
+  async getTask(executionId: string, taskId: number): Promise<Task | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: taskSk(taskId) }, ConsistentRead: true }));
+    return r.Item ? toTask(r.Item) : undefined;
+  }
+
+  async listTasks(executionId: string, query: { status?: TaskStatus | undefined; limit?: number; cursor?: string | undefined }): Promise<Page<Task>> {
+    const input: QueryCommandInput = query.status
+      ? {
+          TableName: this.table,
+          IndexName: 'GSI3',
+          KeyConditionExpression: 'GSI3PK = :pk',
+          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}#${query.status}` },
+        }
+      : {
+          TableName: this.table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :t)',
+          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}`, ':t': 'TASK#' },
+        };
+    input.Limit = query.limit ?? 100;
+    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor);
+    const r = await this.doc.send(new QueryCommand(input));
+    return { items: (r.Items ?? []).map(toTask), cursor: r.LastEvaluatedKey ? encodeCursor(r.LastEvaluatedKey) : undefined };
+  }
+
+  async transitionTask(
+    executionId: string,
+    taskId: number,
+    from: readonly TaskStatus[],
+    to: TaskStatus,
+    patch: { statusText?: string; bytes?: number; leaseUntil?: number; countAttempt?: boolean; expiredLeaseBefore?: number } = {},
+  ): Promise<boolean> {
+    const now = new Date(this.now()).toISOString();
+    const names: Record<string, string> = { '#s': 'status' };
+    const values: Record<string, unknown> = { ':to': to, ':g': `EXEC#${executionId}#${to}` };
+    const sets = ['#s = :to', 'GSI3PK = :g'];
+    const removes: string[] = [];
+    from.forEach((f, i) => (values[`:f${i}`] = f));
+    let condition = `#s IN (${from.map((_, i) => `:f${i}`).join(', ')})`;
+    if (patch.expiredLeaseBefore !== undefined) {
+      // A Running task whose worker stopped renewing its lease may be taken over.
+      values[':running'] = 'Running';
+      values[':expired'] = patch.expiredLeaseBefore;
+      condition = `(${condition}) OR (#s = :running AND lease < :expired)`;
+    }
+    if (patch.statusText !== undefined) {
+      sets.push('statusText = :text');
+      values[':text'] = patch.statusText;
+    }
+    if (patch.bytes !== undefined) {
+      sets.push('bytes = :bytes');
+      values[':bytes'] = patch.bytes;
+    }
+    if (to === 'Running') {
+      sets.push('startTime = :now', 'lease = :lease');
+      values[':now'] = now;
+      values[':lease'] = patch.leaseUntil ?? this.now() + 10 * 60_000;
+    } else {
+      removes.push('lease');
+    }
+    if (to === 'Success' || to === 'Error' || to === 'Stopped') {
+      sets.push('endTime = :end');
+      values[':end'] = now;
+    }
+    if (patch.countAttempt) {
+      sets.push('attempts = if_not_exists(attempts, :zero) + :one');
+      values[':zero'] = 0;
+      values[':one'] = 1;
+    }
+    let old: Record<string, unknown> | undefined;
+    try {
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `EXEC#${executionId}`, SK: taskSk(taskId) },
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ConditionExpression: `attribute_exists(PK) AND (${condition})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      old = r.Attributes;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+    const previous = old?.status as TaskStatus | undefined;
+    if (previous && previous !== to) {
+      await this.addCounts(executionId, taskId, { [countField(previous)]: -1, [countField(to)]: 1 });
+    }
+    return true;
+  }
+
+  async renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `EXEC#${executionId}`, SK: taskSk(taskId) },
+          UpdateExpression: 'SET lease = :l',
+          ConditionExpression: '#s = :running',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':l': leaseUntil, ':running': 'Running' },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
+
+  /** Tasks of an execution in one status, counted (the truth behind the counters). */
+  private async countStatus(executionId: string, status: TaskStatus): Promise<number> {
+    let n = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'GSI3',
+          KeyConditionExpression: 'GSI3PK = :pk',
+          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}#${status}` },
+          Select: 'COUNT',
+          ExclusiveStartKey: start,
+        }),
+      );
+      n += r.Count ?? 0;
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return n;
+  }
+
+  async settleExecution(executionId: string): Promise<Execution | undefined> {
+    const meta = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: 'META' }, ConsistentRead: true }));
+    const item = meta.Item;
+    if (!item) return undefined;
+    if (item.status !== 'InProgress') return toExecution(item, (item.finalCounts as TaskCounts | undefined) ?? emptyCounts());
+    if (!item.planned) return toExecution(item, await this.counts(executionId));
+    const fast = await this.counts(executionId);
+    if (fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
+    // The counters say it is over: recount the tasks themselves (a crash between a task's update
+    // and its counter's leaves the counters off, never the tasks).
+    const truth = emptyCounts();
+    for (const s of TASK_STATUSES) truth[countField(s)] = await this.countStatus(executionId, s);
+    truth.total = TASK_STATUSES.reduce((n, s) => n + truth[countField(s)], 0);
+    let status = aggregateStatus(truth, true);
+    if (status === 'InProgress') return toExecution(item, truth);
+    if (item.planError) status = 'Failed';
+    const end = new Date(this.now()).toISOString();
+    try {
+      const r = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `EXEC#${executionId}`, SK: 'META' },
+          UpdateExpression: 'SET #s = :s, endTime = :end, finalCounts = :c REMOVE APK, ASK',
+          ConditionExpression: '#s = :inprogress',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':s': status, ':end': end, ':c': truth, ':inprogress': 'InProgress' },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toExecution(r.Attributes!, truth);
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return this.getExecution(executionId);
+      throw err;
+    }
+  }
+
+  async requestStop(executionId: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { PK: `EXEC#${executionId}`, SK: 'META' },
+        UpdateExpression: 'SET stopRequested = :t',
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeValues: { ':t': true },
+      }),
+    );
+    for (const status of ['Pending', 'Scheduled'] as const) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.listTasks(executionId, { status, limit: 500, cursor });
+        for (const t of page.items) await this.transitionTask(executionId, t.id, [status], 'Stopped', { statusText: 'stopped' });
+        cursor = page.cursor;
+      } while (cursor);
+    }
+    await this.settleExecution(executionId);
+  }
+}
+
+/** Counter shards per execution: enough to spread 100k task updates, few to sum on read. */
+const SHARDS = 16;
+
+const taskSk = (n: number) => `TASK#${String(n).padStart(9, '0')}`;
+
+function taskItem(t: Task): Record<string, unknown> {
+  return {
+    PK: `EXEC#${t.executionId}`,
+    SK: taskSk(t.id),
+    n: t.id,
+    operation: t.operation,
+    source: t.source,
+    destination: t.destination,
+    digest: t.digest,
+    status: t.status,
+    statusText: t.statusText,
+    attempts: t.attempts,
+    bytes: t.bytes,
+    startTime: t.startTime,
+    endTime: t.endTime,
+    GSI3PK: `EXEC#${t.executionId}#${t.status}`,
+    GSI3SK: taskSk(t.id),
+  };
+}
+
+function toTask(i: Record<string, unknown>): Task {
+  return {
+    executionId: String(i.PK).slice('EXEC#'.length),
+    id: Number(i.n),
+    operation: i.operation as Task['operation'],
+    source: i.source as Task['source'],
+    destination: i.destination as Task['destination'],
+    digest: i.digest as string | undefined,
+    status: i.status as TaskStatus,
+    statusText: i.statusText as string | undefined,
+    attempts: Number(i.attempts ?? 0),
+    bytes: Number(i.bytes ?? 0),
+    startTime: i.startTime as string | undefined,
+    endTime: i.endTime as string | undefined,
+    leaseUntil: i.lease === undefined ? undefined : Number(i.lease),
+  };
+}
+
+function toExecution(i: Record<string, unknown>, counts: TaskCounts): Execution {
+  const planned = Boolean(i.planned);
+  const stored = i.status as ExecutionStatus;
+  return {
+    id: String(i.id),
+    rule: String(i.rule),
+    trigger: i.trigger as Trigger,
+    // Final statuses are written once, by settleExecution, after a recount.
+    status: stored,
+    statusText: i.statusText as string | undefined,
+    counts,
+    planned,
+    stopRequested: Boolean(i.stopRequested),
+    startTime: String(i.start),
+    endTime: i.endTime as string | undefined,
+  };
+}
+
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new Error('invalid cursor');
+  }
+}
+
+/** Creates the table with its indexes when it does not exist (on-demand capacity). */
+export async function ensureTable(client: DynamoDBClient, table: string): Promise<void> {
+  const gsi = (name: string, pk: string, sk: string) => ({
+    IndexName: name,
+    KeySchema: [
+      { AttributeName: pk, KeyType: 'HASH' as const },
+      { AttributeName: sk, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  });
+  const attrs = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'APK', 'ASK'];
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: attrs.map((a) => ({ AttributeName: a, AttributeType: 'S' as const })),
+        KeySchema: [
+          { AttributeName: 'PK', KeyType: 'HASH' },
+          { AttributeName: 'SK', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [gsi('GSI1', 'GSI1PK', 'GSI1SK'), gsi('GSI2', 'GSI2PK', 'GSI2SK'), gsi('GSI3', 'GSI3PK', 'GSI3SK'), gsi('GSI4', 'APK', 'ASK')],
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ResourceInUseException)) throw err;
+  }
+  for (let i = 0; i < 100; i++) {
+    const d = await client.send(new DescribeTableCommand({ TableName: table }));
+    if (d.Table?.TableStatus === 'ACTIVE') return;
+    await sleep(100);
+  }
+  throw new Error(`table ${table} did not become ACTIVE`);
+}

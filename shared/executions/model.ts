@@ -1,0 +1,112 @@
+/** Harbor's task statuses (`pkg/task`). */
+export const TASK_STATUSES = ['Pending', 'Scheduled', 'Running', 'Stopped', 'Error', 'Success'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Harbor's execution statuses as its API shows them. */
+export const EXECUTION_STATUSES = ['InProgress', 'Succeed', 'Failed', 'Stopped'] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+
+/** What started an execution. */
+export type Trigger = 'manual' | 'scheduled' | 'event_based';
+
+/** Task operations. */
+export type Operation = 'copy' | 'deletion';
+
+/** Tasks per status, the execution's fast view (tasks are the truth). */
+export interface TaskCounts {
+  total: number;
+  pending: number;
+  scheduled: number;
+  running: number;
+  succeed: number;
+  failed: number;
+  stopped: number;
+}
+
+/** One rule run. */
+export interface Execution {
+  id: string;
+  rule: string;
+  trigger: Trigger;
+  status: ExecutionStatus;
+  /** Why it failed or was skipped (planning error, "active replication still in progress"). */
+  statusText?: string | undefined;
+  counts: TaskCounts;
+  /** Planning finished: `counts.total` is final. */
+  planned: boolean;
+  stopRequested: boolean;
+  startTime: string;
+  endTime?: string | undefined;
+}
+
+/** One side of a task's artifact. */
+export interface TaskRef {
+  registry: string;
+  repository: string;
+  tags: string[];
+}
+
+/** One artifact (a tag, or an artifact with all its tags) to copy or delete. */
+export interface Task {
+  executionId: string;
+  id: number;
+  operation: Operation;
+  source: TaskRef;
+  destination: TaskRef;
+  digest?: string | undefined;
+  status: TaskStatus;
+  /** The error, or a note such as "in sync". */
+  statusText?: string | undefined;
+  /** Runs so far (a retry adds one). */
+  attempts: number;
+  bytes: number;
+  startTime?: string | undefined;
+  endTime?: string | undefined;
+  /** While Running: the worker's lease; a crashed worker's task is taken over after it. */
+  leaseUntil?: number | undefined;
+}
+
+/** A task as the planner creates it. */
+export type NewTask = Pick<Task, 'operation' | 'source' | 'destination' | 'digest'> & {
+  /** Born final: Success for tags already in sync, Error for names the destination refuses. */
+  status?: 'Pending' | 'Success' | 'Error';
+  statusText?: string;
+};
+
+/** Statuses that are final for a task. */
+export const FINAL_TASK: ReadonlySet<TaskStatus> = new Set(['Stopped', 'Error', 'Success']);
+
+/** Zero counts. */
+export function emptyCounts(): TaskCounts {
+  return { total: 0, pending: 0, scheduled: 0, running: 0, succeed: 0, failed: 0, stopped: 0 };
+}
+
+/** The counts field a task status moves. */
+export function countField(status: TaskStatus): Exclude<keyof TaskCounts, 'total'> {
+  switch (status) {
+    case 'Pending':
+      return 'pending';
+    case 'Scheduled':
+      return 'scheduled';
+    case 'Running':
+      return 'running';
+    case 'Success':
+      return 'succeed';
+    case 'Error':
+      return 'failed';
+    case 'Stopped':
+      return 'stopped';
+  }
+}
+
+/**
+ * Harbor's aggregation (`pkg/task/dao/execution.go`): any Pending/Scheduled/Running -> InProgress;
+ * else any Error -> Failed; else any Stopped -> Stopped; else Succeed. An execution still being
+ * planned is InProgress whatever its tasks say.
+ */
+export function aggregateStatus(counts: TaskCounts, planned: boolean): ExecutionStatus {
+  if (!planned || counts.pending + counts.scheduled + counts.running > 0) return 'InProgress';
+  if (counts.failed > 0) return 'Failed';
+  if (counts.stopped > 0) return 'Stopped';
+  return 'Succeed';
+}

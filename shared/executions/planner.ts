@@ -1,0 +1,164 @@
+import pLimit from 'p-limit';
+import type { Queue, TaskStore } from '../ports.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { RuleConfig } from '../rules/config-schema.js';
+import { RuleFilter } from '../rules/filters.js';
+import { destinationRepository, pathRuleOf, DestinationNameError } from '../rules/destination.js';
+import { planRule, type PlanEvent, type PlanItem } from '../rules/plan.js';
+import type { RuleRuntime } from '../rules/rule-runtime.js';
+import type { NewTask } from './model.js';
+
+/** A task queue message: the task itself is read from the store. */
+export interface TaskMessage {
+  executionId: string;
+  taskId: number;
+}
+
+/** What planning did. */
+export interface PlanSummary {
+  total: number;
+  queued: number;
+  inSync: number;
+  excluded: number;
+  errors: number;
+}
+
+/** Tasks written (and their destinations checked) per batch. */
+const BATCH = 100;
+const HEAD_CONCURRENCY = 16;
+
+/**
+ * Whether a planned artifact is already where it should be: one HEAD per destination tag
+ * (or its digest when untagged). Harbor's rules: equal digest, in sync; another digest with
+ * override off, skipped (a success, reported).
+ */
+async function settledAtDestination(item: PlanItem, dst: RegistryClient, override: boolean, signal?: AbortSignal): Promise<string | undefined> {
+  const digest = item.source.digest;
+  if (!digest) return undefined;
+  const refs = item.destination.tags.length ? item.destination.tags : [digest];
+  let skipped: string | undefined;
+  for (const ref of refs) {
+    const head = await dst.headManifest(item.destination.repository, ref, signal);
+    if (!head) return undefined;
+    if (head.digest === digest) continue;
+    if (override) return undefined;
+    skipped = `skipped: destination ${ref} is ${head.digest} and override is off`;
+  }
+  return skipped ?? 'in sync';
+}
+
+function toTask(item: PlanItem): NewTask {
+  return {
+    operation: item.operation,
+    source: { registry: item.source.registry, repository: item.source.repository, tags: item.source.tags },
+    destination: { registry: item.destination.registry, repository: item.destination.repository, tags: item.destination.tags },
+    digest: item.source.digest,
+  };
+}
+
+/**
+ * Plans an execution, streaming: the rule's plan in batches of 100; each batch's destinations
+ * checked (tags already in sync cost one HEAD and are recorded as succeeded, never queued); the
+ * batch written to the store, then its open tasks queued (the queue's backpressure keeps the
+ * planner a window ahead of the copies). A stop request ends planning early.
+ */
+export async function planExecution(
+  executionId: string,
+  runtime: RuleRuntime,
+  deps: { store: TaskStore; taskQueue: Queue<TaskMessage> },
+  opts: { signal?: AbortSignal | undefined; onPlanned?: (s: PlanSummary) => void } = {},
+): Promise<PlanSummary> {
+  const summary: PlanSummary = { total: 0, queued: 0, inSync: 0, excluded: 0, errors: 0 };
+  const limit = pLimit(HEAD_CONCURRENCY);
+  let batch: PlanEvent[] = [];
+  let nextId = 1;
+
+  const flush = async () => {
+    const tasks = await Promise.all(
+      batch.map((e) =>
+        limit(async (): Promise<NewTask | undefined> => {
+          if (e.kind === 'error') {
+            // The destination cannot take this name: an error of this task, recorded as such.
+            return {
+              operation: 'copy',
+              source: { registry: runtime.source.name, repository: e.repository, tags: e.tags },
+              destination: { registry: runtime.destination.name, repository: '', tags: [] },
+              digest: e.digest,
+              status: 'Error',
+              statusText: e.error,
+            };
+          }
+          if (e.kind !== 'item') return undefined;
+          const settled = await settledAtDestination(e.item, runtime.destinationClient, runtime.rule.override, opts.signal);
+          return settled ? { ...toTask(e.item), status: 'Success', statusText: settled } : toTask(e.item);
+        }),
+      ),
+    );
+    batch = [];
+    const created = await deps.store.addTasks(executionId, nextId, tasks.filter((t): t is NewTask => t !== undefined));
+    nextId += created.length;
+    const open = created.filter((t) => t.status === 'Pending');
+    summary.total += created.length;
+    summary.queued += open.length;
+    summary.inSync += created.filter((t) => t.status === 'Success').length;
+    summary.errors += created.filter((t) => t.status === 'Error').length;
+    opts.onPlanned?.({ ...summary });
+    await deps.taskQueue.send(open.map((t) => ({ executionId, taskId: t.id })));
+  };
+
+  for await (const e of planRule(runtime.planInput(opts.signal))) {
+    if (opts.signal?.aborted) break;
+    if (e.kind === 'excluded') {
+      summary.excluded += 1;
+      continue;
+    }
+    batch.push(e);
+    if (batch.length >= BATCH) await flush();
+  }
+  if (batch.length > 0 && !opts.signal?.aborted) await flush();
+  return summary;
+}
+
+/** An artifact event (Harbor's webhook): one artifact, all its tags. */
+export interface ArtifactEvent {
+  operation: 'copy' | 'deletion';
+  repository: string;
+  digest: string;
+  tags: string[];
+}
+
+/**
+ * Plans one artifact of an event for a rule (webhook-triggered executions): the rule's filters
+ * and names applied to that artifact alone. A push makes a copy task; a delete makes a deletion
+ * task (by digest at the destination) only when the rule replicates deletions. Undefined when
+ * the rule's filters leave it out.
+ */
+export function planArtifactEvent(
+  rule: RuleConfig,
+  event: ArtifactEvent,
+  names: { source: string; destination: string; destinationType: Parameters<typeof pathRuleOf>[0] },
+): { task: NewTask } | { excluded: string } {
+  if (event.operation === 'deletion' && !rule.replicate_deletion) return { excluded: 'deletion not replicated (replicate_deletion is off)' };
+  const filter = new RuleFilter(rule);
+  const repo = filter.repository(event.repository);
+  if (!repo.keep) return { excluded: repo.reason };
+  const verdict = filter.artifact({ repository: event.repository, tags: event.tags });
+  if (!verdict.keep) return { excluded: verdict.reason };
+  const source = { registry: names.source, repository: event.repository, tags: verdict.tags };
+  try {
+    const dst = destinationRepository(event.repository, rule.dest_namespace, rule.dest_namespace_replace_count, pathRuleOf(names.destinationType));
+    return {
+      task: {
+        operation: event.operation,
+        source,
+        destination: { registry: names.destination, repository: dst, tags: verdict.tags },
+        digest: event.digest,
+      },
+    };
+  } catch (err) {
+    if (!(err instanceof DestinationNameError)) throw err;
+    return {
+      task: { operation: event.operation, source, destination: { registry: names.destination, repository: '', tags: [] }, digest: event.digest, status: 'Error', statusText: err.message },
+    };
+  }
+}

@@ -1,0 +1,157 @@
+import { BlobLocations } from '../copy/blob-locations.js';
+import { copyArtifact } from '../copy/copy-artifact.js';
+import type { CopyEvent } from '../copy/progress.js';
+import { isAbort, ReplicatorError } from '../errors.js';
+import type { Queue, Received, TaskStore } from '../ports.js';
+import { isRetryableNetworkError, RegistryError } from '../registry/errors.js';
+import type { RuleRuntime } from '../rules/rule-runtime.js';
+import type { Task, TaskStatus } from './model.js';
+import type { TaskMessage } from './planner.js';
+
+/** What a worker reports as it goes. */
+export type WorkerEvent =
+  | { kind: 'task-start'; task: Task }
+  | { kind: 'task-end'; task: Task; status: TaskStatus; bytes: number; text?: string | undefined }
+  | { kind: 'task-retry'; task: Task; delayMs: number; reason: string }
+  | { kind: 'copy'; task: Task; event: CopyEvent };
+
+/** What workers share. */
+export interface WorkerDeps {
+  store: TaskStore;
+  taskQueue: Queue<TaskMessage>;
+  /** The rule's registries, clients and options (cached by the caller). */
+  runtime(rule: string): Promise<RuleRuntime>;
+  /** Blob locations at destinations, for mounts across tasks. */
+  locations?: BlobLocations;
+  /** Runs of a task in all before its failure is final (Harbor marks failures too early). */
+  maxAttempts?: number;
+  retryDelayMs?: (attempt: number) => number;
+  leaseMs?: number;
+  /** Signals per execution: aborted when the execution is asked to stop. */
+  stopSignal?: (executionId: string) => AbortSignal | undefined;
+  onEvent?: (e: WorkerEvent) => void;
+  now?: () => number;
+}
+
+/** Chunk size of `copy_by_chunk` when the destination sets none (Harbor's default). */
+const DEFAULT_CHUNK = 10 * 1024 * 1024;
+
+/** Failures worth another run of the task: the registry or the network, not the content. */
+export function isRetryableTaskError(err: unknown): boolean {
+  if (err instanceof RegistryError) return err.retryable || err.status === undefined;
+  if (err instanceof ReplicatorError) return false;
+  return isRetryableNetworkError(err);
+}
+
+const projectsEnsured = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+/**
+ * Runs one delivered task, idempotently: it is claimed by a conditional Pending -> Running move
+ * (a task delivered again after it finished, or running elsewhere, is acknowledged and left
+ * alone); its lease is renewed while it copies; a retryable failure puts it back to Pending and
+ * redelivers it later, so a failure is final only when attempts are exhausted; a stop ends it
+ * Stopped at the next chunk (the copy cancels its upload session).
+ */
+export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps): Promise<void> {
+  const { store, taskQueue } = deps;
+  const now = deps.now ?? Date.now;
+  const { executionId, taskId } = msg.body;
+  const task = await store.getTask(executionId, taskId);
+  const execution = task && (await store.getExecution(executionId));
+  if (!task || !execution) {
+    await taskQueue.ack(msg.receipt);
+    return;
+  }
+  if (execution.stopRequested) {
+    await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Stopped', { statusText: 'stopped' });
+    await taskQueue.ack(msg.receipt);
+    await store.settleExecution(executionId);
+    return;
+  }
+  const leaseMs = deps.leaseMs ?? 10 * 60_000;
+  const claimed = await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Running', {
+    countAttempt: true,
+    leaseUntil: now() + leaseMs,
+    expiredLeaseBefore: now(),
+  });
+  if (!claimed) {
+    await taskQueue.ack(msg.receipt); // done already, or another worker has it
+    return;
+  }
+  const attempt = task.attempts + 1;
+  const running: Task = { ...task, status: 'Running', attempts: attempt };
+  deps.onEvent?.({ kind: 'task-start', task: running });
+  const heartbeat = setInterval(() => void store.renewLease(executionId, taskId, now() + leaseMs).catch(() => {}), Math.max(1000, leaseMs / 3));
+  const finish = async (status: TaskStatus, patch: { statusText?: string; bytes?: number }) => {
+    await store.transitionTask(executionId, taskId, ['Running'], status, patch);
+    deps.onEvent?.({ kind: 'task-end', task: running, status, bytes: patch.bytes ?? 0, text: patch.statusText });
+    await taskQueue.ack(msg.receipt);
+    await store.settleExecution(executionId);
+  };
+  try {
+    const { bytes, text } = await runTask(running, execution.rule, deps);
+    await finish('Success', { bytes, ...(text ? { statusText: text } : {}) });
+  } catch (err) {
+    const signal = deps.stopSignal?.(executionId);
+    const message = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
+    if (isAbort(err) || signal?.aborted) {
+      await finish('Stopped', { statusText: 'stopped' });
+    } else if (isRetryableTaskError(err) && attempt < (deps.maxAttempts ?? 3)) {
+      const delayMs = deps.retryDelayMs?.(attempt) ?? 2000 * 4 ** (attempt - 1);
+      await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: `attempt ${attempt} failed, retrying: ${message}` });
+      deps.onEvent?.({ kind: 'task-retry', task: running, delayMs, reason: message });
+      await taskQueue.retry(msg.receipt, delayMs);
+    } else {
+      await finish('Error', { statusText: message });
+    }
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+async function runTask(task: Task, ruleName: string, deps: WorkerDeps): Promise<{ bytes: number; text?: string }> {
+  const rt = await deps.runtime(ruleName);
+  const signal = deps.stopSignal?.(task.executionId);
+  if (task.operation === 'deletion') {
+    if (!task.digest) throw new ReplicatorError('TASK_INVALID', 'a deletion task needs a digest');
+    const existed = await rt.destinationClient.deleteManifest(task.destination.repository, task.digest, signal);
+    return { bytes: 0, text: existed ? 'deleted' : 'already gone' };
+  }
+  if (rt.destinationHarbor) {
+    // Harbor wants the project first; once per process and project.
+    let byProject = projectsEnsured.get(rt.destinationHarbor);
+    if (!byProject) projectsEnsured.set(rt.destinationHarbor, (byProject = new Map()));
+    const project = task.destination.repository.split('/', 1)[0]!;
+    let ensured = byProject.get(project);
+    if (!ensured) {
+      ensured = rt.destinationHarbor.ensureProject(project).catch((err: unknown) => {
+        byProject!.delete(project);
+        throw err;
+      });
+      byProject.set(project, ensured);
+    }
+    await ensured;
+  }
+  const { rule } = rt;
+  const results = await copyArtifact(
+    {
+      operation: 'copy',
+      source: { ...task.source, host: rt.sourceClient.host, digest: task.digest },
+      destination: { ...task.destination, host: rt.destinationClient.host },
+    },
+    { source: rt.sourceClient, destination: rt.destinationClient },
+    {
+      override: rule.override,
+      chunkSize: rule.copy_by_chunk ? (rt.destination.chunk_size ?? DEFAULT_CHUNK) : undefined,
+      bytesPerSecond: rule.speed > 0 ? rule.speed * 1024 : undefined,
+      platforms: rule.platforms,
+      locations: deps.locations,
+      signal,
+      onEvent: deps.onEvent ? (event) => deps.onEvent!({ kind: 'copy', task, event }) : undefined,
+    },
+  );
+  const bytes = results.reduce((n, r) => n + r.bytes, 0);
+  const skipped = results.find((r) => r.status === 'skipped');
+  const text = results.every((r) => r.status === 'in_sync') ? 'in sync' : skipped ? `skipped: ${skipped.reason}` : undefined;
+  return { bytes, ...(text ? { text } : {}) };
+}
