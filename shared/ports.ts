@@ -65,8 +65,11 @@ export interface TaskStore {
   ): Promise<boolean>;
   /** Extends a running task's lease. */
   renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void>;
-  /** Recounts the tasks when the counts say nothing is left, and closes the execution if so. */
-  settleExecution(executionId: string): Promise<Execution | undefined>;
+  /**
+   * Recounts the tasks when the counts say nothing is left (or always, with `force`: when the
+   * caller knows no work is in flight, or after a crash), and closes the execution if so.
+   */
+  settleExecution(executionId: string, opts?: { force?: boolean }): Promise<Execution | undefined>;
   /** Asks the execution to stop: no new task starts; pending tasks become Stopped. */
   requestStop(executionId: string): Promise<void>;
 }

@@ -120,20 +120,21 @@ rules:
   });
 
   it('run copies the plan (same digests at the destination), and a second run finds everything in sync', async () => {
-    const r = await runCli(['run', 'mirror', '--config', config], { env });
+    const r = await runCli(['run', 'mirror', '--config', config, '--data-dir', join(dir, 'state')], { env });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     for (const [repo, tag] of [['mirror/nginx', '1.27'], ['mirror/nginx', '1.26'], ['mirror/redis', '7'], ['mirror/a/b/cli', '1']] as const) {
       assert.equal(await manifestDigest(dst.url, repo, tag), app.top.digest, `${repo}:${tag}`);
     }
     assert.equal(await manifestDigest(dst.url, 'mirror/nginx', '1.27-rc1'), undefined);
-    assert.match(r.stderr, /rule mirror: 4 copied, 0 in sync, 0 skipped, 0 failed, 2 left out/);
-    const again = await runCli(['run', 'mirror', '--config', config], { env });
+    assert.match(r.stdout, /^execution \d+ Succeed: 4 task\(s\): 4 succeed, 0 failed/m);
+    assert.match(r.stderr, /planned 4 task\(s\): 4 to copy, 0 already in sync, 0 error\(s\), 2 left out by filters/);
+    const again = await runCli(['run', 'mirror', '--config', config, '--data-dir', join(dir, 'state')], { env });
     assert.equal(again.code, 0);
-    assert.match(again.stderr, /rule mirror: 0 copied, 4 in sync/);
+    assert.match(again.stderr, /planned 4 task\(s\): 0 to copy, 4 already in sync/);
   });
 
   it('run into a Harbor creates the missing project first (POST /api/v2.0/projects), then copies', async () => {
-    const r = await runCli(['run', 'to-harbor', '--config', config], { env });
+    const r = await runCli(['run', 'to-harbor', '--config', config, '--data-dir', join(dir, 'state')], { env });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.ok(harbor.projects.has('dr'), 'project dr created');
     assert.equal(await manifestDigest(harborBack.url, 'dr/redis', '7'), app.top.digest);

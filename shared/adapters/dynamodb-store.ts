@@ -370,14 +370,14 @@ export class DynamoDBTaskStore implements TaskStore {
     return n;
   }
 
-  async settleExecution(executionId: string): Promise<Execution | undefined> {
+  async settleExecution(executionId: string, opts: { force?: boolean } = {}): Promise<Execution | undefined> {
     const meta = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: 'META' }, ConsistentRead: true }));
     const item = meta.Item;
     if (!item) return undefined;
     if (item.status !== 'InProgress') return toExecution(item, (item.finalCounts as TaskCounts | undefined) ?? emptyCounts());
     if (!item.planned) return toExecution(item, await this.counts(executionId));
     const fast = await this.counts(executionId);
-    if (fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
+    if (!opts.force && fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
     // The counters say it is over: recount the tasks themselves (a crash between a task's update
     // and its counter's leaves the counters off, never the tasks).
     const truth = emptyCounts();

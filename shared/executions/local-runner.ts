@@ -88,7 +88,8 @@ export async function runExecution(opts: {
   };
   await Promise.all([planning, ...Array.from({ length: concurrency }, worker)]);
   opts.signal?.removeEventListener('abort', onStop);
-  const final = (await store.settleExecution(execution.id)) ?? execution;
+  // Nothing is in flight any more: recount whatever the counters say.
+  const final = (await store.settleExecution(execution.id, { force: true })) ?? execution;
   opts.onEvent?.({ kind: 'execution', execution: final });
   return final;
 }

@@ -90,7 +90,7 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   };
   try {
     const { bytes, text } = await runTask(running, execution.rule, deps);
-    await finish('Success', { bytes, ...(text ? { statusText: text } : {}) });
+    await finish('Success', { bytes, statusText: text ?? '' }); // clears a retry's note
   } catch (err) {
     const signal = deps.stopSignal?.(executionId);
     const message = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
