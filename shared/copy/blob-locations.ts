@@ -5,6 +5,34 @@
  */
 export class BlobLocations {
   private readonly byKey = new Map<string, string[]>();
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  /**
+   * Runs `copy` of a blob into a repository unless a copy of that same blob into that same
+   * repository is already running in this process (tags of one artifact, or images sharing a
+   * layer, copied at once): then waits for it and reports 'skipped'. Concurrent uploads of one
+   * blob into one repository waste bandwidth and race in docker-registry 2.8 (a manifest PUT
+   * then fails with MANIFEST_BLOB_UNKNOWN). If the running copy fails, this one tries itself.
+   */
+  async once<T>(host: string, repository: string, digest: string, copy: () => Promise<T>, skipped: T): Promise<T> {
+    const key = `${host} ${repository} ${digest}`;
+    const running = this.inFlight.get(key);
+    if (running) {
+      try {
+        await running;
+        return skipped;
+      } catch {
+        // fall through: try ourselves
+      }
+    }
+    const mine = copy();
+    this.inFlight.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.inFlight.get(key) === mine) this.inFlight.delete(key);
+    }
+  }
 
   constructor(private readonly maxDigests = 50_000) {}
 

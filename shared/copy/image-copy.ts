@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { ReplicatorError, StoppedError, throwIfStopped, UsageError } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -131,24 +132,29 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   const sameRegistry = src.client.host === dst.client.host;
   const abort = new AbortController();
   const linked = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
+  setMaxListeners(0, linked); // one listener per request in flight
 
   const copyOne = (desc: Descriptor) =>
     prepareLimit(async () => {
       const source = { client: src.client, repository: src.ref.repository, digest: desc.digest, size: desc.size };
       const target = { client: dst.client, repository: dst.ref.repository };
-      const mountFrom = [...(sameRegistry ? [src.ref.repository] : []), ...locations.get(dst.client.host, desc.digest)];
-      const prepared = await prepareBlob(source, target, { mountFrom, signal: linked });
-      let outcome: BlobOutcome;
-      if (typeof prepared === 'string') {
-        outcome = prepared;
-      } else {
-        const transfer = () => transferBlob(source, target, prepared, { chunkSize: options.chunkSize, throttle, signal: linked, emit });
-        // Small blobs (configs) are round trips, not bandwidth: they do not wait for a slot.
-        // Large ones hold a slot of this copy and of both registries' max_concurrency.
-        await (desc.size <= SMALL_BLOB ? transfer() : transferLimit(() => dst.client.transfers(() => src.client.transfers(transfer))));
-        outcome = 'copied';
-        bytes += desc.size;
-      }
+      const outcome = await locations.once(
+        dst.client.host,
+        dst.ref.repository,
+        desc.digest,
+        async (): Promise<BlobOutcome> => {
+          const mountFrom = [...(sameRegistry ? [src.ref.repository] : []), ...locations.get(dst.client.host, desc.digest)];
+          const prepared = await prepareBlob(source, target, { mountFrom, signal: linked });
+          if (typeof prepared === 'string') return prepared;
+          const transfer = () => transferBlob(source, target, prepared, { chunkSize: options.chunkSize, throttle, signal: linked, emit });
+          // Small blobs (configs) are round trips, not bandwidth: they do not wait for a slot.
+          // Large ones hold a slot of this copy and of both registries' max_concurrency.
+          await (desc.size <= SMALL_BLOB ? transfer() : transferLimit(() => dst.client.transfers(() => src.client.transfers(transfer))));
+          bytes += desc.size;
+          return 'copied';
+        },
+        'skipped',
+      );
       counts[outcome] += 1;
       locations.add(dst.client.host, desc.digest, dst.ref.repository);
       emit({ kind: 'blob-done', digest: desc.digest, size: desc.size, outcome });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { MemoryQueue } from '../adapters/memory-queue.js';
 import { BlobLocations } from '../copy/blob-locations.js';
 import { ReplicatorError } from '../errors.js';
@@ -40,6 +41,7 @@ export async function runExecution(opts: {
   const concurrency = rule.concurrency;
   const queue = new MemoryQueue<TaskMessage>({ highWater: Math.max(64, concurrency * 8), visibilityTimeoutMs: 10 * 60_000 });
   const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // every request of every task listens to it
   const onStop = () => {
     stop.abort();
     void store.requestStop(execution.id).catch(() => {});

@@ -36,9 +36,15 @@ export interface WorkerDeps {
 /** Chunk size of `copy_by_chunk` when the destination sets none (Harbor's default). */
 const DEFAULT_CHUNK = 10 * 1024 * 1024;
 
+/**
+ * Registry answers that another run may not get: a blob not yet linked when a manifest is pushed
+ * (another process uploading the same layer into the same repository at the same moment).
+ */
+const RETRYABLE_TASK_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN', 'BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID']);
+
 /** Failures worth another run of the task: the registry or the network, not the content. */
 export function isRetryableTaskError(err: unknown): boolean {
-  if (err instanceof RegistryError) return err.retryable || err.status === undefined;
+  if (err instanceof RegistryError) return err.retryable || err.status === undefined || err.codes.some((c) => RETRYABLE_TASK_CODES.has(c));
   if (err instanceof ReplicatorError) return false;
   return isRetryableNetworkError(err);
 }

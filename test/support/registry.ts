@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,10 +58,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     const config = registryConfig(port, storage, opts);
     const configPath = join(dir, 'config.yml');
     await writeFile(configPath, config);
-    const log = createWriteStream(join(dir, 'registry.log'));
-    const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(log);
-    child.stderr.pipe(log);
+    // The log goes straight to a file: a parent blocked in spawnSync must not stall the registry.
+    const log = openSync(join(dir, 'registry.log'), 'a');
+    const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', log, log] });
+    closeSync(log);
     const scheme = opts.tls ? 'https' : 'http';
     const url = `${scheme}://127.0.0.1:${port}`;
     if (await waitReady(url, child)) {
