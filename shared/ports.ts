@@ -52,9 +52,9 @@ export interface TaskStore {
   getTask(executionId: string, taskId: number): Promise<Task | undefined>;
   listTasks(executionId: string, query: { status?: TaskStatus | undefined; limit?: number; cursor?: string | undefined }): Promise<Page<Task>>;
   /**
-   * Moves a task from one of `from` to `to` (conditional): false when the task is in another
-   * status (someone else has it, or it is final). `leaseUntil` takes over a Running task whose
-   * lease has expired (its worker died).
+   * Moves a task from one of `from` to `to` (conditional). Resolves to the task as it was before
+   * the move, or undefined when it is in another status (someone else has it, or it is final).
+   * `expiredLeaseBefore` also takes over a Running task whose lease has expired (its worker died).
    */
   transitionTask(
     executionId: string,
@@ -62,7 +62,7 @@ export interface TaskStore {
     from: readonly TaskStatus[],
     to: TaskStatus,
     patch?: { statusText?: string; bytes?: number; leaseUntil?: number; countAttempt?: boolean; expiredLeaseBefore?: number },
-  ): Promise<boolean>;
+  ): Promise<Task | undefined>;
   /** Extends a running task's lease. */
   renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void>;
   /**

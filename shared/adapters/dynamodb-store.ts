@@ -47,13 +47,40 @@ import type { ExecutionQuery, Page, TaskStore } from '../ports.js';
  */
 export class DynamoDBTaskStore implements TaskStore {
   private readonly doc: DynamoDBDocumentClient;
+  private readonly now: () => number;
+  private readonly counterFlushMs: number;
+  /** Counter deltas not yet written, per execution and shard (see `counterFlushMs`). */
+  private readonly unflushed = new Map<string, { id: string; shard: number; delta: Partial<TaskCounts> }>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     client: DynamoDBClient,
     private readonly table: string,
-    private readonly now: () => number = Date.now,
+    opts: {
+      now?: () => number;
+      /**
+       * Write counter moves at most this often instead of after every transition (0: at once).
+       * Safe because tasks are the truth: a crash loses deltas, and the recount that closes an
+       * execution does not read them. Reads in this process flush first.
+       */
+      counterFlushMs?: number;
+    } = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.now = opts.now ?? Date.now;
+    this.counterFlushMs = opts.counterFlushMs ?? 0;
+  }
+
+  /** Writes the counter moves held back by `counterFlushMs`. */
+  async flushCounters(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const batch = [...this.unflushed.values()];
+    this.unflushed.clear();
+    const write = this.flushing.then(() => Promise.all(batch.map((b) => this.writeCounts(b.id, b.shard, b.delta)))).then(() => undefined);
+    this.flushing = write.catch(() => undefined);
+    await write;
   }
 
   // ---- executions ---------------------------------------------------------------------------
@@ -109,6 +136,7 @@ export class DynamoDBTaskStore implements TaskStore {
   }
 
   private async counts(id: string): Promise<TaskCounts> {
+    if (this.unflushed.size > 0) await this.flushCounters();
     const counts = emptyCounts();
     const r = await this.doc.send(
       new QueryCommand({
@@ -181,6 +209,15 @@ export class DynamoDBTaskStore implements TaskStore {
   // ---- tasks --------------------------------------------------------------------------------
 
   private async addCounts(id: string, shard: number, delta: Partial<TaskCounts>): Promise<void> {
+    if (this.counterFlushMs <= 0) return this.writeCounts(id, shard, delta);
+    const key = `${id} ${shard % SHARDS}`;
+    const held = this.unflushed.get(key) ?? { id, shard, delta: {} };
+    for (const [k, v] of Object.entries(delta) as Array<[keyof TaskCounts, number]>) held.delta[k] = (held.delta[k] ?? 0) + v;
+    this.unflushed.set(key, held);
+    this.flushTimer ??= setTimeout(() => void this.flushCounters().catch(() => {}), this.counterFlushMs);
+  }
+
+  private async writeCounts(id: string, shard: number, delta: Partial<TaskCounts>): Promise<void> {
     const entries = Object.entries(delta).filter(([, v]) => v !== 0);
     if (entries.length === 0) return;
     await this.doc.send(
@@ -269,7 +306,7 @@ export class DynamoDBTaskStore implements TaskStore {
     from: readonly TaskStatus[],
     to: TaskStatus,
     patch: { statusText?: string; bytes?: number; leaseUntil?: number; countAttempt?: boolean; expiredLeaseBefore?: number } = {},
-  ): Promise<boolean> {
+  ): Promise<Task | undefined> {
     const now = new Date(this.now()).toISOString();
     const names: Record<string, string> = { '#s': 'status' };
     const values: Record<string, unknown> = { ':to': to, ':g': `EXEC#${executionId}#${to}` };
@@ -322,14 +359,14 @@ export class DynamoDBTaskStore implements TaskStore {
       );
       old = r.Attributes;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
+      if (err instanceof ConditionalCheckFailedException) return undefined;
       throw err;
     }
     const previous = old?.status as TaskStatus | undefined;
     if (previous && previous !== to) {
       await this.addCounts(executionId, taskId, { [countField(previous)]: -1, [countField(to)]: 1 });
     }
-    return true;
+    return old ? toTask(old) : undefined;
   }
 
   async renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void> {

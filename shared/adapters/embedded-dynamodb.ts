@@ -85,11 +85,14 @@ export async function openEmbeddedStore(dir: string): Promise<EmbeddedStore> {
       maxAttempts: 3,
     });
     await ensureTable(client, TABLE);
+    const store = new DynamoDBTaskStore(client, TABLE, { counterFlushMs: 200 });
     return {
-      store: new DynamoDBTaskStore(client, TABLE),
+      // One process owns the data dir: counter moves are written in batches.
+      store,
       client,
       dir: abs,
       close: async () => {
+        await store.flushCounters().catch(() => {});
         client.destroy();
         await new Promise<void>((ok) => server.close(() => ok()));
         release();

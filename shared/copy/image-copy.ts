@@ -130,9 +130,14 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   const throttle = options.bytesPerSecond ? new Throttle(options.bytesPerSecond) : undefined;
   const locations = options.locations ?? new BlobLocations();
   const sameRegistry = src.client.host === dst.client.host;
+  // Our own signal, aborted by the caller's or by a blob failing for good. Linked by hand and
+  // unlinked at the end: AbortSignal.any on a long-lived parent keeps every child alive (Node 20).
   const abort = new AbortController();
-  const linked = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
+  const linked = abort.signal;
   setMaxListeners(0, linked); // one listener per request in flight
+  const forward = () => abort.abort(signal?.reason);
+  if (signal?.aborted) forward();
+  signal?.addEventListener('abort', forward, { once: true });
 
   const copyOne = (desc: Descriptor) =>
     prepareLimit(async () => {
@@ -175,6 +180,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
       }),
     ),
   );
+  signal?.removeEventListener('abort', forward);
   if (failure !== undefined) throw signal?.aborted ? new StoppedError('stopped', { cause: failure }) : failure;
 
   // Children before parents: deepest level first, siblings in parallel.

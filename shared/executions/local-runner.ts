@@ -77,6 +77,8 @@ export async function runExecution(opts: {
     runtime: async () => runtime,
     locations: new BlobLocations(),
     stopSignal: () => stop.signal,
+    ruleOf: async () => rule.name,
+    settleEach: false, // nothing else writes this execution: settle once, at the end
     onEvent: opts.onEvent,
     ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
     ...(opts.retryDelayMs ? { retryDelayMs: opts.retryDelayMs } : {}),

@@ -27,8 +27,12 @@ export interface WorkerDeps {
   maxAttempts?: number;
   retryDelayMs?: (attempt: number) => number;
   leaseMs?: number;
-  /** Signals per execution: aborted when the execution is asked to stop. */
+  /** Signals per execution: aborted when the execution is asked to stop (else the store is asked). */
   stopSignal?: (executionId: string) => AbortSignal | undefined;
+  /** The rule of an execution, when the caller knows it (else the store is asked). */
+  ruleOf?: (executionId: string) => Promise<string | undefined>;
+  /** Settle the execution after each task (default); a local runner settles once at the end. */
+  settleEach?: boolean;
   onEvent?: (e: WorkerEvent) => void;
   now?: () => number;
 }
@@ -62,40 +66,40 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   const { store, taskQueue } = deps;
   const now = deps.now ?? Date.now;
   const { executionId, taskId } = msg.body;
-  const task = await store.getTask(executionId, taskId);
-  const execution = task && (await store.getExecution(executionId));
-  if (!task || !execution) {
-    await taskQueue.ack(msg.receipt);
-    return;
-  }
-  if (execution.stopRequested) {
+  const settle = async () => {
+    if (deps.settleEach !== false) await store.settleExecution(executionId);
+  };
+  if (await stopRequested(executionId, deps)) {
     await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Stopped', { statusText: 'stopped' });
     await taskQueue.ack(msg.receipt);
-    await store.settleExecution(executionId);
+    await settle();
     return;
   }
   const leaseMs = deps.leaseMs ?? 10 * 60_000;
-  const claimed = await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Running', {
+  // The claim reads the task too: one conditional update, no read before it.
+  const before = await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Running', {
     countAttempt: true,
     leaseUntil: now() + leaseMs,
     expiredLeaseBefore: now(),
   });
-  if (!claimed) {
-    await taskQueue.ack(msg.receipt); // done already, or another worker has it
+  if (!before) {
+    await taskQueue.ack(msg.receipt); // done already, gone, or another worker has it
     return;
   }
-  const attempt = task.attempts + 1;
-  const running: Task = { ...task, status: 'Running', attempts: attempt };
+  const attempt = before.attempts + 1;
+  const running: Task = { ...before, status: 'Running', attempts: attempt };
+  const rule = deps.ruleOf ? await deps.ruleOf(executionId) : (await store.getExecution(executionId))?.rule;
   deps.onEvent?.({ kind: 'task-start', task: running });
   const heartbeat = setInterval(() => void store.renewLease(executionId, taskId, now() + leaseMs).catch(() => {}), Math.max(1000, leaseMs / 3));
   const finish = async (status: TaskStatus, patch: { statusText?: string; bytes?: number }) => {
     await store.transitionTask(executionId, taskId, ['Running'], status, patch);
     deps.onEvent?.({ kind: 'task-end', task: running, status, bytes: patch.bytes ?? 0, text: patch.statusText });
     await taskQueue.ack(msg.receipt);
-    await store.settleExecution(executionId);
+    await settle();
   };
   try {
-    const { bytes, text } = await runTask(running, execution.rule, deps);
+    if (!rule) throw new ReplicatorError('EXECUTION_UNKNOWN', `execution ${executionId} not found`);
+    const { bytes, text } = await runTask(running, rule, deps);
     await finish('Success', { bytes, statusText: text ?? '' }); // clears a retry's note
   } catch (err) {
     const signal = deps.stopSignal?.(executionId);
@@ -114,6 +118,20 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     clearInterval(heartbeat);
   }
 }
+
+/** Stop requests: the local signal when there is one, else the execution record (cached briefly). */
+async function stopRequested(executionId: string, deps: WorkerDeps): Promise<boolean> {
+  const signal = deps.stopSignal?.(executionId);
+  if (signal) return signal.aborted;
+  const cached = stopCache.get(executionId);
+  const now = Date.now();
+  if (cached && cached.until > now) return cached.stop;
+  const stop = (await deps.store.getExecution(executionId))?.stopRequested ?? false;
+  stopCache.set(executionId, { stop, until: now + 2000 });
+  if (stopCache.size > 1000) stopCache.clear();
+  return stop;
+}
+const stopCache = new Map<string, { stop: boolean; until: number }>();
 
 async function runTask(task: Task, ruleName: string, deps: WorkerDeps): Promise<{ bytes: number; text?: string }> {
   const rt = await deps.runtime(ruleName);
