@@ -22,6 +22,22 @@ export const DEFAULT_DATA_DIR = '.harbor-replicator';
 
 /** `harbor-replicator run RULE`: plans the rule and copies (or, with --dry-run, prints the plan). */
 export async function runRule(ruleName: string, flags: RunFlags): Promise<number> {
+  // The data dir opens (its files, on libuv's threads) while the config is read and checked.
+  const embedded = flags.dryRun ? undefined : openStore(flags.dataDir ?? DEFAULT_DATA_DIR);
+  embedded?.catch(() => {}); // reported where it is awaited
+  try {
+    return await runRuleWith(ruleName, flags, embedded);
+  } finally {
+    await (await embedded?.catch(() => undefined))?.close();
+  }
+}
+
+async function openStore(dir: string) {
+  const { openEmbeddedStore } = await import('../../shared/adapters/embedded-dynamodb.js');
+  return openEmbeddedStore(dir);
+}
+
+async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: ReturnType<typeof openStore> | undefined): Promise<number> {
   const loaded = await loadConfigForCommand(flags.config);
   if (!loaded) return EXIT.USAGE;
   const onEvent = flags.debug
@@ -44,7 +60,7 @@ export async function runRule(ruleName: string, flags: RunFlags): Promise<number
     return EXIT.USAGE;
   }
   try {
-    return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, flags);
+    return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, flags, await embeddedStore!);
   } catch (err) {
     if (err instanceof ReplicatorError && err.code === 'DATA_DIR_IN_USE') {
       process.stderr.write(`harbor-replicator: ${err.message}\n`);
@@ -93,11 +109,9 @@ async function dryRun(rt: RuleRuntime, flags: RunFlags): Promise<number> {
  * Runs one execution to completion on the embedded store (history kept in the data dir):
  * planner and workers in this process, progress on stderr, a summary on stdout.
  */
-async function execute(rt: RuleRuntime, flags: RunFlags): Promise<number> {
-  const { openEmbeddedStore } = await import('../../shared/adapters/embedded-dynamodb.js');
+async function execute(rt: RuleRuntime, flags: RunFlags, embedded: Awaited<ReturnType<typeof openStore>>): Promise<number> {
   const { runExecution } = await import('../../shared/executions/local-runner.js');
   const { createRunProgress, executionSummary } = await import('./run-progress.js');
-  const embedded = await openEmbeddedStore(flags.dataDir ?? DEFAULT_DATA_DIR);
   const stderr = process.stderr;
   const tty = stderr.isTTY === true && !flags.quiet;
   const progress = createRunProgress({ out: stderr, tty, quiet: flags.quiet === true, bars: tty ? (await import('cli-progress')).default : undefined });
@@ -122,6 +136,5 @@ async function execute(rt: RuleRuntime, flags: RunFlags): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await embedded.close();
   }
 }

@@ -208,7 +208,8 @@ export class DynamoDBTaskStore implements TaskStore {
 
   // ---- tasks --------------------------------------------------------------------------------
 
-  private async addCounts(id: string, shard: number, delta: Partial<TaskCounts>): Promise<void> {
+  /** Moves an execution's counters (one shard); batched when `counterFlushMs` is set. */
+  async addCounts(id: string, shard: number, delta: Partial<TaskCounts>): Promise<void> {
     if (this.counterFlushMs <= 0) return this.writeCounts(id, shard, delta);
     const key = `${id} ${shard % SHARDS}`;
     const held = this.unflushed.get(key) ?? { id, shard, delta: {} };
@@ -250,18 +251,23 @@ export class DynamoDBTaskStore implements TaskStore {
         ...(final ? { startTime: now, endTime: now } : {}),
       };
     });
-    for (let i = 0; i < created.length; i += 25) {
-      let requests = created.slice(i, i + 25).map((t) => ({ PutRequest: { Item: taskItem(t) } }));
+    await this.putTasks(created);
+    const delta: Partial<TaskCounts> = { total: created.length };
+    for (const t of created) delta[countField(t.status)] = (delta[countField(t.status)] ?? 0) + 1;
+    await this.addCounts(executionId, firstId, delta);
+    return created;
+  }
+
+  /** Writes whole task items (BatchWriteItem, 25 at a time, unprocessed ones retried). */
+  async putTasks(tasks: readonly Task[]): Promise<void> {
+    for (let i = 0; i < tasks.length; i += 25) {
+      let requests = tasks.slice(i, i + 25).map((t) => ({ PutRequest: { Item: taskItem(t) } }));
       for (let attempt = 0; requests.length > 0; attempt++) {
         const r = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
         requests = (r.UnprocessedItems?.[this.table] ?? []) as typeof requests;
         if (requests.length > 0) await sleep(Math.min(1000, 20 * 2 ** attempt));
       }
     }
-    const delta: Partial<TaskCounts> = { total: created.length };
-    for (const t of created) delta[countField(t.status)] = (delta[countField(t.status)] ?? 0) + 1;
-    await this.addCounts(executionId, firstId, delta);
-    return created;
   }
 
   async finishPlanning(executionId: string, total: number, error?: string): Promise<void> {
@@ -418,7 +424,8 @@ export class DynamoDBTaskStore implements TaskStore {
     // The counters say it is over: recount the tasks themselves (a crash between a task's update
     // and its counter's leaves the counters off, never the tasks).
     const truth = emptyCounts();
-    for (const s of TASK_STATUSES) truth[countField(s)] = await this.countStatus(executionId, s);
+    const counted = await Promise.all(TASK_STATUSES.map((s) => this.countStatus(executionId, s)));
+    TASK_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!));
     truth.total = TASK_STATUSES.reduce((n, s) => n + truth[countField(s)], 0);
     let status = aggregateStatus(truth, true);
     if (status === 'InProgress') return toExecution(item, truth);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ReplicatorError } from '../errors.js';
 import { DynamoDBTaskStore, ensureTable } from './dynamodb-store.js';
+import { WriteBehindTaskStore } from './write-behind-store.js';
 
 /** Another process owns the data dir (dynalite's files cannot be shared). */
 export class DataDirInUseError extends ReplicatorError {
@@ -19,7 +20,10 @@ export class DataDirInUseError extends ReplicatorError {
 
 /** The embedded default's state: dynalite in this process, persisted under the data dir. */
 export interface EmbeddedStore {
-  store: DynamoDBTaskStore;
+  /** The store for this process (writes of running tasks held back, see WriteBehindTaskStore). */
+  store: WriteBehindTaskStore;
+  /** The table itself. */
+  dynamo: DynamoDBTaskStore;
   client: DynamoDBClient;
   dir: string;
   close(): Promise<void>;
@@ -85,14 +89,17 @@ export async function openEmbeddedStore(dir: string): Promise<EmbeddedStore> {
       maxAttempts: 3,
     });
     await ensureTable(client, TABLE);
-    const store = new DynamoDBTaskStore(client, TABLE, { counterFlushMs: 200 });
+    const dynamo = new DynamoDBTaskStore(client, TABLE, { counterFlushMs: 200 });
+    const store = new WriteBehindTaskStore(dynamo);
     return {
+      dynamo,
       // One process owns the data dir: counter moves are written in batches.
       store,
       client,
       dir: abs,
       close: async () => {
-        await store.flushCounters().catch(() => {});
+        await store.flush().catch(() => {});
+        await dynamo.flushCounters().catch(() => {});
         client.destroy();
         await new Promise<void>((ok) => server.close(() => ok()));
         release();

@@ -50,6 +50,8 @@ export async function runExecution(opts: {
   opts.signal?.addEventListener('abort', onStop, { once: true });
 
   let planningDone = false;
+  const planned = new AbortController(); // wakes idle workers when planning ends
+  setMaxListeners(0, planned.signal);
   const planning = (async () => {
     let total = 0;
     try {
@@ -68,6 +70,7 @@ export async function runExecution(opts: {
       await store.finishPlanning(execution.id, total, `planning failed: ${text}`);
     } finally {
       planningDone = true;
+      planned.abort();
     }
   })();
 
@@ -86,7 +89,7 @@ export async function runExecution(opts: {
   const worker = async () => {
     for (;;) {
       if (planningDone && queue.size === 0) return;
-      const got = await queue.receive(1, 100);
+      const got = await queue.receive(1, 1000, planningDone ? undefined : planned.signal);
       for (const msg of got) await processTask(msg, deps);
     }
   };

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { Queue, TaskStore } from '../ports.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { ManifestHead } from '../registry/client.js';
 import type { RuleConfig } from '../rules/config-schema.js';
 import { RuleFilter } from '../rules/filters.js';
 import { destinationRepository, pathRuleOf, DestinationNameError } from '../rules/destination.js';
@@ -25,24 +25,31 @@ export interface PlanSummary {
 
 /** Tasks written (and their destinations checked) per batch. */
 const BATCH = 100;
-const HEAD_CONCURRENCY = 16;
+const HEAD_CONCURRENCY = 32;
 
 /**
  * Whether a planned artifact is already where it should be: one HEAD per destination tag
  * (or its digest when untagged). Harbor's rules: equal digest, in sync; another digest with
  * override off, skipped (a success, reported).
  */
-async function settledAtDestination(item: PlanItem, dst: RegistryClient, override: boolean, signal?: AbortSignal): Promise<string | undefined> {
+async function settledAtDestination(
+  item: PlanItem,
+  heads: Map<string, Promise<ManifestHead | undefined>>,
+  head: (repository: string, ref: string) => Promise<ManifestHead | undefined>,
+  override: boolean,
+): Promise<string | undefined> {
   const digest = item.source.digest;
   if (!digest) return undefined;
   const refs = item.destination.tags.length ? item.destination.tags : [digest];
   let skipped: string | undefined;
   for (const ref of refs) {
-    const head = await dst.headManifest(item.destination.repository, ref, signal);
-    if (!head) return undefined;
-    if (head.digest === digest) continue;
+    const key = `${item.destination.repository}:${ref}`;
+    const found = await (heads.get(key) ?? head(item.destination.repository, ref));
+    heads.delete(key);
+    if (!found) return undefined;
+    if (found.digest === digest) continue;
     if (override) return undefined;
-    skipped = `skipped: destination ${ref} is ${head.digest} and override is off`;
+    skipped = `skipped: destination ${ref} is ${found.digest} and override is off`;
   }
   return skipped ?? 'in sync';
 }
@@ -72,11 +79,22 @@ export async function planExecution(
   const limit = pLimit(HEAD_CONCURRENCY);
   let batch: PlanEvent[] = [];
   let nextId = 1;
+  // Destination HEADs start as soon as the filters keep an artifact (see PlanInput.onSelected).
+  const heads = new Map<string, Promise<ManifestHead | undefined>>();
+  const head = (repository: string, ref: string) =>
+    limit(() => runtime.destinationClient.headManifest(repository, ref, opts.signal));
+  const prefetch = (d: { repository: string; tags: readonly string[] }) => {
+    for (const tag of d.tags) {
+      const p = head(d.repository, tag);
+      p.catch(() => {}); // awaited (and reported) by settledAtDestination
+      heads.set(`${d.repository}:${tag}`, p);
+    }
+  };
 
   const flush = async () => {
     const tasks = await Promise.all(
       batch.map((e) =>
-        limit(async (): Promise<NewTask | undefined> => {
+        (async (): Promise<NewTask | undefined> => {
           if (e.kind === 'error') {
             // The destination cannot take this name: an error of this task, recorded as such.
             return {
@@ -89,9 +107,9 @@ export async function planExecution(
             };
           }
           if (e.kind !== 'item') return undefined;
-          const settled = await settledAtDestination(e.item, runtime.destinationClient, runtime.rule.override, opts.signal);
+          const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override);
           return settled ? { ...toTask(e.item), status: 'Success', statusText: settled } : toTask(e.item);
-        }),
+        })(),
       ),
     );
     batch = [];
@@ -106,7 +124,7 @@ export async function planExecution(
     await deps.taskQueue.send(open.map((t) => ({ executionId, taskId: t.id })));
   };
 
-  for await (const e of planRule(runtime.planInput(opts.signal))) {
+  for await (const e of planRule({ ...runtime.planInput(opts.signal), onSelected: prefetch })) {
     if (opts.signal?.aborted) break;
     if (e.kind === 'excluded') {
       summary.excluded += 1;

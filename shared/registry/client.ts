@@ -8,6 +8,7 @@ import { RegistryError } from './errors.js';
 import {
   closeBody,
   createDispatcher,
+  discard,
   send,
   type Headers,
   type HttpContext,
@@ -136,7 +137,7 @@ export class RegistryClient {
 
   private async pingOnce(origin: URL, signal?: AbortSignal): Promise<Challenge | undefined> {
     const res = await send(this.ctx, { method: 'GET', url: new URL('/v2/', origin), expect: [200, 401], signal });
-    closeBody(res.body);
+    await discard(res.body);
     if (res.status === 200) return undefined;
     const challenge = parseChallenge(res.headers['www-authenticate']);
     if (!challenge) {
@@ -181,7 +182,7 @@ export class RegistryClient {
       expect: [200, 404],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     if (res.status === 404) return undefined;
     const digest = headerDigest(res.headers);
     if (!digest) {
@@ -207,7 +208,7 @@ export class RegistryClient {
       expect: [201, 200, 202],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     const digest = headerDigest(res.headers);
     if (digest && digest !== manifest.digest) {
       throw new ReplicatorError(
@@ -226,7 +227,7 @@ export class RegistryClient {
       expect: [202, 200, 204, 404],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     return res.status !== 404;
   }
 
@@ -261,7 +262,7 @@ export class RegistryClient {
       signal,
     });
     if (res.status === 404) {
-      closeBody(res.body);
+      await discard(res.body);
       return { items: [], next: undefined };
     }
     const body = (await readJson(res, LIST_LIMIT, `${this.host}/${repository} tags`)) as { tags?: unknown };
@@ -280,7 +281,7 @@ export class RegistryClient {
       followRedirects: true,
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     if (res.status === 404) return undefined;
     return Number(header(res.headers, 'content-length') ?? 0);
   }
@@ -320,7 +321,7 @@ export class RegistryClient {
       expect: [201, 202],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     if (res.status === 201) return { mounted: true };
     return { mounted: false, session: sessionFrom(res, 0) };
   }
@@ -335,7 +336,7 @@ export class RegistryClient {
       expect: [202],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     return sessionFrom(res, 0);
   }
 
@@ -363,7 +364,7 @@ export class RegistryClient {
       expect: [202],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     const next = sessionFrom(res, session.offset + length, session);
     return next;
   }
@@ -377,7 +378,7 @@ export class RegistryClient {
       expect: [204, 404],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
     if (res.status === 404) return undefined;
     return sessionFrom(res, 0, session);
   }
@@ -406,7 +407,7 @@ export class RegistryClient {
       expect: [201, 204],
       signal,
     });
-    closeBody(res.body);
+    await discard(res.body);
   }
 
   /** Cancels an upload session (best effort: the registry expires it anyway). */
@@ -418,7 +419,7 @@ export class RegistryClient {
         scopes: [pushScope(repository)],
         expect: [204, 200, 202, 404],
       });
-      closeBody(res.body);
+      await discard(res.body);
     } catch {
       // best effort
     }

@@ -81,6 +81,19 @@ export function closeBody(body: HttpResponse['body']): void {
   body.destroy();
 }
 
+/**
+ * Reads a small body to its end and drops it, so the connection goes back to the pool (a body
+ * destroyed before its end closes the connection: a new TCP connection for the next request).
+ * Bodies longer than `limit` are cut and their connection closed.
+ */
+export async function discard(body: HttpResponse['body'], limit = ERROR_BODY_LIMIT): Promise<void> {
+  try {
+    await body.dump({ limit });
+  } catch {
+    closeBody(body);
+  }
+}
+
 /** Reads at most `limit` bytes of a body as text and discards the rest. */
 export async function readBounded(body: HttpResponse['body'], limit = ERROR_BODY_LIMIT): Promise<string> {
   const chunks: Buffer[] = [];
@@ -102,7 +115,7 @@ export async function readBounded(body: HttpResponse['body'], limit = ERROR_BODY
 
 /** Builds the RegistryError for an unexpected status, reading a bounded error body. */
 export async function errorFromResponse(method: string, res: HttpResponse, retryable?: boolean): Promise<RegistryError> {
-  const text = method === 'HEAD' ? (closeBody(res.body), '') : await readBounded(res.body);
+  const text = method === 'HEAD' ? (await discard(res.body), '') : await readBounded(res.body);
   return new RegistryError({
     status: res.status,
     method,
@@ -177,7 +190,7 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
       if (retry) {
         authRefreshed = true;
         if (replayable) {
-          closeBody(res.body);
+          await discard(res.body);
           attempt--; // an auth refresh is not a failed attempt
           continue;
         }

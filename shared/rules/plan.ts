@@ -42,11 +42,16 @@ export interface PlanInput {
   /** Resolves a tag's digest when the source lists tags only (the registry protocol). */
   sourceClient?: RegistryClient | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * Told of each artifact the filters keep, before its digest is resolved: a caller that checks
+   * the destination starts those requests now, in parallel with the source's.
+   */
+  onSelected?: ((destination: { repository: string; tags: readonly string[] }) => void) | undefined;
 }
 
 /** Tags resolved to digests at once (HEAD requests), and the window a listing advances by. */
 const RESOLVE_WINDOW = 64;
-const RESOLVE_CONCURRENCY = 8;
+const RESOLVE_CONCURRENCY = 16;
 
 /**
  * Plans a rule, streaming: lists the source page by page, applies the rule's filters
@@ -118,6 +123,7 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
         continue;
       }
       window.push({ artifact, tags: verdict.tags });
+      if (dstRepository !== undefined) input.onSelected?.({ repository: dstRepository, tags: verdict.tags });
       if (window.length >= RESOLVE_WINDOW) yield* flush();
     }
     if (window.length > 0) yield* flush();

@@ -4,7 +4,7 @@ import { basicHeader, type Credentials } from '../registry/auth.js';
 import { DEFAULT_RETRY_POLICY, HostStates } from '../registry/backoff.js';
 import { header, nextLink } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { closeBody, createDispatcher, readBounded, send, type HttpContext, type HttpEvent, type HttpResponse } from '../registry/http.js';
+import { createDispatcher, discard, readBounded, send, type HttpContext, type HttpEvent, type HttpResponse } from '../registry/http.js';
 
 /** Harbor's `Project`, the fields we read (`api/v2.0/swagger.yaml`). */
 export interface HarborProject {
@@ -131,7 +131,7 @@ export class HarborApi {
     const url = new URL('projects', this.base);
     url.searchParams.set('project_name', name);
     const res = await this.call('HEAD', url, [200, 404], undefined, signal);
-    closeBody(res.body);
+    await discard(res.body);
     return res.status === 200;
   }
 
@@ -144,7 +144,7 @@ export class HarborApi {
     const url = new URL('projects', this.base);
     try {
       const res = await this.call('POST', url, [201], { project_name: name, metadata: { public: String(opts.public ?? false) } }, signal);
-      closeBody(res.body);
+      await discard(res.body);
       return 'created';
     } catch (err) {
       if (err instanceof RegistryError && err.status === 409) return 'exists';
