@@ -1,39 +1,81 @@
 // `npm run demo`: a real replication on this machine. Two docker-registry instances on
-// loopback, a sample multi-platform image pushed with skopeo, copied by harbor-replicator,
-// then copied again to show it is in sync.
+// loopback, sample images pushed with skopeo, then a rule (name filter, tag exclude, flattening)
+// run by harbor-replicator; the execution and its tasks are printed from the history.
 import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { indexLayout, pushLayout } from '../test/support/fixtures.js';
+import { imageLayout, indexLayout, pushLayout } from '../test/support/fixtures.js';
 import { manifestDigest } from '../test/support/inspect.js';
 import { startRegistry } from '../test/support/registry.js';
 
 const cli = fileURLToPath(new URL('../../bin/harbor-replicator.js', import.meta.url));
 const say = (text: string) => process.stdout.write(`\n== ${text}\n`);
+const MiB = 1024 * 1024;
 
-const [a, b] = await Promise.all([startRegistry(), startRegistry()]);
+const work = await mkdtemp(join(tmpdir(), 'harbor-replicator-demo-'));
+const [hq, branch] = await Promise.all([startRegistry(), startRegistry()]);
 try {
-  say(`source registry ${a.url}, destination registry ${b.url} (docker-registry 2.8, temp storage)`);
-  const layout = await indexLayout(
+  say(`"headquarters" registry ${hq.url} and "branch" registry ${branch.url} (docker-registry 2.8, temp storage)`);
+  const web = await indexLayout(
     [
       { architecture: 'amd64', os: 'linux' },
       { architecture: 'arm64', os: 'linux', variant: 'v8' },
     ],
-    [{ size: 8 * 1024 * 1024 }, { size: 2 * 1024 * 1024 }],
+    [{ size: 4 * MiB }, { size: 1 * MiB }],
   );
-  await pushLayout(layout, `${a.host}/library/hello:1.0`);
-  say(`pushed ${a.host}/library/hello:1.0 with skopeo: a two-platform index ${layout.top.digest}`);
+  const api = await imageLayout([{ size: 2 * MiB }, { size: 512 * 1024 }]);
+  const pushes: Array<[typeof web, string]> = [
+    [web, 'team/frontend/web:1.0'],
+    [web, 'team/frontend/web:1.1'],
+    [web, 'team/frontend/web:1.2-rc1'],
+    [api, 'team/backend/api:2.3'],
+    [api, 'sandbox/experiment:latest'],
+  ];
+  for (const [layout, ref] of pushes) await pushLayout(layout, `${hq.host}/${ref}`);
+  say(`pushed with skopeo: ${pushes.map(([, r]) => r).join(', ')}`);
 
-  const args = ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `${a.host}/library/hello:1.0`, `${b.host}/mirror/hello`];
-  say(`harbor-replicator ${args.join(' ')}`);
-  const first = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
-  say('the same copy again (nothing to do)');
-  const second = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
+  const config = join(work, 'replicator.yaml');
+  await writeFile(
+    config,
+    `registries:
+  - {name: hq, type: docker-registry, url: "http://${hq.host}"}
+  - {name: branch, type: docker-registry, url: "http://${branch.host}"}
+rules:
+  - name: team-to-branch
+    src_registry: hq
+    dest_registry: branch
+    dest_namespace: mirror            # team/frontend/web -> mirror/frontend/web
+    dest_namespace_replace_count: 1
+    filters:
+      - {type: name, value: "team/**"}                       # not sandbox/*
+      - {type: tag, value: "*-rc*", decoration: excludes}    # no release candidates
+`,
+  );
+  say(`rule team-to-branch (${config}): name "team/**", tags "*-rc*" excluded, flattened under mirror/`);
+  const dataDir = join(work, 'state');
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
 
-  const copied = await manifestDigest(b.url, 'mirror/hello', '1.0');
-  say(`destination ${b.host}/mirror/hello:1.0 is ${copied}`);
-  const ok = first.status === 0 && second.status === 0 && copied === layout.top.digest;
-  say(ok ? 'digests match: replication done' : 'replication FAILED');
+  say(`harbor-replicator run team-to-branch --config replicator.yaml --data-dir ${dataDir}`);
+  const first = run('run', 'team-to-branch', '--config', config, '--data-dir', dataDir);
+  say('the same rule again: every tag is already in sync (one HEAD each, nothing copied)');
+  const second = run('run', 'team-to-branch', '--config', config, '--data-dir', dataDir);
+
+  say('harbor-replicator executions list');
+  run('executions', 'list', '--data-dir', dataDir);
+  say('harbor-replicator tasks 1');
+  run('tasks', '1', '--data-dir', dataDir);
+
+  const checks = await Promise.all([
+    manifestDigest(branch.url, 'mirror/frontend/web', '1.0'),
+    manifestDigest(branch.url, 'mirror/backend/api', '2.3'),
+    manifestDigest(branch.url, 'mirror/frontend/web', '1.2-rc1'),
+  ]);
+  const ok = first.status === 0 && second.status === 0 && checks[0] === web.top.digest && checks[1] === api.top.digest && checks[2] === undefined;
+  say(ok ? 'digests at the branch equal the headquarters\' (rc tag left out): replication done' : 'replication FAILED');
   process.exitCode = ok ? 0 : 1;
 } finally {
-  await Promise.all([a.stop(), b.stop()]);
+  await Promise.all([hq.stop(), branch.stop()]);
+  await rm(work, { recursive: true, force: true });
 }
