@@ -11,6 +11,18 @@ export interface SecretStore {
   get(nameOrArn: string): Promise<string>;
 }
 
+/** What a task transition sets besides the status. */
+export interface TransitionPatch {
+  statusText?: string;
+  bytes?: number;
+  /** When moving to Running: the lease's end. */
+  leaseUntil?: number;
+  /** Count one more run of the task. */
+  countAttempt?: boolean;
+  /** Also take over a Running task whose lease ended before this time (its worker died). */
+  expiredLeaseBefore?: number;
+}
+
 /** Filters of an execution listing, newest first. */
 export interface ExecutionQuery {
   rule?: string | undefined;
@@ -61,7 +73,7 @@ export interface TaskStore {
     taskId: number,
     from: readonly TaskStatus[],
     to: TaskStatus,
-    patch?: { statusText?: string; bytes?: number; leaseUntil?: number; countAttempt?: boolean; expiredLeaseBefore?: number },
+    patch?: TransitionPatch,
   ): Promise<Task | undefined>;
   /** Extends a running task's lease. */
   renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void>;

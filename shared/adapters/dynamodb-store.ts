@@ -28,7 +28,7 @@ import {
   type TaskStatus,
   type Trigger,
 } from '../executions/model.js';
-import type { ExecutionQuery, Page, TaskStore } from '../ports.js';
+import type { ExecutionQuery, Page, TaskStore, TransitionPatch } from '../ports.js';
 
 /**
  * The TaskStore on one DynamoDB table (`@aws-sdk/client-dynamodb`; dynalite locally):
@@ -311,7 +311,7 @@ export class DynamoDBTaskStore implements TaskStore {
     taskId: number,
     from: readonly TaskStatus[],
     to: TaskStatus,
-    patch: { statusText?: string; bytes?: number; leaseUntil?: number; countAttempt?: boolean; expiredLeaseBefore?: number } = {},
+    patch: TransitionPatch = {},
   ): Promise<Task | undefined> {
     const now = new Date(this.now()).toISOString();
     const names: Record<string, string> = { '#s': 'status' };

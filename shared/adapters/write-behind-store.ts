@@ -1,5 +1,5 @@
 import { countField, FINAL_TASK, type Execution, type NewTask, type Task, type TaskStatus, type Trigger } from '../executions/model.js';
-import type { ExecutionQuery, Page, TaskStore } from '../ports.js';
+import type { ExecutionQuery, Page, TaskStore, TransitionPatch } from '../ports.js';
 import type { DynamoDBTaskStore } from './dynamodb-store.js';
 
 /**
@@ -63,7 +63,7 @@ export class WriteBehindTaskStore implements TaskStore {
     taskId: number,
     from: readonly TaskStatus[],
     to: TaskStatus,
-    patch: { statusText?: string; bytes?: number; leaseUntil?: number; countAttempt?: boolean; expiredLeaseBefore?: number } = {},
+    patch: TransitionPatch = {},
   ): Promise<Task | undefined> {
     const entry = this.open.get(this.key(executionId, taskId));
     if (!entry) {

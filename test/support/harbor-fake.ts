@@ -1,5 +1,6 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request } from 'undici';
+import { ACCEPT } from './inspect.js';
 import type { TestRegistry } from './registry.js';
 
 /**
@@ -27,12 +28,6 @@ export interface HarborFake {
   stop(): Promise<void>;
 }
 
-const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 const NOW = '2026-11-01T10:00:00.000Z';
 const ZERO_TIME = '0001-01-01T00:00:00.000Z';
 
