@@ -105,3 +105,25 @@ export interface Queue<T> {
   /** Not done: deliver again after `delayMs`. */
   retry(receipt: string, delayMs: number): Promise<void>;
 }
+
+/**
+ * Webhook deliveries already taken (Harbor retries a delivery it thinks timed out): the first
+ * claim of a key wins; later ones read the executions it started.
+ */
+export interface DeliveryLog {
+  /** True for the first claim of `key` (kept `ttlSeconds`), false when it was seen before. */
+  claimDelivery(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Records what a claimed delivery started. */
+  recordDelivery(key: string, executionIds: string[]): Promise<void>;
+  /** The executions a delivery started (empty while it is still being handled). */
+  deliveryExecutions(key: string): Promise<string[]>;
+}
+
+/** Registries and rules managed through the API (the config file's are read-only). */
+export interface ConfigStore {
+  listEntries(kind: 'registry' | 'rule'): Promise<Array<Record<string, unknown>>>;
+  getEntry(kind: 'registry' | 'rule', name: string): Promise<Record<string, unknown> | undefined>;
+  /** Creates (`create`: fails when it exists) or replaces an entry. */
+  putEntry(kind: 'registry' | 'rule', name: string, value: Record<string, unknown>, mode: 'create' | 'replace'): Promise<boolean>;
+  deleteEntry(kind: 'registry' | 'rule', name: string): Promise<boolean>;
+}

@@ -8,16 +8,24 @@ import { executionSummary, taskRef } from './run-progress.js';
 
 interface ReadFlags {
   dataDir?: string;
+  server?: string;
   json?: boolean;
   rule?: string;
   status?: string;
   limit?: string;
 }
 
-/** Opens the data dir for reading, runs `fn`, closes it; errors become one line and exit codes. */
-async function withStore(flags: ReadFlags, fn: (store: TaskStore) => Promise<number>): Promise<number> {
+/** What the read commands need: the data dir's store, or a running serve's API. */
+type Reader = Pick<TaskStore, 'listExecutions' | 'getExecution' | 'listTasks'>;
+
+/**
+ * Opens the data dir (or, with --server, the API of a running serve, which holds the data dir)
+ * for reading, runs `fn`, closes it; errors become one line and exit codes.
+ */
+async function withStore(flags: ReadFlags, fn: (store: Reader) => Promise<number>): Promise<number> {
   let embedded;
   try {
+    if (flags.server) return await fn(apiReader(flags.server));
     const { openEmbeddedStore } = await import('../../shared/adapters/embedded-dynamodb.js');
     embedded = await openEmbeddedStore(flags.dataDir ?? DEFAULT_DATA_DIR);
     return await fn(embedded.store);
@@ -28,6 +36,37 @@ async function withStore(flags: ReadFlags, fn: (store: TaskStore) => Promise<num
   } finally {
     await embedded?.close();
   }
+}
+
+/** The read side of the management API, with the token from HARBOR_REPLICATOR_TOKEN. */
+function apiReader(server: string): Reader {
+  const token = process.env.HARBOR_REPLICATOR_TOKEN;
+  if (!token) throw new UsageError('--server: set HARBOR_REPLICATOR_TOKEN to the API token');
+  const get = async (path: string, query: Record<string, string | number | undefined>) => {
+    const url = new URL(`/api/v1${path}`, server);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+    } catch (err) {
+      throw new ReplicatorError('SERVER_UNREACHABLE', `cannot reach ${server}: ${(err as Error).message}`);
+    }
+    if (res.status === 404) return undefined;
+    const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+    if (!res.ok) throw new ReplicatorError('SERVER_ERROR', `${server} answered ${res.status}: ${body.error?.message ?? ''}`);
+    return body;
+  };
+  return {
+    getExecution: async (id) => (await get(`/executions/${encodeURIComponent(id)}`, {})) as Execution | undefined,
+    listExecutions: async (q) => {
+      const body = (await get('/executions', { rule: q.rule, status: q.status, limit: q.limit, cursor: q.cursor })) as { items: Execution[]; next_cursor: string | null };
+      return { items: body.items, cursor: body.next_cursor ?? undefined };
+    },
+    listTasks: async (id, q) => {
+      const body = (await get(`/executions/${encodeURIComponent(id)}/tasks`, { status: q.status, limit: q.limit, cursor: q.cursor })) as { items: Task[]; next_cursor: string | null } | undefined;
+      return { items: body?.items ?? [], cursor: body?.next_cursor ?? undefined };
+    },
+  };
 }
 
 function pick<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {

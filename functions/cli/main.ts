@@ -87,7 +87,28 @@ Examples:
       process.exitCode = await runRule(rule, opts);
     });
 
+  program
+    .command('serve')
+    .description("Run the service: Harbor's webhook receiver, the management API, the scheduler and the workers, in one process.")
+    .option('--config <file>', 'config file (default: $HARBOR_REPLICATOR_CONFIG, else ./replicator.yaml)')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
+    .option('--data-dir <dir>', 'where executions and tasks are kept (default ./.harbor-replicator)')
+    .addHelpText(
+      'after',
+      `
+Routes: POST /webhooks/harbor (Harbor's webhook; the whole Authorization header must equal
+webhook.auth_header), /api/v1/... (Authorization: Bearer <api.token>; /api/v1/openapi.json
+describes it), GET /healthz, GET /metrics (Prometheus). Logs are JSON lines on stdout.
+Refuses to start without api.token, or without webhook.auth_header when a rule is event-based.
+SIGTERM/SIGINT: stops accepting, lets running tasks finish for 20 s, hands the rest back.`,
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      const { runServe } = await import('./serve-command.js');
+      process.exitCode = await runServe(opts);
+    });
+
   const dataDirHelp = 'the data dir to read (default ./.harbor-replicator)';
+  const serverHelp = 'read a running serve through its API instead (token in $HARBOR_REPLICATOR_TOKEN)';
   const executions = program.command('executions').description('Executions (rule runs) recorded in the data dir.');
   executions
     .command('list')
@@ -96,6 +117,7 @@ Examples:
     .option('--status <status>', 'InProgress, Succeed, Failed or Stopped')
     .option('--limit <n>', 'at most this many', '20')
     .option('--data-dir <dir>', dataDirHelp)
+    .option('--server <url>', serverHelp)
     .option('--json', 'print JSON')
     .action(async (opts: Record<string, unknown>) => {
       const { listExecutions } = await import('./executions-command.js');
@@ -106,6 +128,7 @@ Examples:
     .description('Show one execution with its task counts.')
     .argument('<ID>', 'execution id')
     .option('--data-dir <dir>', dataDirHelp)
+    .option('--server <url>', serverHelp)
     .option('--json', 'print JSON')
     .action(async (id: string, opts: Record<string, unknown>) => {
       const { showExecution } = await import('./executions-command.js');
@@ -117,6 +140,7 @@ Examples:
     .argument('<EXECUTION_ID>', 'execution id')
     .option('--status <status>', 'Pending, Scheduled, Running, Stopped, Error or Success')
     .option('--data-dir <dir>', dataDirHelp)
+    .option('--server <url>', serverHelp)
     .option('--json', 'print JSON')
     .action(async (id: string, opts: Record<string, unknown>) => {
       const { listTasks } = await import('./executions-command.js');

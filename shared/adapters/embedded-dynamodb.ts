@@ -4,6 +4,7 @@ import { mkdirSync, openSync, readFileSync, unlinkSync, writeSync, closeSync } f
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ReplicatorError } from '../errors.js';
+import { DynamoDBServiceStore } from './dynamodb-service-store.js';
 import { DynamoDBTaskStore, ensureTable } from './dynamodb-store.js';
 import { WriteBehindTaskStore } from './write-behind-store.js';
 
@@ -24,6 +25,8 @@ export interface EmbeddedStore {
   store: WriteBehindTaskStore;
   /** The table itself. */
   dynamo: DynamoDBTaskStore;
+  /** Webhook deliveries and API-managed config, same table. */
+  service: DynamoDBServiceStore;
   client: DynamoDBClient;
   dir: string;
   close(): Promise<void>;
@@ -93,6 +96,7 @@ export async function openEmbeddedStore(dir: string): Promise<EmbeddedStore> {
     const store = new WriteBehindTaskStore(dynamo);
     return {
       dynamo,
+      service: new DynamoDBServiceStore(client, TABLE),
       // One process owns the data dir: counter moves are written in batches.
       store,
       client,

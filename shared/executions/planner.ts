@@ -54,6 +54,11 @@ async function settledAtDestination(
   return skipped ?? 'in sync';
 }
 
+/** Identifies a task's artifact within an execution (to resume a planning). */
+export function taskKey(source: { repository: string; tags: readonly string[]; digest?: string | undefined }): string {
+  return `${source.repository}|${source.tags.join(',')}|${source.tags.length ? '' : (source.digest ?? '')}`;
+}
+
 function toTask(item: PlanItem): NewTask {
   return {
     operation: item.operation,
@@ -73,12 +78,18 @@ export async function planExecution(
   executionId: string,
   runtime: RuleRuntime,
   deps: { store: TaskStore; taskQueue: Queue<TaskMessage> },
-  opts: { signal?: AbortSignal | undefined; onPlanned?: (s: PlanSummary) => void } = {},
+  opts: {
+    signal?: AbortSignal | undefined;
+    onPlanned?: (s: PlanSummary) => void;
+    /** Resuming an interrupted planning: artifacts already recorded (`taskKey`), and the next id. */
+    skip?: ReadonlySet<string>;
+    firstId?: number;
+  } = {},
 ): Promise<PlanSummary> {
   const summary: PlanSummary = { total: 0, queued: 0, inSync: 0, excluded: 0, errors: 0 };
   const limit = pLimit(HEAD_CONCURRENCY);
   let batch: PlanEvent[] = [];
-  let nextId = 1;
+  let nextId = opts.firstId ?? 1;
   // Destination HEADs start as soon as the filters keep an artifact (see PlanInput.onSelected).
   const heads = new Map<string, Promise<ManifestHead | undefined>>();
   const head = (repository: string, ref: string) =>
@@ -130,6 +141,7 @@ export async function planExecution(
       summary.excluded += 1;
       continue;
     }
+    if (opts.skip && e.kind === 'item' && opts.skip.has(taskKey(e.item.source))) continue;
     batch.push(e);
     if (batch.length >= BATCH) await flush();
   }

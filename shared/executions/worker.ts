@@ -33,6 +33,8 @@ export interface WorkerDeps {
   ruleOf?: (executionId: string) => Promise<string | undefined>;
   /** Settle the execution after each task (default); a local runner settles once at the end. */
   settleEach?: boolean;
+  /** True while the process shuts down: an aborted task is handed back (Pending), not Stopped. */
+  shuttingDown?: () => boolean;
   onEvent?: (e: WorkerEvent) => void;
   now?: () => number;
 }
@@ -104,7 +106,11 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   } catch (err) {
     const signal = deps.stopSignal?.(executionId);
     const message = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
-    if (isAbort(err) || signal?.aborted) {
+    if ((isAbort(err) || signal?.aborted) && deps.shuttingDown?.()) {
+      // Handed back: Pending again, run after the restart (recovery queues it).
+      await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: 'handed back at shutdown' });
+      deps.onEvent?.({ kind: 'task-end', task: running, status: 'Pending', bytes: 0, text: 'handed back at shutdown' });
+    } else if (isAbort(err) || signal?.aborted) {
       await finish('Stopped', { statusText: 'stopped' });
     } else if (isRetryableTaskError(err) && attempt < (deps.maxAttempts ?? 3)) {
       const delayMs = deps.retryDelayMs?.(attempt) ?? 2000 * 4 ** (attempt - 1);

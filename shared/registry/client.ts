@@ -146,6 +146,15 @@ export class RegistryClient {
     return challenge;
   }
 
+  /**
+   * Checks the credentials as Harbor's "Test Connection" does: an authenticated `GET /v2/`
+   * (for token auth, a token is fetched with them). Throws when they are refused.
+   */
+  async checkCredentials(signal?: AbortSignal): Promise<void> {
+    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [], expect: [200], signal });
+    await discard(res.body);
+  }
+
   /** One authenticated request to this registry. */
   async request(
     req: Omit<HttpRequest, 'url' | 'auth'> & { path?: string; url?: URL; scopes: readonly Scope[] },

@@ -56,7 +56,7 @@ const urlSchema = z.string().check(
   }, 'must be an http:// or https:// URL'),
 );
 
-const registrySchema = z.strictObject({
+export const registrySchema = z.strictObject({
   name: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')),
   type: z.enum(REGISTRY_TYPES),
   url: z.optional(urlSchema),
@@ -135,7 +135,7 @@ export type TriggerConfig = z.infer<typeof triggerSchema>;
 /** `os/arch[/variant]`. */
 const platformSchema = z.string().check(z.regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant], e.g. linux/amd64'));
 
-const ruleSchema = z
+export const ruleSchema = z
   .strictObject({
     name: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_" or "-"')),
     description: z.optional(z.string()),

@@ -56,7 +56,14 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   if (!parsed.success) {
     throw new ConfigError(file, parsed.error.issues.slice(0, MAX_ISSUES).map(describe));
   }
-  const config = parsed.data;
+  return resolveConfig(parsed.data, file);
+}
+
+/**
+ * Cross-checks a schema-valid config (names unique, rules' registries defined) and indexes it.
+ * Also used for the config file merged with API-managed registries and rules.
+ */
+export function resolveConfig(config: Config, file: string): LoadedConfig {
   const issues: string[] = [];
   const registries = new Map<string, RegistryConfig>();
   config.registries.forEach((r, i) => {

@@ -20,6 +20,8 @@ export interface RuleRuntime {
   lister: Source;
   /** Harbor's API at the destination (projects are created there when missing). */
   destinationHarbor: HarborApi | undefined;
+  /** Harbor's API at the source (listing; an event's other tags). */
+  sourceHarbor: HarborApi | undefined;
   planInput(signal?: AbortSignal): PlanInput;
 }
 
@@ -43,7 +45,8 @@ export async function ruleRuntime(
       credentials: await credentialsOf(r, pathOf(r), deps.secrets),
       onEvent: deps.onEvent,
     });
-  const lister = source.type === 'harbor' ? new HarborSource(await harbor(source)) : new RegistrySource(sourceClient);
+  const sourceHarbor = source.type === 'harbor' ? await harbor(source) : undefined;
+  const lister = sourceHarbor ? new HarborSource(sourceHarbor) : new RegistrySource(sourceClient);
   const destinationHarbor = destination.type === 'harbor' ? await harbor(destination) : undefined;
   return {
     rule,
@@ -53,6 +56,7 @@ export async function ruleRuntime(
     destinationClient,
     lister,
     destinationHarbor,
+    sourceHarbor,
     planInput: (signal) => ({
       rule,
       source,

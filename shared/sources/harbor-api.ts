@@ -126,6 +126,17 @@ export class HarborApi {
     return this.paginate<HarborArtifact>(`projects/${encodeURIComponent(project!)}/repositories/${name}/artifacts`, { with_tag: 'true', with_label: 'true' }, signal);
   }
 
+  /** Every tag of one artifact (`GET .../artifacts/{digest}?with_tag=true`): webhooks carry only the first. */
+  async artifactTags(repository: string, digest: string, signal?: AbortSignal): Promise<string[]> {
+    const [project, ...rest] = repository.split('/');
+    const name = encodeURIComponent(encodeURIComponent(rest.join('/')));
+    const url = new URL(`projects/${encodeURIComponent(project!)}/repositories/${name}/artifacts/${digest}`, this.base);
+    url.searchParams.set('with_tag', 'true');
+    const res = await this.call('GET', url, [200], undefined, signal);
+    const a = (await this.json(res)) as HarborArtifact;
+    return (a.tags ?? []).map((t) => t.name);
+  }
+
   /** Whether a project exists (`HEAD /projects?project_name=`). */
   async projectExists(name: string, signal?: AbortSignal): Promise<boolean> {
     const url = new URL('projects', this.base);

@@ -1,0 +1,136 @@
+import { serve as serveNode, type ServerType } from '@hono/node-server';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { openEmbeddedStore } from '../../shared/adapters/embedded-dynamodb.js';
+import { ReplicatorError } from '../../shared/errors.js';
+import { Scheduler, type SchedulerClock } from '../../shared/executions/scheduler.js';
+import { ReplicationService } from '../../shared/executions/service.js';
+import { createApp } from '../../shared/http/app.js';
+import { PrometheusCounters } from '../../shared/observability/prometheus.js';
+import type { Log } from '../../shared/observability/telemetry.js';
+import { ConfigView } from '../../shared/rules/config-view.js';
+import type { LoadedConfig } from '../../shared/rules/load-config.js';
+import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
+import { resolveSecret } from '../../shared/rules/secrets.js';
+
+/** How to run the service. */
+export interface ServerOptions {
+  config: LoadedConfig;
+  /** `host:port`; port 0 picks a free one. */
+  listen: string;
+  dataDir: string;
+  log?: Log;
+  /** Injected by tests: schedules fire without waiting for wall time. */
+  schedulerClock?: SchedulerClock;
+  retryDelayMs?: (attempt: number) => number;
+  workers?: number;
+  /** How long running tasks may finish at shutdown before they are handed back. */
+  graceMs?: number;
+}
+
+/** A running `serve`. */
+export interface RunningServer {
+  url: string;
+  service: ReplicationService;
+  scheduler: Scheduler;
+  close(): Promise<void>;
+}
+
+/** Why `serve` will not start with this config (checked before anything opens). */
+export function serviceConfigProblems(config: LoadedConfig): string[] {
+  const problems: string[] = [];
+  if (!config.config.api?.token) problems.push('api.token: the management API needs a token (a secret reference); serve will not run an open API');
+  const eventRule = config.config.rules.find((r) => r.trigger.type === 'event_based');
+  if (eventRule && !config.config.webhook?.auth_header) {
+    problems.push(`webhook.auth_header: rule "${eventRule.name}" is event-based, so Harbor's webhook needs its secret (the policy's Auth Header); none is set`);
+  }
+  return problems;
+}
+
+/**
+ * Starts the service: state in the data dir, the replication engine (recovering what a crash
+ * left open), the scheduler, and the HTTP routes (webhook, API, health, metrics) on Node's
+ * server. Refuses to start without an API token, or without a webhook secret when a rule is
+ * event-based.
+ */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const problems = serviceConfigProblems(opts.config);
+  if (problems.length > 0) throw new ReplicatorError('SERVE_CONFIG', `cannot serve with ${opts.config.file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  const secrets = {};
+  const apiToken = await resolveSecret(opts.config.config.api!.token!, 'api.token', secrets);
+  const webhookAuth = opts.config.config.webhook?.auth_header ? await resolveSecret(opts.config.config.webhook.auth_header, 'webhook.auth_header', secrets) : undefined;
+  const [hostname, portText] = splitListen(opts.listen);
+
+  const embedded = await openEmbeddedStore(opts.dataDir);
+  let server: ServerType | undefined;
+  try {
+    const log = opts.log ?? new Logger({ serviceName: 'harbor-replicator' });
+    const view = new ConfigView(opts.config, embedded.service);
+    await view.refresh();
+    const clients = new RegistryClients({ secrets });
+    const counters = new PrometheusCounters(async () => (await embedded.store.activeExecutions()).length);
+    const service = new ReplicationService({
+      store: embedded.store,
+      deliveries: embedded.service,
+      config: view,
+      clients,
+      secrets,
+      log,
+      counters,
+      ...(opts.workers ? { workers: opts.workers } : {}),
+      ...(opts.retryDelayMs ? { retryDelayMs: opts.retryDelayMs } : {}),
+    });
+    await service.start();
+    const scheduler = new Scheduler((rule) => {
+      service.runRule(rule.name, 'scheduled').catch((err: unknown) => log.error('scheduled run failed to start', { rule: rule.name, error: (err as Error).message }));
+    }, opts.schedulerClock);
+    scheduler.update(view.loaded.config.rules);
+    const app = createApp({
+      service,
+      store: embedded.store,
+      config: view,
+      clients,
+      log,
+      counters,
+      metrics: () => counters.metrics(),
+      webhookAuth,
+      apiToken,
+      onConfigChange: () => {
+        service.invalidate();
+        scheduler.update(view.loaded.config.rules);
+      },
+    });
+    const listening = await new Promise<ServerType>((resolve, reject) => {
+      const s = serveNode({ fetch: app.fetch, hostname, port: Number(portText) }, () => resolve(s));
+      s.once('error', reject);
+    });
+    server = listening;
+    const address = listening.address();
+    const port = typeof address === 'object' && address ? address.port : Number(portText);
+    const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+    log.info('serving', { url, dataDir: embedded.dir, rules: view.loaded.config.rules.length, schedules: scheduler.upcoming().map((u) => `${u.rule} at ${u.at.toISOString()}`) });
+    let closed: Promise<void> | undefined;
+    return {
+      url,
+      service,
+      scheduler,
+      close: () =>
+        (closed ??= (async () => {
+          await new Promise<void>((r) => listening.close(() => r())); // stop accepting
+          scheduler.stop();
+          await service.close(opts.graceMs ?? 20_000);
+          await embedded.close();
+          log.info('stopped', {});
+        })()),
+    };
+  } catch (err) {
+    server?.close();
+    await embedded.close();
+    throw err;
+  }
+}
+
+function splitListen(listen: string): [string, string] {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  if (!m) throw new ReplicatorError('USAGE', `--listen: "${listen}" is not host:port (e.g. 127.0.0.1:8080)`);
+  return [m[1] ?? m[2]!, m[3]!];
+}

@@ -1,0 +1,121 @@
+/** The management API's OpenAPI 3.1 document, served at `/api/v1/openapi.json`. */
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const error = { description: 'Error', content: { 'application/json': { schema: ref('Error') } } };
+const page = (item: string) => ({
+  type: 'object',
+  properties: { items: { type: 'array', items: ref(item) }, next_cursor: { type: ['string', 'null'], description: 'pass as `cursor` for the next page' } },
+});
+const listParams = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+  { name: 'cursor', in: 'query', schema: { type: 'string' } },
+];
+const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+
+function crud(tag: string, item: string, path: string) {
+  return {
+    [`/${path}`]: {
+      get: { tags: [tag], summary: `List ${path} (the config file's and the API's, each with its origin)`, responses: { 200: { description: 'OK', ...json({ type: 'object', properties: { items: { type: 'array', items: ref(item) } } }) } } },
+      post: { tags: [tag], summary: `Create a ${tag} (validated like the config file)`, requestBody: json(ref(item)), responses: { 201: { description: 'Created', ...json(ref(item)) }, 400: error, 403: error, 409: error } },
+    },
+    [`/${path}/{name}`]: {
+      parameters: [nameParam],
+      get: { tags: [tag], responses: { 200: { description: 'OK', ...json(ref(item)) }, 404: error } },
+      put: { tags: [tag], summary: 'Replace an API-managed entry (config-file entries are read-only: 403)', requestBody: json(ref(item)), responses: { 200: { description: 'OK', ...json(ref(item)) }, 400: error, 403: error, 404: error } },
+      delete: { tags: [tag], summary: 'Delete an API-managed entry', responses: { 204: { description: 'Deleted' }, 400: error, 403: error, 404: error } },
+    },
+  };
+}
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'harbor-replicator management API',
+    version: '1',
+    description: 'Registries, rules, executions and tasks. Every route but this document needs `Authorization: Bearer <api.token>`.',
+  },
+  servers: [{ url: '/api/v1' }],
+  security: [{ bearer: [] }],
+  paths: {
+    ...crud('registry', 'Registry', 'registries'),
+    '/registries/{name}/ping': {
+      parameters: [nameParam],
+      post: { tags: ['registry'], summary: 'Check the connection and the credentials (Harbor\'s "Test Connection")', responses: { 200: { description: '`ok` true, or false with the error', ...json({ type: 'object', properties: { ok: { type: 'boolean' }, error: ref('ErrorBody') } }) }, 404: error } },
+    },
+    ...crud('rule', 'Rule', 'rules'),
+    '/executions': {
+      get: {
+        tags: ['execution'],
+        summary: 'List executions, newest first',
+        parameters: [...listParams, { name: 'rule', in: 'query', schema: { type: 'string' } }, { name: 'status', in: 'query', schema: { enum: ['InProgress', 'Succeed', 'Failed', 'Stopped'] } }],
+        responses: { 200: { description: 'OK', ...json(page('Execution')) }, 400: error },
+      },
+      post: {
+        tags: ['execution'],
+        summary: 'Run a rule now (trigger manual)',
+        requestBody: json({ type: 'object', required: ['rule'], properties: { rule: { type: 'string' } }, additionalProperties: false }),
+        responses: { 201: { description: 'Created', ...json(ref('Execution')) }, 400: error, 404: error, 409: error },
+      },
+    },
+    '/executions/{id}': { parameters: [idParam], get: { tags: ['execution'], responses: { 200: { description: 'OK', ...json(ref('Execution')) }, 404: error } } },
+    '/executions/{id}/stop': {
+      parameters: [idParam],
+      post: { tags: ['execution'], summary: 'Stop: pending tasks become Stopped, running copies stop at their next chunk', responses: { 200: { description: 'OK', ...json(ref('Execution')) }, 404: error } },
+    },
+    '/executions/{id}/tasks': {
+      parameters: [idParam],
+      get: {
+        tags: ['execution'],
+        summary: 'Tasks of an execution (one per tag/artifact)',
+        parameters: [...listParams, { name: 'status', in: 'query', schema: { enum: ['Pending', 'Scheduled', 'Running', 'Stopped', 'Error', 'Success'] } }],
+        responses: { 200: { description: 'OK', ...json(page('Task')) }, 400: error, 404: error },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      ErrorBody: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+      Error: { type: 'object', properties: { error: ref('ErrorBody') } },
+      Registry: { type: 'object', description: 'As `registries[]` in replicator.yaml (secrets are references: {env}, {file} or {secret}).', required: ['name', 'type'] },
+      Rule: { type: 'object', description: "As `rules[]` in replicator.yaml: Harbor's replication policy fields.", required: ['name', 'src_registry', 'dest_registry'] },
+      Counts: {
+        type: 'object',
+        properties: Object.fromEntries(['total', 'pending', 'scheduled', 'running', 'succeed', 'failed', 'stopped'].map((k) => [k, { type: 'integer' }])),
+      },
+      Execution: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          rule: { type: 'string' },
+          trigger: { enum: ['manual', 'scheduled', 'event_based'] },
+          status: { enum: ['InProgress', 'Succeed', 'Failed', 'Stopped'] },
+          statusText: { type: 'string' },
+          counts: ref('Counts'),
+          planned: { type: 'boolean' },
+          stopRequested: { type: 'boolean' },
+          startTime: { type: 'string', format: 'date-time' },
+          endTime: { type: 'string', format: 'date-time' },
+        },
+      },
+      Task: {
+        type: 'object',
+        properties: {
+          executionId: { type: 'string' },
+          id: { type: 'integer' },
+          operation: { enum: ['copy', 'deletion'] },
+          source: { type: 'object', properties: { registry: { type: 'string' }, repository: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } },
+          destination: { type: 'object', properties: { registry: { type: 'string' }, repository: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } },
+          digest: { type: 'string' },
+          status: { enum: ['Pending', 'Scheduled', 'Running', 'Stopped', 'Error', 'Success'] },
+          statusText: { type: 'string' },
+          attempts: { type: 'integer' },
+          bytes: { type: 'integer' },
+          startTime: { type: 'string', format: 'date-time' },
+          endTime: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
+  },
+} as const;
