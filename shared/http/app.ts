@@ -90,12 +90,15 @@ export function createApp(deps: AppDeps): Hono {
   app.post(
     '/webhooks/harbor',
     async (c, next) => {
+      // Early answers leave the body unread: the connection must not be reused after them.
       if (!deps.webhookAuth || !secretEquals(c.req.header('authorization'), deps.webhookAuth)) {
+        c.header('connection', 'close');
         deps.counters.webhook('unauthorized');
         return error(c, 401, 'UNAUTHORIZED', 'the Authorization header does not match the webhook secret');
       }
       const type = (c.req.header('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
       if (type !== 'application/json') {
+        c.header('connection', 'close');
         deps.counters.webhook('unsupported_media_type');
         return error(c, 415, 'UNSUPPORTED_MEDIA_TYPE', `expected application/json, got "${type || 'nothing'}"`);
       }
@@ -104,6 +107,9 @@ export function createApp(deps: AppDeps): Hono {
     bodyLimit({
       maxSize: WEBHOOK_BODY_LIMIT,
       onError: (c) => {
+        // On Node, read the rest of the body away so the client gets the 413 instead of a reset.
+        (c.env as { incoming?: { resume(): void } } | undefined)?.incoming?.resume();
+        c.header('connection', 'close');
         deps.counters.webhook('too_large');
         return error(c, 413, 'PAYLOAD_TOO_LARGE', `body over ${WEBHOOK_BODY_LIMIT} bytes`);
       },

@@ -180,6 +180,15 @@ export async function startHarborFake(registry: TestRegistry, opts: { user: stri
       if (!visible(project)) return error(res, authenticated ? 403 : 401, authenticated ? 'FORBIDDEN' : 'UNAUTHORIZED', 'unauthorized');
       return paginate(req, res, url, await artifactsOf(`${project}/${repo}`));
     }
+    const one = /^\/projects\/([^/]+)\/repositories\/([^/]+)\/artifacts\/([^/]+)$/.exec(path);
+    if (one && req.method === 'GET') {
+      const project = decodeURIComponent(one[1]!);
+      const repo = decodeURIComponent(decodeURIComponent(one[2]!));
+      if (!visible(project)) return error(res, authenticated ? 403 : 401, authenticated ? 'FORBIDDEN' : 'UNAUTHORIZED', 'unauthorized');
+      const reference = decodeURIComponent(one[3]!);
+      const found = (await artifactsOf(`${project}/${repo}`)).find((a) => a.digest === reference || a.tags?.some((t) => t.name === reference));
+      return found ? send(res, 200, found) : error(res, 404, 'NOT_FOUND', `artifact ${project}/${repo}:${reference} not found`);
+    }
     error(res, 404, 'NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
   };
 
