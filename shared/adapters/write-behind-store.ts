@@ -94,7 +94,8 @@ export class WriteBehindTaskStore implements TaskStore {
 
   async settleExecution(executionId: string, opts?: { force?: boolean }): Promise<Execution | undefined> {
     await this.flush();
-    return this.inner.settleExecution(executionId, opts);
+    const e = await this.inner.settleExecution(executionId, opts);
+    return e && this.overlay(e);
   }
 
   async createExecution(init: { rule: string; trigger: Trigger }): Promise<Execution> {
@@ -105,19 +106,32 @@ export class WriteBehindTaskStore implements TaskStore {
     return this.inner.createFinishedExecution(init);
   }
 
+  /** Counts as they are, with the moves held in memory (Running tasks are Pending on disk). */
+  private overlay(e: Execution): Execution {
+    const counts = { ...e.counts };
+    for (const { task, stored } of this.open.values()) {
+      if (task.executionId !== e.id || task.status === stored) continue;
+      counts[countField(stored)] -= 1;
+      counts[countField(task.status)] += 1;
+    }
+    return { ...e, counts };
+  }
+
   async getExecution(id: string): Promise<Execution | undefined> {
     await this.flush();
-    return this.inner.getExecution(id);
+    const e = await this.inner.getExecution(id);
+    return e && this.overlay(e);
   }
 
   async listExecutions(query: ExecutionQuery): Promise<Page<Execution>> {
     await this.flush();
-    return this.inner.listExecutions(query);
+    const page = await this.inner.listExecutions(query);
+    return { ...page, items: page.items.map((e) => this.overlay(e)) };
   }
 
   async activeExecutions(rule?: string): Promise<Execution[]> {
     await this.flush();
-    return this.inner.activeExecutions(rule);
+    return (await this.inner.activeExecutions(rule)).map((e) => this.overlay(e));
   }
 
   async finishPlanning(executionId: string, total: number, error?: string): Promise<void> {
@@ -134,7 +148,18 @@ export class WriteBehindTaskStore implements TaskStore {
 
   async listTasks(executionId: string, query: Parameters<TaskStore['listTasks']>[1]): Promise<Page<Task>> {
     await this.flush();
-    return this.inner.listTasks(executionId, query);
+    const page = await this.inner.listTasks(executionId, query);
+    const live = (t: Task) => this.open.get(this.key(executionId, t.id))?.task;
+    let items = page.items.map((t) => ({ ...(live(t) ?? t) }));
+    if (query.status) {
+      // On disk a running task is still Pending: show it where it is now.
+      items = items.filter((t) => t.status === query.status);
+      if (!query.cursor) {
+        const moved = [...this.open.values()].filter((o) => o.task.executionId === executionId && o.task.status === query.status && o.stored !== query.status);
+        items = [...moved.map((o) => ({ ...o.task })), ...items];
+      }
+    }
+    return { ...page, items };
   }
 
   async requestStop(executionId: string): Promise<void> {
