@@ -1,4 +1,4 @@
-import type { Execution, ExecutionStatus, NewTask, Task, TaskStatus, Trigger } from './executions/model.js';
+import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './executions/model.js';
 
 /**
  * The engine's ports: what it needs from the platform, one small interface each, with one class
@@ -82,6 +82,8 @@ export interface TaskStore {
    * caller knows no work is in flight, or after a crash), and closes the execution if so.
    */
   settleExecution(executionId: string, opts?: { force?: boolean }): Promise<Execution | undefined>;
+  /** Sets an open execution's counters to a recount of its tasks (after a crash). */
+  reconcileCounts(executionId: string): Promise<TaskCounts>;
   /** Asks the execution to stop: no new task starts; pending tasks become Stopped. */
   requestStop(executionId: string): Promise<void>;
 }

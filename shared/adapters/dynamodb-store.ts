@@ -413,6 +413,27 @@ export class DynamoDBTaskStore implements TaskStore {
     return n;
   }
 
+  /** Counts the tasks themselves (the truth the counters are a fast view of). */
+  private async recount(executionId: string): Promise<TaskCounts> {
+    const truth = emptyCounts();
+    const counted = await Promise.all(TASK_STATUSES.map((s) => this.countStatus(executionId, s)));
+    TASK_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!));
+    truth.total = TASK_STATUSES.reduce((n, s) => n + truth[countField(s)], 0);
+    return truth;
+  }
+
+  /**
+   * Sets the counters to the recount (after a crash lost counter moves): the difference goes to
+   * one shard, so later moves add up right again.
+   */
+  async reconcileCounts(executionId: string): Promise<TaskCounts> {
+    const [fast, truth] = await Promise.all([this.counts(executionId), this.recount(executionId)]);
+    const delta: Partial<TaskCounts> = {};
+    for (const k of Object.keys(truth) as Array<keyof TaskCounts>) if (truth[k] !== fast[k]) delta[k] = truth[k] - fast[k];
+    await this.writeCounts(executionId, 0, delta);
+    return truth;
+  }
+
   async settleExecution(executionId: string, opts: { force?: boolean } = {}): Promise<Execution | undefined> {
     const meta = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: 'META' }, ConsistentRead: true }));
     const item = meta.Item;
@@ -423,10 +444,7 @@ export class DynamoDBTaskStore implements TaskStore {
     if (!opts.force && fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
     // The counters say it is over: recount the tasks themselves (a crash between a task's update
     // and its counter's leaves the counters off, never the tasks).
-    const truth = emptyCounts();
-    const counted = await Promise.all(TASK_STATUSES.map((s) => this.countStatus(executionId, s)));
-    TASK_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!));
-    truth.total = TASK_STATUSES.reduce((n, s) => n + truth[countField(s)], 0);
+    const truth = await this.recount(executionId);
     let status = aggregateStatus(truth, true);
     if (status === 'InProgress') return toExecution(item, truth);
     if (item.planError) status = 'Failed';

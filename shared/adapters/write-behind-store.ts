@@ -1,4 +1,4 @@
-import { countField, FINAL_TASK, type Execution, type NewTask, type Task, type TaskStatus, type Trigger } from '../executions/model.js';
+import { countField, FINAL_TASK, type Execution, type NewTask, type Task, type TaskCounts, type TaskStatus, type Trigger } from '../executions/model.js';
 import type { ExecutionQuery, Page, TaskStore, TransitionPatch } from '../ports.js';
 import type { DynamoDBTaskStore } from './dynamodb-store.js';
 
@@ -160,6 +160,11 @@ export class WriteBehindTaskStore implements TaskStore {
       }
     }
     return { ...page, items };
+  }
+
+  async reconcileCounts(executionId: string): Promise<TaskCounts> {
+    await this.flush();
+    return this.inner.reconcileCounts(executionId);
   }
 
   async requestStop(executionId: string): Promise<void> {

@@ -109,6 +109,8 @@ export class ReplicationService {
   async start(): Promise<void> {
     for (const e of await this.deps.store.activeExecutions()) {
       this.rules.set(e.id, e.rule);
+      // Counter moves of the dead process may be lost (tasks are the truth): recount first.
+      await this.deps.store.reconcileCounts(e.id);
       if (!e.planned) {
         this.deps.log.info('resuming the planning of an interrupted execution', { execution: e.id, rule: e.rule });
         await this.planQueue.send([{ executionId: e.id, rule: e.rule, resume: true }]);
