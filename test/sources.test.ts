@@ -40,7 +40,7 @@ function rule(partial: Partial<RuleConfig>): RuleConfig {
     ...partial,
   };
 }
-const reg = (name: string, type: RegistryConfig['type'], url: string): RegistryConfig => ({ name, type, url, insecure: false, max_concurrency: 8 });
+const reg = (name: string, type: RegistryConfig['type'], url: string): RegistryConfig => ({ name, type, url, insecure: false, max_concurrency: 8, create_repositories: false });
 
 describe('source listing and planning', () => {
   let registry: TestRegistry;

@@ -11,8 +11,8 @@ import { processTask, type WorkerEvent } from './worker.js';
 /** Progress of a local run. */
 export type RunEvent = { kind: 'execution'; execution: Execution } | { kind: 'planned'; summary: PlanSummary; done: boolean } | WorkerEvent;
 
-/** Harbor's reason for a single-active rule's run that did not start. */
-export const ACTIVE_REASON = 'active replication still in progress';
+export { ACTIVE_REASON } from './frontdoor.js';
+import { ACTIVE_REASON } from './frontdoor.js';
 
 /**
  * Runs one execution of a rule to completion in this process: planner and a pool of

@@ -3,28 +3,18 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { MemoryQueue } from '../adapters/memory-queue.js';
 import { BlobLocations } from '../copy/blob-locations.js';
 import { ReplicatorError } from '../errors.js';
-import { normalizeHost, type HarborArtifactEvent } from '../harbor/webhook.js';
+import type { HarborArtifactEvent } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
 import type { DeliveryLog, TaskStore } from '../ports.js';
-import type { RuleConfig } from '../rules/config-schema.js';
 import type { ConfigView } from '../rules/config-view.js';
-import { RuleFilter } from '../rules/filters.js';
-import { endpointOf, type RegistryClients } from '../rules/registry-endpoint.js';
+import type { RegistryClients } from '../rules/registry-endpoint.js';
 import { ruleRuntime, type RuleRuntime } from '../rules/rule-runtime.js';
 import type { SecretSources } from '../rules/secrets.js';
-import { ACTIVE_REASON } from './local-runner.js';
+import { ExecutionFrontdoor, type PlanJob } from './frontdoor.js';
 import type { Execution, Trigger } from './model.js';
-import { planArtifactEvent, planExecution, taskKey, type TaskMessage } from './planner.js';
+import { runPlanJob } from './plan-job.js';
+import type { TaskMessage } from './planner.js';
 import { processTask, type WorkerEvent } from './worker.js';
-
-/** Work for a planner: a rule's full plan, or one artifact of a webhook event. */
-interface PlanJob {
-  executionId: string;
-  rule: string;
-  event?: { type: HarborArtifactEvent['type']; repository: string; digest: string; tag: string | undefined } | undefined;
-  /** Resuming a planning a crash interrupted. */
-  resume?: boolean;
-}
 
 /** What a service needs. */
 export interface ServiceDeps {
@@ -40,9 +30,6 @@ export interface ServiceDeps {
   planners?: number;
   retryDelayMs?: (attempt: number) => number;
 }
-
-/** How long a webhook delivery key is remembered (Harbor retries within seconds). */
-const DELIVERY_TTL_S = 24 * 3600;
 
 /**
  * The replication engine of a long-running process (`serve`): executions from the API, the
@@ -65,8 +52,19 @@ export class ReplicationService {
   private shuttingDown = false;
   private loops: Array<Promise<void>> = [];
 
+  private readonly frontdoor: ExecutionFrontdoor;
+
   constructor(private readonly deps: ServiceDeps) {
     setMaxListeners(0, this.closing.signal, this.accepting.signal);
+    this.frontdoor = new ExecutionFrontdoor({
+      store: deps.store,
+      deliveries: deps.deliveries,
+      config: () => deps.config.loaded,
+      planQueue: this.planQueue,
+      log: deps.log,
+      counters: deps.counters,
+      onCreated: (e) => this.rules.set(e.id, e.rule),
+    });
   }
 
   /** Forgets cached rule wiring (after an API change of registries or rules). */
@@ -151,63 +149,22 @@ export class ReplicationService {
   // ---- creating executions -------------------------------------------------------------------
 
   /** Starts an execution of a rule (manual or scheduled); single-active rules skip when busy. */
-  async runRule(ruleName: string, trigger: Trigger): Promise<Execution> {
-    const rule = this.deps.config.loaded.rule(ruleName);
-    if (!rule.enabled) throw new ReplicatorError('RULE_DISABLED', `rule ${ruleName} is disabled (enabled: false)`);
-    if (rule.single_active_replication && (await this.deps.store.activeExecutions(rule.name)).length > 0) {
-      const skipped = await this.deps.store.createFinishedExecution({ rule: rule.name, trigger, status: 'Failed', statusText: ACTIVE_REASON });
-      this.deps.log.info('execution skipped', { execution: skipped.id, rule: rule.name, trigger, reason: ACTIVE_REASON });
-      this.deps.counters.executionFinished('Failed');
-      return skipped;
-    }
-    const e = await this.deps.store.createExecution({ rule: rule.name, trigger });
-    this.rules.set(e.id, rule.name);
-    await this.planQueue.send([{ executionId: e.id, rule: rule.name }]);
-    this.deps.log.info('execution created', { execution: e.id, rule: rule.name, trigger });
-    return e;
+  runRule(ruleName: string, trigger: Trigger): Promise<Execution> {
+    return this.frontdoor.runRule(ruleName, trigger);
   }
 
-  /** Enabled event-based rules whose source is the event's Harbor and whose name filter keeps it. */
-  matchingRules(event: HarborArtifactEvent): RuleConfig[] {
-    const loaded = this.deps.config.loaded;
-    return loaded.config.rules.filter((rule) => {
-      if (!rule.enabled || rule.trigger.type !== 'event_based') return false;
-      if (event.type === 'DELETE_ARTIFACT' && !rule.replicate_deletion) return false;
-      const src = endpointOf(loaded.source(rule));
-      if (normalizeHost(src.host, src.scheme === 'http' ? 'http' : 'https') !== normalizeHost(event.host, src.scheme === 'http' ? 'http' : 'https')) return false;
-      return new RuleFilter(rule).repository(event.repository).keep;
-    });
-  }
-
-  /**
-   * Handles one artifact of a webhook: a delivery seen before returns the executions it started;
-   * otherwise one execution per matching rule, planned asynchronously (the webhook is answered
-   * at once; Harbor gives up after 3 s).
-   */
-  async handleEvent(event: HarborArtifactEvent): Promise<{ executions: string[]; duplicate: boolean }> {
-    if (!(await this.deps.deliveries.claimDelivery(event.idempotencyKey, DELIVERY_TTL_S))) {
-      return { executions: await this.deps.deliveries.deliveryExecutions(event.idempotencyKey), duplicate: true };
-    }
-    const ids: string[] = [];
-    for (const rule of this.matchingRules(event)) {
-      const e = await this.deps.store.createExecution({ rule: rule.name, trigger: 'event_based' });
-      this.rules.set(e.id, rule.name);
-      ids.push(e.id);
-      await this.planQueue.send([{ executionId: e.id, rule: rule.name, event: { type: event.type, repository: event.repository, digest: event.digest, tag: event.tag } }]);
-      this.deps.log.info('execution created', { execution: e.id, rule: rule.name, trigger: 'event_based', event: event.type, repository: event.repository, digest: event.digest });
-    }
-    await this.deps.deliveries.recordDelivery(event.idempotencyKey, ids);
-    return { executions: ids, duplicate: false };
+  /** Handles one artifact of a webhook (see ExecutionFrontdoor). */
+  handleEvent(event: HarborArtifactEvent): Promise<{ executions: string[]; duplicate: boolean }> {
+    return this.frontdoor.handleEvent(event);
   }
 
   /** Stops an execution: pending tasks become Stopped, running copies stop at their next chunk. */
   async stopExecution(id: string): Promise<Execution | undefined> {
-    const e = await this.deps.store.getExecution(id);
-    if (!e) return undefined;
+    if (!(await this.deps.store.getExecution(id))) return undefined;
     this.stopSignal(id);
     this.stops.get(id)!.abort(new ReplicatorError('STOPPED', 'stopped by request'));
-    await this.deps.store.requestStop(id);
-    return (await this.settle(id)) ?? e;
+    await this.frontdoor.stopExecution(id);
+    return this.settle(id);
   }
 
   // ---- planners and workers ------------------------------------------------------------------
@@ -228,53 +185,14 @@ export class ReplicationService {
     }
   }
 
-  private async plan(job: PlanJob): Promise<void> {
-    const rt = await this.runtime(job.rule);
-    const { store } = this.deps;
-    if (job.event) {
-      let tags = job.event.tag ? [job.event.tag] : [];
-      if (job.event.type === 'PUSH_ARTIFACT' && rt.source.type === 'harbor' && rt.sourceHarbor) {
-        // Harbor sends only the first tag: ask it for all of them.
-        tags = await rt.sourceHarbor.artifactTags(job.event.repository, job.event.digest).catch(() => tags);
-      }
-      const planned = planArtifactEvent(
-        rt.rule,
-        { operation: job.event.type === 'DELETE_ARTIFACT' ? 'deletion' : 'copy', repository: job.event.repository, digest: job.event.digest, tags },
-        { source: rt.source.name, destination: rt.destination.name, destinationType: rt.destination.type },
-      );
-      if ('excluded' in planned) {
-        await store.finishPlanning(job.executionId, 0);
-        this.deps.log.info('event left out by the rule', { execution: job.executionId, rule: job.rule, reason: planned.excluded });
-      } else {
-        const [task] = await store.addTasks(job.executionId, 1, [planned.task]);
-        await store.finishPlanning(job.executionId, 1);
-        if (task?.status === 'Pending') await this.taskQueue.send([{ executionId: job.executionId, taskId: task.id }]);
-      }
-      await this.settle(job.executionId);
-      return;
-    }
-    let skip: Set<string> | undefined;
-    let firstId = 1;
-    if (job.resume) {
-      skip = new Set();
-      let cursor: string | undefined;
-      do {
-        const page = await store.listTasks(job.executionId, { limit: 1000, cursor });
-        for (const t of page.items) {
-          skip.add(taskKey({ ...t.source, digest: t.digest }));
-          firstId = Math.max(firstId, t.id + 1);
-          if (t.status === 'Pending' || t.status === 'Running') {
-            if (t.status === 'Running') await store.transitionTask(job.executionId, t.id, ['Running'], 'Pending', { statusText: 'requeued after a restart' });
-            await this.taskQueue.send([{ executionId: job.executionId, taskId: t.id }]);
-          }
-        }
-        cursor = page.cursor;
-      } while (cursor);
-    }
-    const summary = await planExecution(job.executionId, rt, { store, taskQueue: this.taskQueue }, { signal: this.stopSignal(job.executionId), skip, firstId });
-    await store.finishPlanning(job.executionId, firstId - 1 + summary.total);
-    this.deps.log.info('execution planned', { execution: job.executionId, rule: job.rule, ...summary });
-    await this.settle(job.executionId);
+  private plan(job: PlanJob): Promise<void> {
+    return runPlanJob(job, {
+      store: this.deps.store,
+      taskQueue: this.taskQueue,
+      runtime: (r) => this.runtime(r),
+      log: this.deps.log,
+      signal: this.stopSignal(job.executionId),
+    }).then(async () => void (await this.settle(job.executionId)));
   }
 
   private async workLoop(): Promise<void> {

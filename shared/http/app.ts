@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
 import { EXECUTION_STATUSES, TASK_STATUSES } from '../executions/model.js';
-import type { ReplicationService } from '../executions/service.js';
+import type { Frontdoor } from '../executions/frontdoor.js';
 import { parseHarborWebhook } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
 import type { TaskStore } from '../ports.js';
@@ -15,7 +15,8 @@ import { openApiDocument } from './openapi.js';
 
 /** What the routes need. Secrets are resolved values; they are compared, never logged. */
 export interface AppDeps {
-  service: ReplicationService;
+  /** Where executions are started and stopped (the local service, or SQS on AWS). */
+  service: Frontdoor;
   store: TaskStore;
   config: ConfigView;
   clients: RegistryClients;
@@ -25,8 +26,8 @@ export interface AppDeps {
   metrics?: () => Promise<string>;
   /** The whole `Authorization` header Harbor's webhook policy sends. */
   webhookAuth: string | undefined;
-  /** The management API's bearer token. */
-  apiToken: string;
+  /** The management API's bearer token; undefined when the gateway authorizes (IAM on AWS). */
+  apiToken: string | undefined;
   /** Called after registries or rules change through the API. */
   onConfigChange?: () => void;
 }
@@ -149,6 +150,7 @@ export function createApp(deps: AppDeps): Hono {
   const api = new Hono();
   api.get('/openapi.json', (c) => c.json(openApiDocument));
   api.use(async (c, next) => {
+    if (deps.apiToken === undefined) return next(); // API Gateway checked IAM already
     const auth = c.req.header('authorization');
     const token = auth?.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
     if (!secretEquals(token, deps.apiToken)) return error(c, 401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');

@@ -75,6 +75,8 @@ export const registrySchema = z.strictObject({
   chunk_size: z.optional(sizeSchema),
   max_concurrency: z._default(z.int().check(z.positive(), z.lte(256)), 8),
   requests_per_second: z.optional(z.number().check(z.positive())),
+  /** aws-ecr: create a missing repository at the destination (ECR refuses pushes otherwise). */
+  create_repositories: z._default(z.boolean(), false),
 });
 export type RegistryConfig = z.infer<typeof registrySchema>;
 
@@ -178,11 +180,35 @@ export const ruleSchema = z
   );
 export type RuleConfig = z.infer<typeof ruleSchema>;
 
+const functionSchema = (memory: number, timeout: number) =>
+  z._default(
+    z.strictObject({
+      memory_mb: z._default(z.int().check(z.gte(128), z.lte(10240)), memory),
+      timeout_s: z._default(z.int().check(z.gte(10), z.lte(900)), timeout),
+      reserved_concurrency: z.optional(z.int().check(z.gte(1), z.lte(1000))),
+    }),
+    { memory_mb: memory, timeout_s: timeout },
+  );
+
+/** The AWS deployment's settings (used by `cdk synth`/`deploy` only). */
+const awsSchema = z.strictObject({
+  copier: functionSchema(1024, 900),
+  planner: functionSchema(512, 900),
+  api: functionSchema(256, 29),
+  /** Webhook route throttling on the HTTP API. */
+  webhook_rate_limit: z._default(z.number().check(z.positive()), 50),
+  webhook_burst_limit: z._default(z.int().check(z.positive()), 100),
+  /** Executions and tasks are deleted this long after they end (DynamoDB TTL). */
+  execution_retention_days: z._default(z.int().check(z.positive()), 90),
+});
+export type AwsConfig = z.infer<typeof awsSchema>;
+
 export const configSchema = z.strictObject({
   registries: z._default(z.array(registrySchema), []),
   rules: z._default(z.array(ruleSchema), []),
   webhook: z.optional(z.strictObject({ auth_header: z.optional(secretRefSchema) })),
   api: z.optional(z.strictObject({ token: z.optional(secretRefSchema) })),
+  aws: z._default(awsSchema, () => awsSchema.parse({})),
 });
 export type Config = z.infer<typeof configSchema>;
 
