@@ -1,4 +1,5 @@
 import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './executions/model.js';
+import type { RuleConfig } from './rules/config-schema.js';
 
 /**
  * The engine's ports: what it needs from the platform, one small interface each, with one class
@@ -128,4 +129,14 @@ export interface ConfigStore {
   /** Creates (`create`: fails when it exists) or replaces an entry. */
   putEntry(kind: 'registry' | 'rule', name: string, value: Record<string, unknown>, mode: 'create' | 'replace'): Promise<boolean>;
   deleteEntry(kind: 'registry' | 'rule', name: string): Promise<boolean>;
+}
+
+/**
+ * Schedules of scheduled rules run by a service outside the process (EventBridge Scheduler on
+ * AWS). Only the schedules this store manages are touched (those of rules created through the
+ * API); the config file's rules get theirs from the deployment.
+ */
+export interface ScheduleStore {
+  /** Makes the managed schedules match the enabled scheduled rules in `rules`. */
+  sync(rules: readonly RuleConfig[]): Promise<{ created: string[]; updated: string[]; deleted: string[] }>;
 }

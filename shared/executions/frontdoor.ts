@@ -20,6 +20,12 @@ export interface PlanJob {
   resume?: boolean;
 }
 
+/**
+ * A message on the execution queue: a plan job, or a scheduled rule's firing (EventBridge
+ * Scheduler sends `{"scheduledRule": "<name>"}`; the planner creates the execution).
+ */
+export type ExecutionMessage = PlanJob | { scheduledRule: string };
+
 /** How long a webhook delivery key is remembered (Harbor retries within seconds). */
 const DELIVERY_TTL_S = 24 * 3600;
 
