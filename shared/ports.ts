@@ -1,4 +1,5 @@
 import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './executions/model.js';
+import type { UploadCheckpoint } from './copy/handover.js';
 import type { RuleConfig } from './rules/config-schema.js';
 
 /**
@@ -22,6 +23,8 @@ export interface TransitionPatch {
   countAttempt?: boolean;
   /** Also take over a Running task whose lease ended before this time (its worker died). */
   expiredLeaseBefore?: number;
+  /** Uploads to continue in the next run (handing over); a final status clears them. */
+  checkpoint?: UploadCheckpoint[];
 }
 
 /** Filters of an execution listing, newest first. */

@@ -19,6 +19,7 @@ import {
   aggregateStatus,
   countField,
   emptyCounts,
+  FINAL_TASK,
   TASK_STATUSES,
   type Execution,
   type ExecutionStatus,
@@ -65,11 +66,24 @@ export class DynamoDBTaskStore implements TaskStore {
        * execution does not read them. Reads in this process flush first.
        */
       counterFlushMs?: number;
+      /**
+       * Finished executions and their tasks are deleted this long after they end, through the
+       * table's TTL attribute `ttl` (none: kept for ever, as in the embedded store).
+       */
+      retentionSeconds?: number;
     } = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.now = opts.now ?? Date.now;
     this.counterFlushMs = opts.counterFlushMs ?? 0;
+    this.retentionSeconds = opts.retentionSeconds;
+  }
+
+  private readonly retentionSeconds: number | undefined;
+
+  /** The `ttl` (epoch seconds) of an item that ends now; undefined without retention. */
+  private expiry(): number | undefined {
+    return this.retentionSeconds === undefined ? undefined : Math.floor(this.now() / 1000) + this.retentionSeconds;
   }
 
   /** Writes the counter moves held back by `counterFlushMs`. */
@@ -130,7 +144,8 @@ export class DynamoDBTaskStore implements TaskStore {
 
   async createFinishedExecution(init: { rule: string; trigger: Trigger; status: ExecutionStatus; statusText: string }): Promise<Execution> {
     const id = await this.nextId();
-    const item = this.metaItem(id, init.rule, init.trigger, new Date(this.now()).toISOString(), init.status, init.statusText);
+    const ttl = this.expiry();
+    const item = { ...this.metaItem(id, init.rule, init.trigger, new Date(this.now()).toISOString(), init.status, init.statusText), ...(ttl === undefined ? {} : { ttl }) };
     await this.doc.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' }));
     return toExecution(item, emptyCounts());
   }
@@ -225,9 +240,10 @@ export class DynamoDBTaskStore implements TaskStore {
       new UpdateCommand({
         TableName: this.table,
         Key: { PK: `EXEC#${id}`, SK: `COUNT#${String(shard % SHARDS).padStart(2, '0')}` },
-        UpdateExpression: `ADD ${entries.map((_, i) => `#k${i} :v${i}`).join(', ')}`,
-        ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#k${i}`, k])),
-        ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+        // Counter shards expire with their execution: the last write sets their end.
+        UpdateExpression: `ADD ${entries.map((_, i) => `#k${i} :v${i}`).join(', ')}${this.retentionSeconds === undefined ? '' : ' SET #ttl = :ttl'}`,
+        ExpressionAttributeNames: { ...Object.fromEntries(entries.map(([k], i) => [`#k${i}`, k])), ...(this.retentionSeconds === undefined ? {} : { '#ttl': 'ttl' }) },
+        ExpressionAttributeValues: { ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])), ...(this.retentionSeconds === undefined ? {} : { ':ttl': this.expiry() }) },
       }),
     );
   }
@@ -261,7 +277,8 @@ export class DynamoDBTaskStore implements TaskStore {
   /** Writes whole task items (BatchWriteItem, 25 at a time, unprocessed ones retried). */
   async putTasks(tasks: readonly Task[]): Promise<void> {
     for (let i = 0; i < tasks.length; i += 25) {
-      let requests = tasks.slice(i, i + 25).map((t) => ({ PutRequest: { Item: taskItem(t) } }));
+      const ttl = this.expiry();
+      let requests = tasks.slice(i, i + 25).map((t) => ({ PutRequest: { Item: { ...taskItem(t), ...(ttl !== undefined && FINAL_TASK.has(t.status) ? { ttl } : {}) } } }));
       for (let attempt = 0; requests.length > 0; attempt++) {
         const r = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
         requests = (r.UnprocessedItems?.[this.table] ?? []) as typeof requests;
@@ -344,6 +361,16 @@ export class DynamoDBTaskStore implements TaskStore {
     if (to === 'Success' || to === 'Error' || to === 'Stopped') {
       sets.push('endTime = :end');
       values[':end'] = now;
+      removes.push('checkpoint');
+      const ttl = this.expiry();
+      if (ttl !== undefined) {
+        sets.push('#ttl = :ttl');
+        names['#ttl'] = 'ttl';
+        values[':ttl'] = ttl;
+      }
+    } else if (patch.checkpoint !== undefined) {
+      sets.push('checkpoint = :cp');
+      values[':cp'] = patch.checkpoint;
     }
     if (patch.countAttempt) {
       sets.push('attempts = if_not_exists(attempts, :zero) + :one');
@@ -449,15 +476,16 @@ export class DynamoDBTaskStore implements TaskStore {
     if (status === 'InProgress') return toExecution(item, truth);
     if (item.planError) status = 'Failed';
     const end = new Date(this.now()).toISOString();
+    const ttl = this.expiry();
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { PK: `EXEC#${executionId}`, SK: 'META' },
-          UpdateExpression: 'SET #s = :s, endTime = :end, finalCounts = :c REMOVE APK, ASK',
+          UpdateExpression: `SET #s = :s, endTime = :end, finalCounts = :c${ttl === undefined ? '' : ', #ttl = :ttl'} REMOVE APK, ASK`,
           ConditionExpression: '#s = :inprogress',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':s': status, ':end': end, ':c': truth, ':inprogress': 'InProgress' },
+          ExpressionAttributeNames: { '#s': 'status', ...(ttl === undefined ? {} : { '#ttl': 'ttl' }) },
+          ExpressionAttributeValues: { ':s': status, ':end': end, ':c': truth, ':inprogress': 'InProgress', ...(ttl === undefined ? {} : { ':ttl': ttl }) },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -530,6 +558,7 @@ function toTask(i: Record<string, unknown>): Task {
     startTime: i.startTime as string | undefined,
     endTime: i.endTime as string | undefined,
     leaseUntil: i.lease === undefined ? undefined : Number(i.lease),
+    ...(Array.isArray(i.checkpoint) && i.checkpoint.length > 0 ? { checkpoint: i.checkpoint as Task['checkpoint'] } : {}),
   };
 }
 

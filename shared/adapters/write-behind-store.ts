@@ -78,9 +78,11 @@ export class WriteBehindTaskStore implements TaskStore {
     if (patch.countAttempt) t.attempts += 1;
     if (patch.statusText !== undefined) t.statusText = patch.statusText;
     if (patch.bytes !== undefined) t.bytes = patch.bytes;
+    if (patch.checkpoint !== undefined) t.checkpoint = patch.checkpoint;
     if (to === 'Running') t.startTime = now;
     if (FINAL_TASK.has(to)) {
       t.endTime = now;
+      delete t.checkpoint;
       this.open.delete(this.key(executionId, taskId));
       this.finals.push(entry);
       this.schedule();

@@ -3,6 +3,7 @@ import type { RegistryClient, UploadSession } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { BlobStream, type BlobSource } from './blob-reader.js';
 import { BlobVerifier } from './blob-verifier.js';
+import { HandedOverError, type Handover } from './handover.js';
 import type { BlobOutcome, CopyListener } from './progress.js';
 import type { Throttle } from './throttle.js';
 
@@ -23,6 +24,8 @@ export interface BlobCopyOptions {
   emit: CopyListener;
   /** Destination failures in a row without progress before the blob fails (default: the destination's retry attempts). */
   maxStalledAttempts?: number;
+  /** Hand over before a deadline: chunked uploads stop after a PATCH and are continued by a later run. */
+  handover?: Handover | undefined;
 }
 
 const MAX_UPLOAD_ATTEMPTS = 50;
@@ -41,10 +44,13 @@ export interface PreparedUpload {
 export async function prepareBlob(
   src: BlobSource,
   dst: BlobTarget,
-  opts: Pick<BlobCopyOptions, 'mountFrom' | 'signal'>,
+  opts: Pick<BlobCopyOptions, 'mountFrom' | 'signal' | 'handover'>,
 ): Promise<Exclude<BlobOutcome, 'copied'> | PreparedUpload> {
   throwIfStopped(opts.signal);
+  opts.handover?.throwIfRequested();
   if ((await dst.client.headBlob(dst.repository, src.digest, opts.signal)) !== undefined) return 'skipped';
+  const resumed = await resumeUpload(src, dst, opts);
+  if (resumed) return resumed;
   // Requests that open a session are not aborted midway: a session we never hear of could
   // not be cancelled. A stop is checked right after instead.
   let session: UploadSession | undefined;
@@ -63,6 +69,20 @@ export async function prepareBlob(
 }
 
 /**
+ * Continues the upload an earlier run handed over, from the offset the registry reports now
+ * (its upload status), not the one recorded: the registry is the truth. Undefined when there is
+ * none, or when the registry no longer has it (expired, or cancelled by a cut-off PATCH).
+ */
+async function resumeUpload(src: BlobSource, dst: BlobTarget, opts: Pick<BlobCopyOptions, 'signal' | 'handover'>): Promise<PreparedUpload | undefined> {
+  const cp = opts.handover?.take(dst.repository, src.digest);
+  if (!cp) return undefined;
+  const recorded: UploadSession = { location: new URL(cp.location), offset: cp.offset, minChunk: undefined };
+  const session = await dst.client.uploadStatus(dst.repository, recorded, opts.signal).catch(() => undefined);
+  if (!session || session.offset > src.size) return undefined;
+  return { session };
+}
+
+/**
  * The second half: streams the source GET into the prepared upload, hashed as bytes pass and
  * checked before the last byte is sent. Source drops are resumed inside the read (`Range` GET,
  * the upload stays open); destination drops resume after the last acknowledged chunk, or in a
@@ -74,7 +94,13 @@ export async function transferBlob(src: BlobSource, dst: BlobTarget, prepared: P
     onResume: (e) => opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: 0, reason: e.reason }),
   });
   try {
-    opts.emit({ kind: 'blob-start', digest: src.digest, size: src.size });
+    if (opts.handover?.requested) {
+      // Waited for a transfer slot past the handover: keep the open session for the next run.
+      if (opts.chunkSize) opts.handover.save(checkpointOf(dst, src.digest, prepared.session));
+      else await dst.client.cancelUpload(dst.repository, prepared.session);
+      opts.handover.throwIfRequested();
+    }
+    opts.emit({ kind: 'blob-start', digest: src.digest, size: src.size, ...(prepared.session.offset > 0 ? { resumedAt: prepared.session.offset } : {}) });
     await new BlobUpload(src, dst, opts, prepared.session, stream).run();
   } finally {
     await stream.close();
@@ -117,6 +143,7 @@ class BlobUpload {
         else await this.uploadWhole();
         return;
       } catch (err) {
+        if (err instanceof HandedOverError) throw err; // the session stays open for the next run
         const cause = this.bodyFailure ?? err;
         if (this.bodyFailure !== undefined || !isDestinationRetryable(err) || this.opts.signal?.aborted) {
           await this.dst.client.cancelUpload(this.dst.repository, this.session);
@@ -179,6 +206,11 @@ class BlobUpload {
       const length = Math.min(size, this.src.size - start);
       const body = this.body(this.stream.take(length), start);
       this.session = await this.dst.client.uploadChunk(this.dst.repository, this.session, body, length, this.opts.signal);
+      const handover = this.opts.handover;
+      if (handover?.requested && this.session.offset < this.src.size) {
+        handover.save(checkpointOf(this.dst, this.src.digest, this.session));
+        handover.throwIfRequested();
+      }
     }
     if (this.src.size === 0) this.verifier.verify();
     await this.dst.client.completeUpload(this.dst.repository, this.session, this.src.digest, undefined, this.opts.signal);
@@ -207,6 +239,10 @@ class BlobUpload {
       throw err;
     }
   }
+}
+
+function checkpointOf(dst: BlobTarget, digest: string, session: UploadSession) {
+  return { repository: dst.repository, digest, location: session.location.href, offset: session.offset };
 }
 
 /** Destination-side failures worth another attempt: broken connections, 5xx, 429, refreshed auth. */

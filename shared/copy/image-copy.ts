@@ -7,6 +7,7 @@ import { isForeignLayer } from '../registry/media-types.js';
 import { formatReference, referenceTarget, type ImageReference } from '../registry/reference.js';
 import { prepareBlob, transferBlob } from './blob-copy.js';
 import { BlobLocations } from './blob-locations.js';
+import { HandedOverError, type Handover } from './handover.js';
 import { emitter, type BlobOutcome, type CopyListener } from './progress.js';
 import { selectPlatforms } from './platforms.js';
 import { Throttle } from './throttle.js';
@@ -32,6 +33,8 @@ export interface ImageCopyOptions {
   /** Known blob locations at destinations, shared across copies of a process for mounts. */
   locations?: BlobLocations;
   signal?: AbortSignal | undefined;
+  /** Hand over before a deadline (chunked uploads are continued by a later run). */
+  handover?: Handover | undefined;
   onEvent?: CopyListener | undefined;
 }
 
@@ -75,6 +78,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   const signal = options.signal;
   const source = formatReference(src.ref);
   const destination = formatReference(dst.ref);
+  options.handover?.throwIfRequested();
 
   // The destination tag is known up front (usually): ask both registries at once.
   const early = dst.ref.tag ?? dst.ref.digest;
@@ -149,9 +153,10 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
         desc.digest,
         async (): Promise<BlobOutcome> => {
           const mountFrom = [...(sameRegistry ? [src.ref.repository] : []), ...locations.get(dst.client.host, desc.digest)];
-          const prepared = await prepareBlob(source, target, { mountFrom, signal: linked });
+          const handover = options.handover;
+          const prepared = await prepareBlob(source, target, { mountFrom, signal: linked, handover });
           if (typeof prepared === 'string') return prepared;
-          const transfer = () => transferBlob(source, target, prepared, { chunkSize: options.chunkSize, throttle, signal: linked, emit });
+          const transfer = () => transferBlob(source, target, prepared, { chunkSize: options.chunkSize, throttle, signal: linked, handover, emit });
           // Small blobs (configs) are round trips, not bandwidth: they do not wait for a slot.
           // Large ones hold a slot of this copy and of both registries' max_concurrency.
           await (desc.size <= SMALL_BLOB ? transfer() : transferLimit(() => dst.client.transfers(() => src.client.transfers(transfer))));
@@ -167,12 +172,18 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
 
   // Largest first: the big transfers start at once, small configs fill in behind them. The
   // first blob that fails for good stops the others at their next chunk (each cancels its
-  // upload session), and the copy returns once all of them have wound down.
+  // upload session), and the copy returns once all of them have wound down. A handover is not
+  // a failure: each blob reaches its own chunk boundary and records where it is.
   let failure: unknown;
+  let handedOver = false;
   const blobs = [...plan.blobs.values()].sort((a, b) => b.size - a.size);
   await Promise.allSettled(
     blobs.map((desc) =>
       copyOne(desc).catch((err: unknown) => {
+        if (err instanceof HandedOverError) {
+          handedOver = true;
+          return;
+        }
         if (failure === undefined) {
           failure = err;
           abort.abort(err);
@@ -182,6 +193,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   );
   signal?.removeEventListener('abort', forward);
   if (failure !== undefined) throw signal?.aborted ? new StoppedError('stopped', { cause: failure }) : failure;
+  if (handedOver) throw new HandedOverError(options.handover?.checkpoints() ?? []);
 
   // Children before parents: deepest level first, siblings in parallel.
   for (let depth = Math.max(...plan.pushes.map((p) => p.depth)); depth >= 0; depth--) {

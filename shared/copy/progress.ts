@@ -8,7 +8,7 @@ export type BlobOutcome = 'copied' | 'skipped' | 'mounted';
 export type CopyEvent =
   /** The manifest tree is resolved: what will be transferred at most. */
   | { kind: 'plan'; digest: string; mediaType: string; manifests: number; blobs: number; bytes: number }
-  | { kind: 'blob-start'; digest: string; size: number }
+  | { kind: 'blob-start'; digest: string; size: number; /** Continuing an upload an earlier run handed over. */ resumedAt?: number }
   /** Bytes of a blob accepted into the destination upload so far (may go back after a resume). */
   | { kind: 'blob-progress'; digest: string; size: number; done: number; delta: number }
   | { kind: 'blob-done'; digest: string; size: number; outcome: BlobOutcome }

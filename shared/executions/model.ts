@@ -1,4 +1,6 @@
 /** Harbor's task statuses (`pkg/task`). */
+import type { UploadCheckpoint } from '../copy/handover.js';
+
 export const TASK_STATUSES = ['Pending', 'Scheduled', 'Running', 'Stopped', 'Error', 'Success'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
@@ -64,6 +66,8 @@ export interface Task {
   endTime?: string | undefined;
   /** While Running: the worker's lease; a crashed worker's task is taken over after it. */
   leaseUntil?: number | undefined;
+  /** Uploads a run handed over before its deadline, for the next run to continue. */
+  checkpoint?: UploadCheckpoint[] | undefined;
 }
 
 /** A task as the planner creates it. */

@@ -12,6 +12,8 @@ import type { NewTask } from './model.js';
 export interface TaskMessage {
   executionId: string;
   taskId: number;
+  /** The task was handed over before a deadline: this run continues it (not a new attempt). */
+  continuation?: boolean;
 }
 
 /** What planning did. */

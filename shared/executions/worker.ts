@@ -1,5 +1,6 @@
 import { BlobLocations } from '../copy/blob-locations.js';
 import { copyArtifact } from '../copy/copy-artifact.js';
+import { HandedOverError, Handover, type UploadCheckpoint } from '../copy/handover.js';
 import type { CopyEvent } from '../copy/progress.js';
 import { isAbort, ReplicatorError } from '../errors.js';
 import type { Queue, Received, TaskStore } from '../ports.js';
@@ -37,6 +38,14 @@ export interface WorkerDeps {
   shuttingDown?: () => boolean;
   onEvent?: (e: WorkerEvent) => void;
   now?: () => number;
+  /**
+   * This run must hand over by then (epoch ms; a Lambda invocation's deadline less a margin):
+   * chunked uploads stop after their PATCH in flight, are recorded in the task, and a
+   * continuation is queued for the next run.
+   */
+  handoverAt?: number;
+  /** Copies still running at this time (after `handoverAt`) are cut off and handed over as they are. */
+  cutoffAt?: number;
 }
 
 /** Chunk size of `copy_by_chunk` when the destination sets none (Harbor's default). */
@@ -78,9 +87,10 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     return;
   }
   const leaseMs = deps.leaseMs ?? 10 * 60_000;
-  // The claim reads the task too: one conditional update, no read before it.
+  // The claim reads the task too: one conditional update, no read before it. A continuation
+  // of a handed-over run is not another attempt.
   const before = await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Running', {
-    countAttempt: true,
+    countAttempt: !msg.body.continuation,
     leaseUntil: now() + leaseMs,
     expiredLeaseBefore: now(),
   });
@@ -88,8 +98,9 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     await taskQueue.ack(msg.receipt); // done already, gone, or another worker has it
     return;
   }
-  const attempt = before.attempts + 1;
+  const attempt = msg.body.continuation ? Math.max(1, before.attempts) : before.attempts + 1;
   const running: Task = { ...before, status: 'Running', attempts: attempt };
+  const deadline = runDeadline(deps, now, before.checkpoint);
   const rule = deps.ruleOf ? await deps.ruleOf(executionId) : (await store.getExecution(executionId))?.rule;
   deps.onEvent?.({ kind: 'task-start', task: running });
   const heartbeat = setInterval(() => void store.renewLease(executionId, taskId, now() + leaseMs).catch(() => {}), Math.max(1000, leaseMs / 3));
@@ -101,10 +112,28 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   };
   try {
     if (!rule) throw new ReplicatorError('EXECUTION_UNKNOWN', `execution ${executionId} not found`);
-    const { bytes, text } = await runTask(running, rule, deps);
+    const { bytes, text } = await runTask(running, rule, deps, deadline);
     await finish('Success', { bytes, statusText: text ?? '' }); // clears a retry's note
-  } catch (err) {
+  } catch (caught) {
     const signal = deps.stopSignal?.(executionId);
+    let err = caught;
+    if (deadline.handover && (err instanceof HandedOverError || (deadline.cutoff.aborted && !signal?.aborted))) {
+      const checkpoints = err instanceof HandedOverError ? [...err.checkpoints] : deadline.handover.checkpoints();
+      if (deadline.progressed(checkpoints)) {
+        // Continued by the next run: the open uploads go with the task, a new message carries it.
+        const sent = checkpoints.reduce((n, c) => n + c.offset, 0);
+        const note = `continuing in the next run (${checkpoints.length} upload(s) open, ${sent} bytes sent)`;
+        await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: note, checkpoint: checkpoints });
+        await taskQueue.send([{ executionId, taskId, continuation: true }]);
+        await taskQueue.ack(msg.receipt);
+        deps.onEvent?.({ kind: 'task-end', task: running, status: 'Pending', bytes: 0, text: note });
+        return;
+      }
+      err = new ReplicatorError(
+        'DEADLINE',
+        'no blob finished or advanced before the run had to hand over: a blob this large needs a chunked upload (copy_by_chunk) or a longer timeout',
+      );
+    }
     const message = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
     if ((isAbort(err) || signal?.aborted) && deps.shuttingDown?.()) {
       // Handed back: Pending again, run after the restart (recovery queues it).
@@ -122,7 +151,35 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     }
   } finally {
     clearInterval(heartbeat);
+    deadline.clear();
   }
+}
+
+/** A run's deadline: when to hand over and when to cut off, and whether the run got anywhere. */
+interface RunDeadline {
+  handover: Handover | undefined;
+  cutoff: AbortSignal;
+  /** Blobs this run completed (a handover after none, with no upload further along, is no progress). */
+  completed: number;
+  progressed(checkpoints: readonly UploadCheckpoint[]): boolean;
+  clear(): void;
+}
+
+function runDeadline(deps: WorkerDeps, now: () => number, previous: readonly UploadCheckpoint[] | undefined): RunDeadline {
+  const handoverCtl = new AbortController();
+  const cutoffCtl = new AbortController();
+  const timers: NodeJS.Timeout[] = [];
+  if (deps.handoverAt !== undefined) timers.push(setTimeout(() => handoverCtl.abort(), Math.max(0, deps.handoverAt - now())));
+  if (deps.cutoffAt !== undefined) timers.push(setTimeout(() => cutoffCtl.abort(), Math.max(0, deps.cutoffAt - now())));
+  const before = new Map((previous ?? []).map((c) => [`${c.repository}@${c.digest}`, c.offset]));
+  const d: RunDeadline = {
+    handover: deps.handoverAt !== undefined || previous?.length ? new Handover(handoverCtl.signal, previous ?? []) : undefined,
+    cutoff: cutoffCtl.signal,
+    completed: 0,
+    progressed: (checkpoints) => d.completed > 0 || checkpoints.some((c) => c.offset > (before.get(`${c.repository}@${c.digest}`) ?? 0)),
+    clear: () => timers.forEach(clearTimeout),
+  };
+  return d;
 }
 
 /** Stop requests: the local signal when there is one, else the execution record (cached briefly). */
@@ -139,9 +196,10 @@ async function stopRequested(executionId: string, deps: WorkerDeps): Promise<boo
 }
 const stopCache = new Map<string, { stop: boolean; until: number }>();
 
-async function runTask(task: Task, ruleName: string, deps: WorkerDeps): Promise<{ bytes: number; text?: string }> {
+async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline: RunDeadline): Promise<{ bytes: number; text?: string }> {
   const rt = await deps.runtime(ruleName);
-  const signal = deps.stopSignal?.(task.executionId);
+  const stop = deps.stopSignal?.(task.executionId);
+  const signal = deps.cutoffAt === undefined ? stop : stop ? AbortSignal.any([stop, deadline.cutoff]) : deadline.cutoff;
   if (task.operation === 'deletion') {
     if (!task.digest) throw new ReplicatorError('TASK_INVALID', 'a deletion task needs a digest');
     const existed = await rt.destinationClient.deleteManifest(task.destination.repository, task.digest, signal);
@@ -177,7 +235,11 @@ async function runTask(task: Task, ruleName: string, deps: WorkerDeps): Promise<
       platforms: rule.platforms,
       locations: deps.locations,
       signal,
-      onEvent: deps.onEvent ? (event) => deps.onEvent!({ kind: 'copy', task, event }) : undefined,
+      handover: deadline.handover,
+      onEvent: (event) => {
+        if (event.kind === 'blob-done' && event.outcome !== 'skipped') deadline.completed += 1;
+        deps.onEvent?.({ kind: 'copy', task, event });
+      },
     },
   );
   const bytes = results.reduce((n, r) => n + r.bytes, 0);
