@@ -1,4 +1,43 @@
-// Lambda handler (placeholder while the AWS deployment is built).
-export const handler = async (): Promise<void> => {
-  throw new Error('not implemented yet');
+// The planner: execution queue -> tasks. A scheduled rule's firing (`{"scheduledRule": name}`
+// from EventBridge Scheduler) becomes an execution, as a manual run does; a plan job lists the
+// source, applies the rule's filters and records one task per artifact, sending each to the
+// task queue. A plan job delivered again (the previous run died) resumes: artifacts already
+// recorded are not recorded twice.
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { ReplicatorError } from '../../shared/errors.js';
+import type { ExecutionMessage, PlanJob } from '../../shared/executions/frontdoor.js';
+import { runPlanJob } from '../../shared/executions/plan-job.js';
+import { isRetryableTaskError } from '../../shared/executions/worker.js';
+import { lambdaRuntime, type LambdaRuntime } from './runtime.js';
+import { processSqsEvent, receivedOf } from './sqs-batch.js';
+
+/** Deliveries of a plan job before its planning is failed for good (the queue's DLQ allows 5). */
+const MAX_PLAN_DELIVERIES = 3;
+
+async function planRecord(rt: LambdaRuntime, record: SQSRecord): Promise<void> {
+  const msg = receivedOf<ExecutionMessage>(record);
+  if ('scheduledRule' in msg.body) {
+    const e = await rt.frontdoor.runRule(msg.body.scheduledRule, 'scheduled');
+    rt.log.info('scheduled run', { rule: msg.body.scheduledRule, execution: e.id, status: e.status });
+    return;
+  }
+  const job: PlanJob = { ...msg.body, resume: msg.body.resume || msg.receiveCount > 1 };
+  const execution = await rt.store.getExecution(job.executionId);
+  if (!execution || execution.planned) return; // gone, or planned by an earlier delivery
+  try {
+    await runPlanJob(job, { store: rt.store, taskQueue: rt.taskQueue, runtime: (r) => rt.ruleRuntime(r), log: rt.log });
+  } catch (err) {
+    const text = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
+    rt.log.error('planning failed', { execution: job.executionId, rule: job.rule, delivery: msg.receiveCount, error: text });
+    // Configuration and content errors will not pass on another delivery; the network may.
+    if (isRetryableTaskError(err) && msg.receiveCount < MAX_PLAN_DELIVERIES) throw err;
+    await rt.store.finishPlanning(job.executionId, 0, `planning failed: ${text}`);
+  }
+  await rt.store.settleExecution(job.executionId);
+}
+
+export const handler = async (event: SQSEvent, context: Context) => {
+  const rt = lambdaRuntime();
+  await rt.freshConfig();
+  return processSqsEvent(rt, event, context, (record) => planRecord(rt, record));
 };

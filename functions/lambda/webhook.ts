@@ -1,4 +1,6 @@
-// Lambda handler (placeholder while the AWS deployment is built).
-export const handler = async (): Promise<void> => {
-  throw new Error('not implemented yet');
-};
+// The webhook receiver: Harbor's PUSH_ARTIFACT / DELETE_ARTIFACT events through API Gateway.
+// Checks the secret, validates the payload, matches event-based rules and sends one plan job
+// per matching rule to the execution queue; answers at once (Harbor waits 3 s).
+import { httpHandler } from './http.js';
+
+export const handler = httpHandler();

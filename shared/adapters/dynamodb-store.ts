@@ -71,13 +71,18 @@ export class DynamoDBTaskStore implements TaskStore {
        * table's TTL attribute `ttl` (none: kept for ever, as in the embedded store).
        */
       retentionSeconds?: number;
+      /** Called by the one settle call that closes an execution (metrics, logs). */
+      onFinished?: (execution: Execution) => void;
     } = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.now = opts.now ?? Date.now;
     this.counterFlushMs = opts.counterFlushMs ?? 0;
     this.retentionSeconds = opts.retentionSeconds;
+    this.onFinished = opts.onFinished;
   }
+
+  private readonly onFinished: ((execution: Execution) => void) | undefined;
 
   private readonly retentionSeconds: number | undefined;
 
@@ -489,7 +494,9 @@ export class DynamoDBTaskStore implements TaskStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return toExecution(r.Attributes!, truth);
+      const closed = toExecution(r.Attributes!, truth);
+      this.onFinished?.(closed);
+      return closed;
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return this.getExecution(executionId);
       throw err;

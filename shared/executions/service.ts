@@ -15,6 +15,7 @@ import type { Execution, Trigger } from './model.js';
 import { runPlanJob } from './plan-job.js';
 import type { TaskMessage } from './planner.js';
 import { processTask, type WorkerEvent } from './worker.js';
+import { recordWorkerEvent } from './worker-log.js';
 
 /** What a service needs. */
 export interface ServiceDeps {
@@ -236,14 +237,7 @@ export class ReplicationService {
   }
 
   private onWorkerEvent(e: WorkerEvent): void {
-    if (e.kind === 'task-start') {
-      this.deps.log.info('task running', { execution: e.task.executionId, task: e.task.id, source: `${e.task.source.repository}:${e.task.source.tags.join(',')}`, attempt: e.task.attempts });
-    } else if (e.kind === 'task-end') {
-      this.deps.counters.taskFinished(e.status, e.bytes);
-      this.deps.log.info('task ended', { execution: e.task.executionId, task: e.task.id, status: e.status, bytes: e.bytes, ...(e.text ? { text: e.text } : {}) });
-    } else if (e.kind === 'task-retry') {
-      this.deps.log.warn('task will be retried', { execution: e.task.executionId, task: e.task.id, delayMs: e.delayMs, reason: e.reason });
-    }
+    recordWorkerEvent(this.deps.log, this.deps.counters, e);
   }
 
   /**

@@ -29,7 +29,7 @@ export interface AppDeps {
   /** The management API's bearer token; undefined when the gateway authorizes (IAM on AWS). */
   apiToken: string | undefined;
   /** Called after registries or rules change through the API. */
-  onConfigChange?: () => void;
+  onConfigChange?: () => void | Promise<void>;
 }
 
 /** Harbor's webhook bodies are small; anything larger is refused. */
@@ -164,7 +164,7 @@ export function createApp(deps: AppDeps): Hono {
       throw new ConfigChangeError(400, 'the body is not JSON');
     }
   };
-  const changed = () => deps.onConfigChange?.();
+  const changed = async () => deps.onConfigChange?.();
   const entries = (kind: 'registry' | 'rule') => {
     const list = kind === 'registry' ? deps.config.loaded.config.registries : deps.config.loaded.config.rules;
     return list.map((e) => ({ ...e, origin: deps.config.origin(kind, e.name) }));
@@ -181,17 +181,17 @@ export function createApp(deps: AppDeps): Hono {
     });
     api.post(`/${path}`, async (c) => {
       const e = await deps.config.put(kind, await body(c), 'create');
-      changed();
+      await changed();
       return c.json({ ...e, origin: 'api' }, 201);
     });
     api.put(`/${path}/:name`, async (c) => {
       const e = await deps.config.put(kind, await body(c), 'replace', c.req.param('name'));
-      changed();
+      await changed();
       return c.json({ ...e, origin: 'api' });
     });
     api.delete(`/${path}/:name`, async (c) => {
       await deps.config.delete(kind, c.req.param('name'));
-      changed();
+      await changed();
       return c.body(null, 204);
     });
   }

@@ -29,6 +29,8 @@ export class ConfigView {
   constructor(
     private readonly file: LoadedConfig,
     private readonly store: ConfigStore | undefined,
+    /** What the platform cannot run, checked before a change is stored (e.g. crons EventBridge cannot express). */
+    private readonly platformProblems: (config: LoadedConfig) => string[] = () => [],
   ) {
     this.current = file;
   }
@@ -105,11 +107,14 @@ export class ConfigView {
   }
 
   private check(next: { registries: RegistryConfig[]; rules: RuleConfig[] }): void {
+    let merged: LoadedConfig;
     try {
-      this.merge(next);
+      merged = this.merge(next);
     } catch (err) {
       if (err instanceof ConfigError) throw new ConfigChangeError(400, err.issues.join('; '));
       throw err;
     }
+    const problems = this.platformProblems(merged);
+    if (problems.length > 0) throw new ConfigChangeError(400, problems.join('; '));
   }
 }

@@ -54,3 +54,22 @@ export function toEventBridgeCron(expr: string): string {
   const ebDow = dowOpen ? '?' : translateDow(dow);
   return `cron(${min} ${hour} ${ebDom} ${month} ${ebDow} *)`;
 }
+
+/**
+ * The scheduled rules EventBridge Scheduler cannot run, each as `<path>: <reason>` naming the
+ * rule's cron (checked at synth for the file, and before an API change is stored).
+ */
+export function eventBridgeScheduleProblems(rules: ReadonlyArray<{ name: string; enabled: boolean; trigger: { type: string; trigger_settings?: { cron?: string | undefined } | undefined } }>): string[] {
+  const problems: string[] = [];
+  rules.forEach((rule, i) => {
+    const cron = rule.trigger.trigger_settings?.cron;
+    if (!rule.enabled || rule.trigger.type !== 'scheduled' || !cron) return;
+    try {
+      toEventBridgeCron(cron);
+    } catch (err) {
+      if (!(err instanceof CronTranslationError)) throw err;
+      problems.push(`rules[${i}].trigger.trigger_settings.cron: rule "${rule.name}": "${cron}" cannot run on EventBridge Scheduler: ${err.message}`);
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,122 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { DynamoDBTaskStore } from '../../shared/adapters/dynamodb-store.js';
+import { DynamoDBServiceStore } from '../../shared/adapters/dynamodb-service-store.js';
+import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store.js';
+import { SqsQueue } from '../../shared/adapters/sqs-queue.js';
+import { ExecutionFrontdoor, type ExecutionMessage } from '../../shared/executions/frontdoor.js';
+import type { TaskMessage } from '../../shared/executions/planner.js';
+import { ConfigView } from '../../shared/rules/config-view.js';
+import { eventBridgeScheduleProblems } from '../../shared/rules/eventbridge-cron.js';
+import { parseConfig } from '../../shared/rules/load-config.js';
+import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
+import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
+import type { SecretSources } from '../../shared/rules/secrets.js';
+import { bakedConfigJson, ENV, requireEnv } from './environment.js';
+import { CloudWatchCounters } from './metrics.js';
+
+/** API-managed registries and rules are read again after this long (another function may change them). */
+const CONFIG_TTL_MS = 10_000;
+
+/**
+ * What every function shares, built once per container (cold start) from the environment the
+ * stack sets: the config baked into the bundle plus the API-managed entries in the table, the
+ * DynamoDB stores, the two queues, Secrets Manager, registry clients, Powertools.
+ */
+export class LambdaRuntime {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly tracer: Tracer;
+  readonly counters: CloudWatchCounters;
+  readonly store: DynamoDBTaskStore;
+  readonly serviceStore: DynamoDBServiceStore;
+  readonly executionQueue: SqsQueue<ExecutionMessage>;
+  readonly taskQueue: SqsQueue<TaskMessage>;
+  readonly sqs: SQSClient;
+  readonly secrets: SecretSources;
+  readonly clients: RegistryClients;
+  readonly config: ConfigView;
+  readonly frontdoor: ExecutionFrontdoor;
+  private refreshed = 0;
+  private readonly runtimes = new Map<string, Promise<RuleRuntime>>();
+
+  constructor() {
+    const text = bakedConfigJson();
+    if (!text) throw new Error('REPLICATOR_CONFIG is not set: the stack bakes the config into each bundle');
+    const file = parseConfig(text, 'replicator config (deployed)');
+    this.log = new Logger({ serviceName: 'harbor-replicator' });
+    this.metrics = new Metrics({ namespace: 'HarborReplicator', serviceName: 'harbor-replicator' });
+    this.tracer = new Tracer({ serviceName: 'harbor-replicator' });
+    this.counters = new CloudWatchCounters(this.metrics);
+    const dynamo = this.tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 5 }));
+    this.sqs = this.tracer.captureAWSv3Client(new SQSClient({ maxAttempts: 5 }));
+    const table = requireEnv(ENV.table);
+    const retentionSeconds = file.config.aws.execution_retention_days * 86_400;
+    this.store = new DynamoDBTaskStore(dynamo, table, {
+      retentionSeconds,
+      onFinished: (e) => {
+        this.counters.executionFinished(e.status);
+        this.log.info('execution finished', { execution: e.id, rule: e.rule, status: e.status, counts: e.counts });
+      },
+    });
+    this.serviceStore = new DynamoDBServiceStore(dynamo, table);
+    this.executionQueue = new SqsQueue<ExecutionMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.executionQueueUrl) });
+    this.taskQueue = new SqsQueue<TaskMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.taskQueueUrl) });
+    const secretsClient = this.tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 }));
+    this.secrets = { store: new SecretsManagerStore({ client: secretsClient }) };
+    this.clients = new RegistryClients({ secrets: this.secrets });
+    this.config = new ConfigView(file, this.serviceStore, (c) => eventBridgeScheduleProblems(c.config.rules));
+    this.frontdoor = new ExecutionFrontdoor({
+      store: this.store,
+      deliveries: this.serviceStore,
+      config: () => this.config.loaded,
+      planQueue: this.executionQueue,
+      log: this.log,
+      counters: this.counters,
+    });
+  }
+
+  /** Reads the API-managed registries and rules when the copy in memory is older than a few seconds. */
+  async freshConfig(): Promise<ConfigView> {
+    if (Date.now() - this.refreshed > CONFIG_TTL_MS) {
+      await this.config.refresh();
+      this.refreshed = Date.now();
+      this.runtimes.clear();
+    }
+    return this.config;
+  }
+
+  /** Forgets cached wiring after a config change made here. */
+  invalidate(): void {
+    this.refreshed = Date.now();
+    this.runtimes.clear();
+  }
+
+  /** The wiring of a rule (clients, lister), cached per container. */
+  ruleRuntime(rule: string): Promise<RuleRuntime> {
+    let rt = this.runtimes.get(rule);
+    if (!rt) {
+      rt = ruleRuntime(this.config.loaded, rule, this.clients, { secrets: this.secrets });
+      rt.catch(() => this.runtimes.delete(rule));
+      this.runtimes.set(rule, rt);
+    }
+    return rt;
+  }
+}
+
+let current: LambdaRuntime | undefined;
+
+/** The container's runtime (built on first use). */
+export function lambdaRuntime(): LambdaRuntime {
+  current ??= new LambdaRuntime();
+  return current;
+}
+
+/** Tests: the next invocation builds a new runtime (a new "container"). */
+export function resetLambdaRuntime(): void {
+  current = undefined;
+}
