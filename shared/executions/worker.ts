@@ -64,8 +64,6 @@ export function isRetryableTaskError(err: unknown): boolean {
   return isRetryableNetworkError(err);
 }
 
-const projectsEnsured = new WeakMap<object, Map<string, Promise<unknown>>>();
-
 /**
  * Runs one delivered task, idempotently: it is claimed by a conditional Pending -> Running move
  * (a task delivered again after it finished, or running elsewhere, is acknowledged and left
@@ -205,21 +203,9 @@ async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline:
     const existed = await rt.destinationClient.deleteManifest(task.destination.repository, task.digest, signal);
     return { bytes: 0, text: existed ? 'deleted' : 'already gone' };
   }
-  if (rt.destinationHarbor) {
-    // Harbor wants the project first; once per process and project.
-    let byProject = projectsEnsured.get(rt.destinationHarbor);
-    if (!byProject) projectsEnsured.set(rt.destinationHarbor, (byProject = new Map()));
-    const project = task.destination.repository.split('/', 1)[0]!;
-    let ensured = byProject.get(project);
-    if (!ensured) {
-      ensured = rt.destinationHarbor.ensureProject(project).catch((err: unknown) => {
-        byProject!.delete(project);
-        throw err;
-      });
-      byProject.set(project, ensured);
-    }
-    await ensured;
-  }
+  // Harbor wants the project first, ECR the repository (create_repositories); the runtime does
+  // each once, not once per task.
+  await rt.ensureDestinationRepository?.(task.destination.repository);
   const { rule } = rt;
   const results = await copyArtifact(
     {
@@ -230,7 +216,9 @@ async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline:
     { source: rt.sourceClient, destination: rt.destinationClient },
     {
       override: rule.override,
-      chunkSize: rule.copy_by_chunk ? (rt.destination.chunk_size ?? DEFAULT_CHUNK) : undefined,
+      // ECR: one streamed PUT, whatever copy_by_chunk says. It wants non-final PATCH parts of
+      // 5 MB or more and has answered later PATCH bodies as discarded, so chunks buy nothing there.
+      chunkSize: rule.copy_by_chunk && rt.destination.type !== 'aws-ecr' ? (rt.destination.chunk_size ?? DEFAULT_CHUNK) : undefined,
       bytesPerSecond: rule.speed > 0 ? rule.speed * 1024 : undefined,
       platforms: rule.platforms,
       locations: deps.locations,

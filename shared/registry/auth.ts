@@ -9,6 +9,20 @@ export interface Credentials {
   password: string;
 }
 
+/**
+ * Credentials that expire and are fetched again (AWS ECR's 12-hour tokens): called before each
+ * authenticated request, so it must cache; a rejection fails that request.
+ */
+export type CredentialsProvider = () => Promise<Credentials>;
+
+/** What a registry client is given: fixed credentials, or a provider of fresh ones. */
+export type CredentialsSource = Credentials | CredentialsProvider;
+
+/** The current credentials of a source. */
+export async function currentCredentials(source: CredentialsSource): Promise<Credentials> {
+  return typeof source === 'function' ? source() : source;
+}
+
 /** An auth scope, e.g. `repository:library/nginx:pull,push`. */
 export type Scope = string;
 
@@ -52,7 +66,7 @@ export class Authenticator {
   constructor(
     private readonly ctx: HttpContext,
     private readonly registry: string,
-    private readonly credentials: Credentials | undefined,
+    private readonly credentials: CredentialsSource | undefined,
     /** When false, a token realm may be plain HTTP even for an HTTPS registry. */
     private readonly requireHttpsRealm: boolean,
     private readonly now: () => number = Date.now,
@@ -122,7 +136,7 @@ export class Authenticator {
       case 'anonymous':
         return undefined;
       case 'basic':
-        return this.credentials ? basicHeader(this.credentials) : undefined;
+        return this.credentials ? basicHeader(await currentCredentials(this.credentials)) : undefined;
       case 'bearer':
         return `Bearer ${await this.token(this.mode, scopes, refresh)}`;
     }
@@ -149,13 +163,14 @@ export class Authenticator {
     if (mode.service) url.searchParams.set('service', mode.service);
     for (const s of scopes) url.searchParams.append('scope', s);
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.credentials) headers.authorization = basicHeader(this.credentials);
+    const credentials = this.credentials ? await currentCredentials(this.credentials) : undefined;
+    if (credentials) headers.authorization = basicHeader(credentials);
     let res;
     try {
       res = await send(this.ctx, { method: 'GET', url, headers, expect: [200] });
     } catch (err) {
       if (err instanceof RegistryError && (err.status === 401 || err.status === 403)) {
-        const who = this.credentials ? `user "${this.credentials.username}"` : 'anonymous access';
+        const who = credentials ? `user "${credentials.username}"` : 'anonymous access';
         throw new RegistryError({
           status: err.status,
           method: 'GET',

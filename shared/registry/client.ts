@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Dispatcher } from 'undici';
 import { ReplicatorError } from '../errors.js';
-import { Authenticator, pullScope, pushScope, type Credentials, type Scope } from './auth.js';
+import { Authenticator, pullScope, pushScope, type CredentialsSource, type Scope } from './auth.js';
 import { DEFAULT_RETRY_POLICY, HostStates, type RetryPolicy } from './backoff.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import { RegistryError } from './errors.js';
@@ -33,7 +33,8 @@ export interface RegistryOptions {
   tlsVerify?: boolean;
   /** Extra CA bundle (PEM file) trusted for this registry. */
   caFile?: string | undefined;
-  credentials?: Credentials | undefined;
+  /** Fixed credentials, or a provider called before each request (it caches; ECR tokens expire). */
+  credentials?: CredentialsSource | undefined;
   retry?: RetryPolicy;
   /** Backoff state per host; share one instance across clients of a process. */
   hosts?: HostStates;

@@ -1,5 +1,7 @@
+import type { EcrRegistries } from '../adapters/ecr-registry.js';
+import { ReplicatorError } from '../errors.js';
 import type { HostStates } from '../registry/backoff.js';
-import type { Credentials } from '../registry/auth.js';
+import type { Credentials, CredentialsSource } from '../registry/auth.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 import { dockerConfigCredentials } from '../registry/docker-config.js';
 import type { HttpEvent } from '../registry/http.js';
@@ -36,6 +38,12 @@ export interface ClientDeps {
   secrets: SecretSources;
   hosts?: HostStates | undefined;
   onEvent?: ((e: HttpEvent) => void) | undefined;
+  /**
+   * AWS ECR's API: credentials of `aws-ecr` registries configured without `credential`, and
+   * `create_repositories`. Default: the AWS SDK's, loaded on first use (a process without such
+   * registries never loads it, so the local CLI works without AWS). Tests inject mocked clients.
+   */
+  ecr?: EcrRegistries | undefined;
 }
 
 /**
@@ -44,14 +52,37 @@ export interface ClientDeps {
  */
 export class RegistryClients {
   private readonly clients = new Map<string, Promise<RegistryClient>>();
+  private ecrApi: Promise<EcrRegistries> | undefined;
 
   constructor(private readonly deps: ClientDeps) {}
+
+  /** ECR's API, shared by every rule of the process (tokens per region, repositories checked). */
+  ecr(): Promise<EcrRegistries> {
+    this.ecrApi ??= this.deps.ecr
+      ? Promise.resolve(this.deps.ecr)
+      : import('../adapters/ecr-registry.js').then((m) => new m.EcrRegistries());
+    return this.ecrApi;
+  }
+
+  /**
+   * Configured credentials, or for an `aws-ecr` registry without any, ECR's tokens (AWS
+   * credentials of the process: the Lambda's role, or the local AWS environment).
+   */
+  private async credentialsFor(reg: RegistryConfig, path: string): Promise<CredentialsSource | undefined> {
+    if (reg.type !== 'aws-ecr' || reg.credential) return credentialsOf(reg, path, this.deps.secrets);
+    const ecr = await this.ecr();
+    try {
+      return ecr.credentials(endpointOf(reg).host);
+    } catch (err) {
+      throw new ReplicatorError('ECR_HOST', `${path} (aws-ecr, no credential): ${(err as Error).message}`, { cause: err });
+    }
+  }
 
   /** The client of `reg` (`path` names it in errors, e.g. `registries[1]`). */
   get(reg: RegistryConfig, path = `registries["${reg.name}"]`): Promise<RegistryClient> {
     let client = this.clients.get(reg.name);
     if (!client) {
-      client = credentialsOf(reg, path, this.deps.secrets).then(
+      client = this.credentialsFor(reg, path).then(
         (credentials) =>
           new RegistryClient({
             ...endpointOf(reg),

@@ -1,9 +1,11 @@
+import { ReplicatorError } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { HttpEvent } from '../registry/http.js';
 import { HarborApi } from '../sources/harbor-api.js';
 import { HarborSource } from '../sources/harbor-source.js';
 import { RegistrySource } from '../sources/registry-source.js';
 import type { Source } from '../sources/source.js';
+import { oncePerKey } from '../util/once-per-key.js';
 import type { RegistryConfig, RuleConfig } from './config-schema.js';
 import type { LoadedConfig } from './load-config.js';
 import type { PlanInput } from './plan.js';
@@ -22,6 +24,13 @@ export interface RuleRuntime {
   destinationHarbor: HarborApi | undefined;
   /** Harbor's API at the source (listing; an event's other tags). */
   sourceHarbor: HarborApi | undefined;
+  /**
+   * Makes a destination repository ready to be pushed to, before its first copy: Harbor's
+   * project, or with `create_repositories` the ECR repository. Each project or repository is
+   * done once per runtime (ECR: per process); a failure is tried again by the next task.
+   * Undefined when the destination needs nothing.
+   */
+  ensureDestinationRepository: ((repository: string) => Promise<void>) | undefined;
   planInput(signal?: AbortSignal): PlanInput;
 }
 
@@ -57,6 +66,7 @@ export async function ruleRuntime(
     lister,
     destinationHarbor,
     sourceHarbor,
+    ensureDestinationRepository: await repositoryPreparer(destination, pathOf(destination), destinationHarbor, clients),
     planInput: (signal) => ({
       rule,
       source,
@@ -68,4 +78,29 @@ export async function ruleRuntime(
       signal,
     }),
   };
+}
+
+/** The `ensureDestinationRepository` of a destination (see RuleRuntime). */
+async function repositoryPreparer(
+  destination: RegistryConfig,
+  path: string,
+  harbor: HarborApi | undefined,
+  clients: RegistryClients,
+): Promise<((repository: string) => Promise<void>) | undefined> {
+  if (harbor) {
+    // Harbor wants the project (the repository's first segment) before a push.
+    const ensureProject = oncePerKey((project) => harbor.ensureProject(project));
+    return async (repository) => void (await ensureProject(repository.split('/', 1)[0]!));
+  }
+  if (destination.type === 'aws-ecr' && destination.create_repositories) {
+    const ecr = await clients.ecr();
+    let repositories;
+    try {
+      repositories = ecr.repositories(endpointOf(destination).host);
+    } catch (err) {
+      throw new ReplicatorError('ECR_HOST', `${path} (aws-ecr, create_repositories): ${(err as Error).message}`, { cause: err });
+    }
+    return async (repository) => void (await repositories.ensure(repository));
+  }
+  return undefined;
 }
