@@ -53,7 +53,8 @@ export class LambdaRuntime {
     this.tracer = new Tracer({ serviceName: 'harbor-replicator' });
     this.counters = new CloudWatchCounters(this.metrics);
     const dynamo = this.tracer.captureAWSv3Client(new DynamoDBClient({ maxAttempts: 5 }));
-    this.sqs = this.tracer.captureAWSv3Client(new SQSClient({ maxAttempts: 5 }));
+    // Requests go to the configured endpoint (the region's), whatever host a queue URL names.
+    this.sqs = this.tracer.captureAWSv3Client(new SQSClient({ maxAttempts: 5, useQueueUrlAsEndpoint: false }));
     const table = requireEnv(ENV.table);
     const retentionSeconds = file.config.aws.execution_retention_days * 86_400;
     this.store = new DynamoDBTaskStore(dynamo, table, {

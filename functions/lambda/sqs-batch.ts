@@ -1,6 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Queue, Received } from '../../shared/ports.js';
+export { receivedFromSqsRecord as receivedOf } from '../../shared/adapters/sqs-queue.js';
 import type { LambdaRuntime } from './runtime.js';
 
 /** A record the handler asked to see again later: reported as a batch item failure. */
@@ -41,17 +42,6 @@ export class EventSourceQueue<T> implements Queue<T> {
   settle(receipt: string): void {
     if (this.retried.delete(receipt)) throw new RetryLater(`record will be delivered again`);
   }
-}
-
-/** Parses a record the way the queue adapter would have received it. */
-export function receivedOf<T>(record: SQSRecord): Received<T> {
-  let body: T;
-  try {
-    body = JSON.parse(record.body) as T;
-  } catch {
-    throw new Error(`message ${record.messageId} is not JSON`);
-  }
-  return { body, receipt: record.receiptHandle, receiveCount: Number(record.attributes.ApproximateReceiveCount ?? 1) };
 }
 
 /**

@@ -47,7 +47,8 @@ export class ExecutionFrontdoor implements Frontdoor {
       store: TaskStore;
       deliveries: DeliveryLog;
       config: () => LoadedConfig;
-      planQueue: Queue<PlanJob>;
+      /** Where plan jobs go (only sent to here). */
+      planQueue: Pick<Queue<PlanJob>, 'send'>;
       log: Log;
       counters: Counters;
       /** Called for every execution created, with its rule (local bookkeeping). */

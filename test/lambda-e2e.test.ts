@@ -1,0 +1,349 @@
+// The AWS handlers end to end, with the real protocols: DynamoDB through dynalite, SQS through
+// fauxqs, real docker-registry servers. A small harness plays the Lambda event sources: it polls
+// the queues and invokes the handlers with the event shapes Lambda sends (SQS records, API
+// Gateway HTTP API payload 2.0), deleting what succeeded and leaving batch item failures for
+// redelivery. Proves: Harbor webhook -> receiver -> execution queue -> planner -> task queue ->
+// copier -> image at the destination; a copier failure redelivered and finished; a blob longer
+// than an invocation finished across invocations by handover, with the right digest.
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import dynalite from 'dynalite';
+import { startFauxqs, type FauxqsServer } from 'fauxqs';
+import { ensureTable } from '../shared/adapters/dynamodb-store.js';
+import type { Execution, Task } from '../shared/executions/model.js';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
+import { imageLayout, pushLayout, type Layout } from './support/fixtures.js';
+import { blobExists, manifestDigest } from './support/inspect.js';
+import { startRegistry, type TestRegistry } from './support/registry.js';
+
+const WEBHOOK_AUTH = 'Bearer lambda-webhook-s3cret';
+const TABLE = 'harbor-replicator-test';
+
+type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+type HttpHandler = (event: Record<string, unknown>, context: Context) => Promise<{ statusCode: number; body: string }>;
+
+/** A Lambda context whose deadline is `remainingMs` from now. */
+function lambdaContext(name: string, remainingMs = 900_000): Context {
+  const deadline = Date.now() + remainingMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: `req-${Math.random().toString(36).slice(2)}`,
+    logGroupName: `/aws/lambda/${name}`,
+    logStreamName: 'test',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+/** An API Gateway HTTP API (payload 2.0) event. */
+function httpEvent(method: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  return {
+    version: '2.0',
+    routeKey: `${method} ${path}`,
+    rawPath: path,
+    rawQueryString: '',
+    headers: { host: 'abc123.execute-api.us-east-1.amazonaws.com', 'content-type': 'application/json', ...(text ? { 'content-length': String(Buffer.byteLength(text)) } : {}), ...headers },
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'abc123',
+      domainName: 'abc123.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'abc123',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '10.0.0.1', userAgent: 'Harbor-Webhook' },
+      requestId: `r-${Math.random().toString(36).slice(2)}`,
+      routeKey: `${method} ${path}`,
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+    },
+    body: text,
+    isBase64Encoded: false,
+  };
+}
+
+/** Harbor's webhook payload for one artifact (pkg/notifier/formats/default.go). */
+function harborPayload(type: string, host: string, repository: string, digest: string, tag: string) {
+  return {
+    type,
+    occur_at: Math.floor(Date.now() / 1000),
+    operator: 'admin',
+    event_data: {
+      resources: [{ digest, tag, resource_url: `${host}/${repository}:${tag}` }],
+      repository: { date_created: 1_677_053_165, name: repository.split('/').pop(), namespace: repository.split('/')[0], repo_full_name: repository, repo_type: 'public' },
+    },
+  };
+}
+
+/** What the event-source harness saw for one SQS delivery. */
+interface Delivery {
+  queue: 'execution' | 'task';
+  body: string;
+  receiveCount: number;
+  failed: boolean;
+}
+
+/**
+ * Plays Lambda's SQS event sources: receives from each queue (batch 10 for the planner, 1 for
+ * the copier), invokes the handler with the records, deletes the records that succeeded.
+ * Bounded by invocations and wall time.
+ */
+class EventSources {
+  readonly deliveries: Delivery[] = [];
+  copierRemainingMs = 900_000;
+
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queues: { execution: { url: string; arn: string }; task: { url: string; arn: string } },
+    private readonly handlers: { planner: SqsHandler; copier: SqsHandler },
+  ) {}
+
+  private toEvent(messages: Message[], arn: string): SQSEvent {
+    return {
+      Records: messages.map((m) => ({
+        messageId: m.MessageId!,
+        receiptHandle: m.ReceiptHandle!,
+        body: m.Body!,
+        attributes: {
+          ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
+          SentTimestamp: m.Attributes?.SentTimestamp ?? String(Date.now()),
+          SenderId: 'AIDATEST',
+          ApproximateFirstReceiveTimestamp: String(Date.now()),
+        },
+        messageAttributes: {},
+        md5OfBody: m.MD5OfBody ?? '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: arn,
+        awsRegion: 'us-east-1',
+      })),
+    };
+  }
+
+  /** One poll of one queue; true when something was delivered. */
+  async pollOnce(which: 'execution' | 'task'): Promise<boolean> {
+    const q = this.queues[which];
+    const r = await this.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: which === 'execution' ? 10 : 1, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['All'] }),
+    );
+    const messages = r.Messages ?? [];
+    if (messages.length === 0) return false;
+    const event = this.toEvent(messages, q.arn);
+    const context = which === 'execution' ? lambdaContext('planner') : lambdaContext('copier', this.copierRemainingMs);
+    const result = await (which === 'execution' ? this.handlers.planner : this.handlers.copier)(event, context);
+    const failed = new Set(result.batchItemFailures.map((f) => f.itemIdentifier));
+    for (const rec of event.Records) {
+      this.deliveries.push({ queue: which, body: rec.body, receiveCount: Number(rec.attributes.ApproximateReceiveCount), failed: failed.has(rec.messageId) });
+      if (!failed.has(rec.messageId)) await this.sqs.send(new DeleteMessageCommand({ QueueUrl: q.url, ReceiptHandle: rec.receiptHandle }));
+    }
+    return true;
+  }
+
+  /** Polls both queues until `done` says so; fails after `timeoutMs` or `maxInvocations`. */
+  async until(done: () => Promise<boolean>, timeoutMs = 60_000, maxInvocations = 200): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    let invocations = 0;
+    while (Date.now() < end && invocations < maxInvocations) {
+      if (await done()) return;
+      const a = await this.pollOnce('execution');
+      const b = await this.pollOnce('task');
+      invocations += Number(a) + Number(b);
+      if (!a && !b) await sleep(100);
+    }
+    if (await done()) return;
+    throw new Error(`not done after ${invocations} invocations / ${timeoutMs} ms`);
+  }
+}
+
+describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
+  let src: TestRegistry;
+  let dst: TestRegistry;
+  let srcProxy: FaultProxy;
+  let dstProxy: FaultProxy;
+  let sqs: FauxqsServer;
+  let db: ReturnType<typeof dynalite>;
+  let sqsClient: SQSClient;
+  let sources: EventSources;
+  let image: Layout;
+  let big: Layout;
+  let webhook: HttpHandler;
+  let api: HttpHandler;
+  const savedEnv = { ...process.env };
+
+  before(async () => {
+    [src, dst] = await Promise.all([startRegistry(), startRegistry()]);
+    [srcProxy, dstProxy] = await Promise.all([startFaultProxy(src.host), startFaultProxy(dst.host)]);
+    db = dynalite({ createTableMs: 0 });
+    await new Promise<void>((ok) => db.listen(0, '127.0.0.1', () => ok()));
+    const dbPort = (db.address() as AddressInfo).port;
+    sqs = await startFauxqs({ port: 0, logger: false });
+    const endpointSqs = `http://127.0.0.1:${sqs.port}`;
+    sqsClient = new SQSClient({ endpoint: endpointSqs, useQueueUrlAsEndpoint: false, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const create = async (name: string, attributes: Record<string, string> = {}) => {
+      const { QueueUrl } = await sqsClient.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+      const url = QueueUrl!;
+      const attrs = await sqsClient.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+      return { url, arn: attrs.Attributes!.QueueArn! };
+    };
+    // As the stack makes them: each queue with a dead-letter queue after 5 receives.
+    const queue = async (name: string) =>
+      create(name, { VisibilityTimeout: '30', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: (await create(`${name}-dlq`)).arn, maxReceiveCount: 5 }) });
+    const execution = await queue('executions');
+    const task = await queue('tasks');
+    const endpointDb = `http://127.0.0.1:${dbPort}`;
+    const client = new DynamoDBClient({ endpoint: endpointDb, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    await ensureTable(client, TABLE);
+    client.destroy();
+
+    image = await imageLayout([{ size: 300_000 }, { size: 100_000 }], '1.0');
+    big = await imageLayout([{ size: 3 * 1024 * 1024 }], '2.0');
+    await Promise.all([pushLayout(image, `${src.host}/library/app:1.0`, { tag: '1.0' }), pushLayout(big, `${src.host}/big/app:2.0`, { tag: '2.0' })]);
+
+    const config = {
+      registries: [
+        { name: 'hq', type: 'docker-registry', url: `http://${srcProxy.host}` },
+        { name: 'branch', type: 'docker-registry', url: `http://${dstProxy.host}`, chunk_size: 256 * 1024 },
+      ],
+      rules: [
+        {
+          name: 'mirror-events',
+          src_registry: 'hq',
+          dest_registry: 'branch',
+          filters: [{ type: 'name', value: 'library/**' }],
+          trigger: { type: 'event_based' },
+        },
+        {
+          name: 'big-blob',
+          src_registry: 'hq',
+          dest_registry: 'branch',
+          filters: [{ type: 'name', value: 'big/**' }],
+          trigger: { type: 'manual' },
+          copy_by_chunk: true,
+          speed: 1024, // KB/s: 3 MiB takes ~3 s, longer than one test invocation
+        },
+      ],
+      webhook: { auth_header: { env: 'HR_TEST_WEBHOOK_AUTH' } },
+    };
+    Object.assign(process.env, {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_ENDPOINT_URL_DYNAMODB: endpointDb,
+      AWS_ENDPOINT_URL_SQS: endpointSqs,
+      TABLE_NAME: TABLE,
+      EXECUTION_QUEUE_URL: execution.url,
+      TASK_QUEUE_URL: task.url,
+      REPLICATOR_CONFIG: JSON.stringify(config),
+      HR_TEST_WEBHOOK_AUTH: WEBHOOK_AUTH,
+      POWERTOOLS_LOG_LEVEL: process.env.HR_TEST_LOG_LEVEL ?? 'SILENT',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      POWERTOOLS_TRACE_ENABLED: 'false',
+    });
+    // Imported after the environment is set, as Lambda loads a bundle with its environment.
+    const [w, a, p, c] = await Promise.all([
+      import('../functions/lambda/webhook.js'),
+      import('../functions/lambda/api.js'),
+      import('../functions/lambda/planner.js'),
+      import('../functions/lambda/copier.js'),
+    ]);
+    webhook = w.handler as unknown as HttpHandler;
+    api = a.handler as unknown as HttpHandler;
+    sources = new EventSources(sqsClient, { execution, task }, {
+      planner: p.handler as SqsHandler,
+      copier: c.handler as SqsHandler,
+    });
+  });
+
+  after(async () => {
+    sqsClient?.destroy();
+    await sqs?.stop();
+    await new Promise<void>((ok) => (db ? db.close(() => ok()) : ok()));
+    await Promise.all([srcProxy?.stop(), dstProxy?.stop()]);
+    await Promise.all([src?.stop(), dst?.stop()]);
+    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
+    Object.assign(process.env, savedEnv);
+  });
+
+  const getJson = async <T>(path: string): Promise<T> => {
+    const res = await api(httpEvent('GET', path, undefined), lambdaContext('api'));
+    assert.equal(res.statusCode, 200, res.body);
+    return JSON.parse(res.body) as T;
+  };
+  const finished = (id: string) => async () => (await getJson<Execution>(`/api/v1/executions/${id}`)).status !== 'InProgress';
+
+  it('a Harbor push reaches the destination through receiver, planner and copier; a copier failure is redelivered and finishes', async () => {
+    // The first manifest PUT at the destination fails the way a registry answers a manifest
+    // whose blob it has not linked yet: the task fails its first run and is redelivered.
+    dstProxy.add({ method: 'PUT', path: /\/v2\/library\/app\/manifests\//, fault: { kind: 'status', status: 400, body: JSON.stringify({ errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] }), headers: { 'content-type': 'application/json' } } });
+
+    const bad = await webhook(httpEvent('POST', '/webhooks/harbor', harborPayload('PUSH_ARTIFACT', srcProxy.host, 'library/app', image.top.digest, '1.0'), { authorization: 'Bearer wrong' }), lambdaContext('receiver'));
+    assert.equal(bad.statusCode, 401, 'a wrong secret is refused');
+    const res = await webhook(
+      httpEvent('POST', '/webhooks/harbor', harborPayload('PUSH_ARTIFACT', srcProxy.host, 'library/app', image.top.digest, '1.0'), { authorization: WEBHOOK_AUTH }),
+      lambdaContext('receiver'),
+    );
+    assert.equal(res.statusCode, 202, res.body);
+    const { executions } = JSON.parse(res.body) as { executions: string[] };
+    assert.equal(executions.length, 1, 'one event-based rule matches');
+    const id = executions[0]!;
+
+    await sources.until(finished(id), 60_000);
+    const e = await getJson<Execution>(`/api/v1/executions/${id}`);
+    assert.equal(e.status, 'Succeed', JSON.stringify(e));
+    assert.equal(e.trigger, 'event_based');
+    assert.equal(await manifestDigest(dst.url, 'library/app', '1.0'), image.top.digest, 'the image is at the destination, digest preserved');
+    const tasks = await getJson<{ items: Task[] }>(`/api/v1/executions/${id}/tasks`);
+    assert.equal(tasks.items.length, 1);
+    assert.equal(tasks.items[0]!.status, 'Success');
+    assert.equal(tasks.items[0]!.attempts, 2, 'the first run failed, the redelivery succeeded');
+    const taskDeliveries = sources.deliveries.filter((d) => d.queue === 'task' && JSON.parse(d.body).executionId === id);
+    assert.deepEqual(
+      taskDeliveries.map((d) => [d.receiveCount, d.failed]),
+      [
+        [1, true],
+        [2, false],
+      ],
+      'the failed record stayed in the queue (batch item failure) and came back',
+    );
+  });
+
+  it('a blob longer than an invocation completes across invocations by handing over', async (t) => {
+    sources.copierRemainingMs = 2000; // each copier invocation has 2 s; the blob needs ~3 s at the rule's speed
+    const res = await api(httpEvent('POST', '/api/v1/executions', { rule: 'big-blob' }), lambdaContext('api'));
+    assert.equal(res.statusCode, 201, res.body);
+    const id = (JSON.parse(res.body) as Execution).id;
+    try {
+      await sources.until(finished(id), 90_000);
+    } finally {
+      sources.copierRemainingMs = 900_000;
+    }
+    const e = await getJson<Execution>(`/api/v1/executions/${id}`);
+    assert.equal(e.status, 'Succeed', JSON.stringify(e));
+    const layer = big.blobs.find((b) => b.size >= 3 * 1024 * 1024)!;
+    assert.ok(await blobExists(dst.url, 'big/app', layer.digest), 'the registry accepted the blob: its digest check passed');
+    assert.equal(await manifestDigest(dst.url, 'big/app', '2.0'), big.top.digest);
+
+    const runs = sources.deliveries.filter((d) => d.queue === 'task' && JSON.parse(d.body).executionId === id);
+    assert.ok(runs.length >= 2, `the copy took ${runs.length} invocation(s)`);
+    t.diagnostic(`copier invocations for one 3 MiB layer at 1 MiB/s with 2 s each: ${runs.length}`);
+    assert.ok(runs.slice(1).every((d) => JSON.parse(d.body).continuation === true), 'later invocations continue the task');
+    const [task] = (await getJson<{ items: Task[] }>(`/api/v1/executions/${id}/tasks`)).items;
+    assert.equal(task!.attempts, 1, 'continuations are not new attempts');
+    // The next invocation continued the source where the upload stood: a Range GET past 0.
+    const ranged = srcProxy.log.filter((l) => l.method === 'GET' && l.path.includes(layer.digest) && /^bytes=[1-9]/.test(String(l.headers.range ?? '')));
+    assert.ok(ranged.length >= 1, 'the source was read from the checkpoint offset');
+    t.diagnostic(`source Range GETs: ${ranged.map((l) => l.headers.range).join(', ')}`);
+    // One upload session across the invocations: PATCHes continue one location, no new POST after the first.
+    const posts = dstProxy.log.filter((l) => l.method === 'POST' && l.path.startsWith('/v2/big/app/blobs/uploads/'));
+    assert.equal(posts.filter((l) => l.status === 202).length, 2, 'one session for the layer, one for the config');
+  });
+});
