@@ -3,7 +3,7 @@
 // that stay exact under concurrency, the recount that closes an execution, listings by rule,
 // status and execution, stop.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
@@ -220,6 +220,37 @@ for (const backend of backends) {
       const skipped = await store.createFinishedExecution({ rule: 'r8', trigger: 'scheduled', status: 'Failed', statusText: 'active replication still in progress' });
       assert.equal((await store.getExecution(skipped.id))?.statusText, 'active replication still in progress');
       assert.deepEqual(await store.activeExecutions('r8'), []);
+    });
+    it('retention: finished executions, their tasks and counters get a TTL; open ones and checkpoints are kept until then', async () => {
+      const now = Date.parse('2026-11-23T00:00:00Z');
+      const finished: string[] = [];
+      const kept = new DynamoDBTaskStore(client, 'replicator-test', { retentionSeconds: 90 * 86_400, now: () => now, onFinished: (e) => finished.push(e.id) });
+      const e = await kept.createExecution({ rule: 'r9', trigger: 'manual' });
+      await kept.addTasks(e.id, 1, [task(1), task(2, 'Success')]);
+      await kept.finishPlanning(e.id, 2);
+      const doc = DynamoDBDocumentClient.from(client);
+      const item = async (sk: string) => (await doc.send(new GetCommand({ TableName: 'replicator-test', Key: { PK: `EXEC#${e.id}`, SK: sk }, ConsistentRead: true }))).Item;
+      const expected = now / 1000 + 90 * 86_400;
+      assert.equal((await item('META'))?.ttl, undefined, 'an open execution does not expire');
+      assert.equal((await item('TASK#000000002'))?.ttl, expected, 'a task born final expires with the retention');
+
+      const checkpoint = [{ repository: 'mirror/app1', digest: `sha256:${'a'.repeat(64)}`, location: 'http://dst/v2/mirror/app1/blobs/uploads/u1?_state=x', offset: 1024 }];
+      await kept.transitionTask(e.id, 1, ['Pending'], 'Running', { countAttempt: true });
+      await kept.transitionTask(e.id, 1, ['Running'], 'Pending', { statusText: 'continuing', checkpoint });
+      assert.deepEqual((await kept.getTask(e.id, 1))?.checkpoint, checkpoint, 'a handed-over task carries its open uploads');
+      assert.equal((await item('TASK#000000001'))?.ttl, undefined);
+      await kept.transitionTask(e.id, 1, ['Pending'], 'Running');
+      await kept.transitionTask(e.id, 1, ['Running'], 'Success');
+      assert.equal((await kept.getTask(e.id, 1))?.checkpoint, undefined, 'a final task drops its checkpoint');
+      assert.equal((await item('TASK#000000001'))?.ttl, expected);
+
+      const settled = await kept.settleExecution(e.id);
+      assert.equal(settled?.status, 'Succeed');
+      assert.equal((await item('META'))?.ttl, expected, 'the finished execution expires');
+      const shards = await doc.send(new QueryCommand({ TableName: 'replicator-test', KeyConditionExpression: 'PK = :pk AND begins_with(SK, :c)', ExpressionAttributeValues: { ':pk': `EXEC#${e.id}`, ':c': 'COUNT#' } }));
+      assert.ok((shards.Items ?? []).length > 0 && (shards.Items ?? []).every((i) => i.ttl === expected), 'its counter shards expire too');
+      await kept.settleExecution(e.id);
+      assert.deepEqual(finished, [e.id], 'onFinished is called once, by the settle that closed it');
     });
   });
 }
