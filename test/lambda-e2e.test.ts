@@ -3,13 +3,14 @@
 // the queues and invokes the handlers with the event shapes Lambda sends (SQS records, API
 // Gateway HTTP API payload 2.0), deleting what succeeded and leaving batch item failures for
 // redelivery. Proves: Harbor webhook -> receiver -> execution queue -> planner -> task queue ->
-// copier -> image at the destination; a copier failure redelivered and finished; a blob longer
+// copier -> image at the destination; a copier failure redelivered and finished; EventBridge
+// Scheduler's message starting a scheduled execution; a blob longer
 // than an invocation finished across invocations by handover, with the right digest.
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import dynalite from 'dynalite';
@@ -175,6 +176,7 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
   let sources: EventSources;
   let image: Layout;
   let big: Layout;
+  let executionQueueUrl: string;
   let webhook: HttpHandler;
   let api: HttpHandler;
   const savedEnv = { ...process.env };
@@ -199,6 +201,7 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
       create(name, { VisibilityTimeout: '30', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: (await create(`${name}-dlq`)).arn, maxReceiveCount: 5 }) });
     const execution = await queue('executions');
     const task = await queue('tasks');
+    executionQueueUrl = execution.url;
     const endpointDb = `http://127.0.0.1:${dbPort}`;
     const client = new DynamoDBClient({ endpoint: endpointDb, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
     await ensureTable(client, TABLE);
@@ -220,6 +223,13 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
           dest_registry: 'branch',
           filters: [{ type: 'name', value: 'library/**' }],
           trigger: { type: 'event_based' },
+        },
+        {
+          name: 'nightly',
+          src_registry: 'hq',
+          dest_registry: 'branch',
+          filters: [{ type: 'name', value: 'library/**' }],
+          trigger: { type: 'scheduled', trigger_settings: { cron: '0 0 2 * * *', timezone: 'Europe/Paris' } },
         },
         {
           name: 'big-blob',
@@ -345,5 +355,20 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
     // One upload session across the invocations: PATCHes continue one location, no new POST after the first.
     const posts = dstProxy.log.filter((l) => l.method === 'POST' && l.path.startsWith('/v2/big/app/blobs/uploads/'));
     assert.equal(posts.filter((l) => l.status === 202).length, 2, 'one session for the layer, one for the config');
+  });
+
+  it("EventBridge Scheduler's message on the execution queue starts a scheduled execution", async () => {
+    // What the stack's schedule sends: the target's Input, verbatim, as the message body.
+    await sqsClient.send(new SendMessageCommand({ QueueUrl: executionQueueUrl, MessageBody: JSON.stringify({ scheduledRule: 'nightly' }) }));
+    let id: string | undefined;
+    await sources.until(async () => {
+      const [e] = (await getJson<{ items: Execution[] }>('/api/v1/executions?rule=nightly')).items;
+      id = e?.id;
+      return e !== undefined && e.status !== 'InProgress';
+    }, 30_000);
+    const e = await getJson<Execution>(`/api/v1/executions/${id}`);
+    assert.equal(e.trigger, 'scheduled');
+    assert.equal(e.status, 'Succeed', JSON.stringify(e));
+    assert.equal(e.counts.total, 1, 'library/app:1.0, in sync since the first test');
   });
 });
