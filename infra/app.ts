@@ -1,10 +1,16 @@
 // The CDK app (`npx cdk deploy` at the repository root; cdk.json runs the compiled app).
-// The stack grows with the AWS deployment: API Gateway, SQS, Lambdas, DynamoDB, Scheduler.
+// A bad config stops the synth before anything is built: one line per problem, each naming
+// its path, and a non-zero exit.
 import { App } from 'aws-cdk-lib';
-import { HarborReplicatorStack } from './stack.js';
+import { ConfigError } from '../shared/rules/load-config.js';
+import { buildApp } from './build-app.js';
 
 const app = new App();
-new HarborReplicatorStack(app, 'HarborReplicator', {
-  description: 'harbor-replicator: event-driven container image replication for Harbor',
-});
+try {
+  await buildApp(app);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`harbor-replicator: ${err.message}\n`);
+  process.exit(1);
+}
 app.synth();

@@ -1,13 +1,150 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { ENV } from '../functions/lambda/environment.js';
+import type { Deployment } from './config.js';
+import { acknowledgeEcrRepositories, copierEcrStatements, ECR_AUTH_REASON, plannerEcrStatements } from './ecr.js';
+import { ReplicatorFunction, type FunctionSettings } from './functions.js';
+import { ReplicatorHttpApi } from './http-api.js';
+import { Monitoring } from './monitoring.js';
+import { acknowledge } from './nag.js';
+import { WorkQueue } from './queues.js';
+import { RuleSchedules } from './schedules.js';
+import { SecretReferences } from './secrets.js';
+import { ReplicatorTable } from './table.js';
+
+/** The receiver answers Harbor within its 3 s; it only records and enqueues. */
+const RECEIVER: FunctionSettings = { memory_mb: 256, timeout_s: 10 };
+/** Planner messages per invocation: webhook bursts come as many small plan jobs. */
+export const PLANNER_BATCH_SIZE = 10;
+
+export interface HarborReplicatorStackProps extends StackProps {
+  /** The validated config file (infra/config.ts). */
+  deployment: Deployment;
+  /** An existing SNS topic the alarms notify (context `alarmTopicArn`). */
+  alarmTopicArn?: string | undefined;
+}
 
 /**
- * The harbor-replicator deployment. Today it holds no resources: the copy engine and CLI come
- * first; the webhook receiver, queues, planner and copier Lambdas, table and schedules are added
- * by the AWS deployment work, reading the same config file as `serve` and `run`.
+ * The harbor-replicator deployment: API Gateway (Harbor's webhook, the IAM-authorized API) ->
+ * receiver and API functions; EventBridge Scheduler -> execution queue -> planner -> task queue
+ * -> copier; one DynamoDB table; secrets referenced in Secrets Manager; alarms and a dashboard.
+ * Built from the same config file as `serve`; it holds secret names, never their values.
  */
 export class HarborReplicatorStack extends Stack {
-  constructor(scope: Construct, id: string, props?: StackProps) {
+  constructor(scope: Construct, id: string, props: HarborReplicatorStackProps) {
     super(scope, id, props);
+    const { deployment } = props;
+    const aws = deployment.config.aws;
+
+    const table = new ReplicatorTable(this, 'Store').table;
+    const executions = new WorkQueue(this, 'ExecutionQueue', { consumerTimeout: Duration.seconds(aws.planner.timeout_s) });
+    const tasks = new WorkQueue(this, 'TaskQueue', { consumerTimeout: Duration.seconds(aws.copier.timeout_s) });
+    const schedules = new RuleSchedules(this, 'Schedules', { schedules: deployment.schedules, executionQueue: executions.queue });
+    const secrets = new SecretReferences(this, 'Secrets');
+
+    const environment = {
+      [ENV.table]: table.tableName,
+      [ENV.executionQueueUrl]: executions.queue.queueUrl,
+      [ENV.taskQueueUrl]: tasks.queue.queueUrl,
+    };
+    const fn = (name: 'webhook' | 'api' | 'planner' | 'copier', description: string, settings: FunctionSettings, extra: Record<string, string> = {}) =>
+      new ReplicatorFunction(this, { webhook: 'Receiver', api: 'Api', planner: 'Planner', copier: 'Copier' }[name], {
+        name,
+        description,
+        settings,
+        configJson: deployment.configJson,
+        environment: { ...environment, ...extra },
+      });
+    const receiver = fn('webhook', "harbor-replicator: Harbor's webhook receiver (records the delivery, enqueues plan jobs)", RECEIVER);
+    const api = fn('api', 'harbor-replicator: management API (registries, rules, executions, tasks)', aws.api, {
+      [ENV.scheduleGroup]: schedules.groupName,
+      [ENV.schedulerRoleArn]: schedules.role.roleArn,
+      [ENV.executionQueueArn]: executions.queue.queueArn,
+    });
+    const planner = fn('planner', "harbor-replicator: planner (lists a rule's source, writes tasks, enqueues them)", aws.planner);
+    const copier = fn('copier', 'harbor-replicator: copier (copies one artifact per task message)', aws.copier);
+
+    // Least privilege, function by function.
+    for (const f of [receiver, api, planner, copier]) table.grantReadWriteData(f.role);
+    executions.queue.grantSendMessages(receiver.role);
+    executions.queue.grantSendMessages(api.role);
+    tasks.queue.grantSendMessages(planner.role);
+    // A scheduled rule's firing ({"scheduledRule"}) becomes an execution through the frontdoor,
+    // whose plan job goes back onto the execution queue (as a webhook's or the API's does).
+    executions.queue.grantSendMessages(planner.role);
+    tasks.queue.grantSendMessages(copier.role); // continuations of long copies are re-queued
+    if (deployment.webhookSecret) secrets.grantRead(receiver.role, [deployment.webhookSecret]);
+    for (const f of [api, planner, copier]) secrets.grantRead(f.role, deployment.registrySecrets);
+    schedules.grantManageApiSchedules(api.role);
+    const copierEcr = copierEcrStatements(deployment.ecr);
+    const plannerEcr = plannerEcrStatements(deployment.ecr);
+    for (const s of copierEcr) copier.role.addToPrincipalPolicy(s);
+    for (const s of plannerEcr) planner.role.addToPrincipalPolicy(s);
+
+    // Consumers: SqsEventSource also grants receive/delete/change-visibility on its queue.
+    planner.fn.addEventSource(
+      new SqsEventSource(executions.queue, {
+        batchSize: PLANNER_BATCH_SIZE,
+        reportBatchItemFailures: true,
+        maxConcurrency: eventSourceConcurrency(aws.planner.reserved_concurrency),
+      }),
+    );
+    copier.fn.addEventSource(
+      new SqsEventSource(tasks.queue, { batchSize: 1, reportBatchItemFailures: true, maxConcurrency: eventSourceConcurrency(aws.copier.reserved_concurrency) }),
+    );
+
+    const http = new ReplicatorHttpApi(this, 'Http', {
+      receiver: receiver.fn,
+      api: api.fn,
+      webhookRateLimit: aws.webhook_rate_limit,
+      webhookBurstLimit: aws.webhook_burst_limit,
+    });
+
+    const monitoring = new Monitoring(this, 'Monitoring', {
+      queues: [
+        { label: 'Execution', queue: executions.queue, deadLetterQueue: executions.deadLetterQueue },
+        { label: 'Task', queue: tasks.queue, deadLetterQueue: tasks.deadLetterQueue },
+      ],
+      functions: [
+        { label: 'receiver', fn: receiver.fn },
+        { label: 'api', fn: api.fn },
+        { label: 'planner', fn: planner.fn },
+        { label: 'copier', fn: copier.fn },
+      ],
+      alarmAction: props.alarmTopicArn ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)) : undefined,
+    });
+
+    // cdk-nag: the wildcards above, each acknowledged where it is granted, with its reason.
+    const indexes = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(table.node.defaultChild as CfnTable)}.Arn>/index/*]`;
+    for (const f of [receiver, api, planner, copier]) {
+      acknowledge(f.role, { [indexes]: "Queries through the table's own global secondary indexes (GSI1-GSI4): the wildcard is this table's indexes only" });
+    }
+    receiver.acknowledgeAnyResource();
+    api.acknowledgeAnyResource('scheduler:ListSchedules has no resource-level permissions');
+    planner.acknowledgeAnyResource(...(plannerEcr.length ? [ECR_AUTH_REASON] : []));
+    copier.acknowledgeAnyResource(...(copierEcr.length ? [ECR_AUTH_REASON] : []));
+    schedules.acknowledgeApiSchedulesGrant(api.role);
+    acknowledgeEcrRepositories(planner.role, plannerEcr);
+    acknowledgeEcrRepositories(copier.role, copierEcr);
+
+    new CfnOutput(this, 'WebhookUrl', { value: `${http.endpoint}/webhooks/harbor`, description: "Harbor webhook policy's Endpoint URL" });
+    new CfnOutput(this, 'ApiUrl', { value: `${http.endpoint}/api/v1`, description: 'Management API (IAM, SigV4, service execute-api)' });
+    new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'ExecutionQueueUrl', { value: executions.queue.queueUrl });
+    new CfnOutput(this, 'TaskQueueUrl', { value: tasks.queue.queueUrl });
+    new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
   }
+}
+
+/**
+ * The event source's maximum concurrency when the function has reserved concurrency: without
+ * it SQS polls beyond the reservation, the invocations are throttled and every throttled
+ * receive counts towards the dead-letter queue's maxReceiveCount. (At least 2: SQS's minimum.)
+ */
+function eventSourceConcurrency(reserved: number | undefined): number | undefined {
+  return reserved === undefined ? undefined : Math.max(2, reserved);
 }

@@ -1,0 +1,577 @@
+// The AWS deployment (infra/): the config checks that stop a synth, the template's resources and
+// the permissions that matter, cdk-nag's AWS Solutions checks, and one real `cdk synth` with the
+// Lambda bundles. Assertion-only stacks skip bundling (`aws:cdk:bundling-stacks` = []), and each
+// stack is synthesized once and shared by the tests reading it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { App, CfnElement, Duration } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ENV } from '../functions/lambda/environment.js';
+import { buildApp } from '../infra/build-app.js';
+import { REPO_ROOT } from '../infra/bundling.js';
+import { loadDeployment, locateConfig, scheduleNameOf, type Deployment } from '../infra/config.js';
+import { acknowledgements } from '../infra/nag.js';
+import { visibilityFor } from '../infra/queues.js';
+import { HarborReplicatorStack } from '../infra/stack.js';
+import { ConfigError } from '../shared/rules/load-config.js';
+
+/** A config using every AWS feature: Harbor and registry sources, two ECR registries, schedules, a webhook. */
+const FULL = `
+registries:
+  - {name: hq, type: harbor, url: "http://127.0.0.1:5000", credential: {username: "robot$replicator", password: {secret: hq-robot}}}
+  - name: branch
+    type: docker-registry
+    url: "http://127.0.0.1:5001"
+    credential: {username: mirror, password: {secret: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:branch-AbCdEf"}}
+  - {name: ecr-src, type: aws-ecr, url: "https://111111111111.dkr.ecr.us-east-1.amazonaws.com"}
+  - {name: ecr-dst, type: aws-ecr, url: "https://222222222222.dkr.ecr.eu-west-1.amazonaws.com", create_repositories: true}
+rules:
+  - {name: nightly, src_registry: hq, dest_registry: branch, trigger: {type: scheduled, trigger_settings: {cron: "0 0 2 * * 1-5", timezone: Europe/Paris}}}
+  - {name: weekly, src_registry: hq, dest_registry: branch, trigger: {type: scheduled, trigger_settings: {cron: "30 4 * * 0"}}}
+  - {name: paused, src_registry: hq, dest_registry: branch, enabled: false, trigger: {type: scheduled, trigger_settings: {cron: "0 3 * * *"}}}
+  - {name: on-push, src_registry: hq, dest_registry: ecr-dst, replicate_deletion: true, trigger: {type: event_based}}
+  - {name: from-ecr, src_registry: ecr-src, dest_registry: branch}
+webhook: {auth_header: {secret: webhook-auth}}
+aws:
+  copier: {memory_mb: 2048, timeout_s: 600, reserved_concurrency: 20}
+  planner: {timeout_s: 900}
+  webhook_rate_limit: 25
+  webhook_burst_limit: 40
+`;
+
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
+let work: string;
+async function configFile(name: string, text: string): Promise<string> {
+  const file = join(work, name);
+  await writeFile(file, text);
+  return file;
+}
+
+/** A config's problems as the synth reports them (ConfigError lines), or [] when it deploys. */
+async function awsProblems(text: string): Promise<string[]> {
+  try {
+    await loadDeployment(await configFile(`c-${Math.random().toString(36).slice(2)}.yaml`, text));
+    return [];
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.issues;
+  }
+}
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+
+/** The policy statements attached to the role of `fn` (`Copier`, or `Schedules` for the scheduler's). */
+function statementsOf(t: Template, stack: HarborReplicatorStack, fn: string): Statement[] {
+  const role = lid(stack, `${fn}/Role/Resource`);
+  const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
+    (p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: role })),
+  );
+  return policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+}
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const allActions = (ss: Statement[]) => new Set(ss.flatMap(actionsOf));
+/** Statements granting `action`, with their resources as JSON (logical IDs, ARNs). */
+const grants = (ss: Statement[], action: string) => ss.filter((s) => actionsOf(s).includes(action)).map((s) => JSON.stringify(s.Resource));
+/** The logical ID of the CloudFormation resource at `path` under the stack (`Copier/Role/Resource`). */
+function lid(stack: HarborReplicatorStack, path: string): string {
+  const c = stack.node.findAll().find((x) => x.node.path === `${stack.node.path}/${path}`);
+  assert.ok(c instanceof CfnElement, `a resource at ${path}`);
+  return stack.getLogicalId(c);
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'hr-infra-'));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('AWS deployment: the config a synth reads', () => {
+  it('finds the file: -c config, then $REPLICATOR_CONFIG_FILE, then ./replicator.yaml, then the example', async () => {
+    const cwd = join(work, 'cwd');
+    await mkdir(cwd, { recursive: true });
+    assert.deepEqual(locateConfig('a.yaml', { REPLICATOR_CONFIG_FILE: 'b.yaml' }, cwd, REPO_ROOT), { file: join(cwd, 'a.yaml'), example: false });
+    assert.deepEqual(locateConfig(undefined, { REPLICATOR_CONFIG_FILE: 'b.yaml' }, cwd, REPO_ROOT), { file: join(cwd, 'b.yaml'), example: false });
+    assert.deepEqual(locateConfig(undefined, {}, cwd, REPO_ROOT), { file: join(REPO_ROOT, 'examples/replicator.yaml'), example: true });
+    await writeFile(join(cwd, 'replicator.yaml'), '');
+    assert.deepEqual(locateConfig(undefined, {}, cwd, REPO_ROOT), { file: join(cwd, 'replicator.yaml'), example: false });
+  });
+
+  it('a bad field fails the synth with its path (the product\'s own validation)', async () => {
+    const problems = await awsProblems(`
+registries: [{name: hq, type: harbor, url: "http://h"}]
+rules: [{name: r, src_registry: hq, dest_registry: hq, trigger: {type: weekly}}]
+`);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^rules\[0\]\.trigger\.type: /);
+  });
+
+  it('refuses secrets that cannot work in Lambda, naming each path', async () => {
+    const problems = await awsProblems(`
+registries:
+  - {name: hq, type: harbor, url: "http://h", credential: {username: u, password: {env: HQ_PASSWORD}}}
+  - {name: b, type: docker-registry, url: "http://b", credential: {docker_config: true}, ca_file: /etc/ca.pem}
+  - {name: c, type: docker-registry, url: "http://c", credential: {username: u, password: {file: /run/secret}}}
+webhook: {auth_header: {env: HOOK}}
+`);
+    assert.deepEqual(
+      problems.map((p) => p.split(':', 1)[0]),
+      ['registries[0].credential.password', 'registries[1].credential.docker_config', 'registries[1].ca_file', 'registries[2].credential.password', 'webhook.auth_header'],
+    );
+    assert.match(problems[0]!, /must be \{secret: NAME_OR_ARN\} on AWS \(got \{env: HQ_PASSWORD\}/);
+    assert.ok(problems.every((p) => !p.includes('undefined')));
+  });
+
+  it('an event-based rule needs the webhook secret', async () => {
+    const problems = await awsProblems(`
+registries: [{name: hq, type: harbor, url: "http://h"}]
+rules: [{name: push, src_registry: hq, dest_registry: hq, trigger: {type: event_based}}]
+`);
+    assert.deepEqual(problems, [
+      'webhook.auth_header: rule "push" (rules[0]) is event-based, so Harbor\'s webhook needs its secret: set webhook.auth_header to {secret: NAME_OR_ARN}',
+    ]);
+  });
+
+  it('a cron EventBridge Scheduler cannot express fails with the rule\'s path and the reason', async () => {
+    const problems = await awsProblems(`
+registries: [{name: hq, type: harbor, url: "http://h"}]
+rules:
+  - {name: ok, src_registry: hq, dest_registry: hq, trigger: {type: scheduled, trigger_settings: {cron: "0 0 2 * * *"}}}
+  - {name: both-days, src_registry: hq, dest_registry: hq, trigger: {type: scheduled, trigger_settings: {cron: "0 0 2 1 * 1"}}}
+`);
+    assert.deepEqual(problems, [
+      'rules[1].trigger.trigger_settings.cron: EventBridge Scheduler cannot run "0 0 2 1 * 1": EventBridge cannot restrict both day-of-month and day-of-week (one of them must be "?")',
+    ]);
+  });
+
+  it('an aws-ecr registry needs its registry URL (account and region are read from it)', async () => {
+    const problems = await awsProblems(`registries: [{name: e, type: aws-ecr, url: "https://ecr.example.com"}]`);
+    assert.match(problems[0]!, /^registries\[0\]\.url: an aws-ecr registry's URL must be https:\/\/<account>\.dkr\.ecr\.<region>\.amazonaws\.com/);
+  });
+
+  it('the example config deploys as is (it is what a synth without a config uses)', async () => {
+    const d = await loadDeployment(join(REPO_ROOT, 'examples/replicator.yaml'));
+    assert.deepEqual(d.registrySecrets, ['harbor-replicator/branch', 'harbor-replicator/hq-robot']);
+    assert.equal(d.webhookSecret, 'harbor-replicator/webhook-auth');
+  });
+
+  it('schedule names: rule-<name>, within EventBridge\'s 64 characters, distinct for long names', () => {
+    assert.equal(scheduleNameOf('mirror-library'), 'rule-mirror-library');
+    const a = scheduleNameOf(`${'x'.repeat(100)}-a`);
+    const b = scheduleNameOf(`${'x'.repeat(100)}-b`);
+    assert.equal(a.length, 64);
+    assert.notEqual(a, b);
+    assert.match(a, /^rule-x+-[0-9a-f]{8}$/);
+  });
+
+  it('visibility timeout: six times the consumer\'s timeout, at most 12 hours', () => {
+    assert.equal(visibilityFor(Duration.seconds(900)).toSeconds(), 5400);
+    assert.equal(visibilityFor(Duration.hours(3)).toSeconds(), 12 * 3600);
+  });
+
+  it('the app exits non-zero with the config error and builds nothing', async () => {
+    const bad = await configFile('bad-app.yaml', `registries: [{name: hq, type: harbor, url: "http://h", credential: {username: u, password: {env: P}}}]\n`);
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'dist/infra/app.js')], {
+      cwd: work,
+      encoding: 'utf8',
+      env: { ...process.env, REPLICATOR_CONFIG_FILE: bad, CDK_OUTDIR: join(work, 'never') },
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^harbor-replicator: invalid config .*bad-app\.yaml:\n {2}registries\[0\]\.credential\.password: must be \{secret: NAME_OR_ARN\} on AWS/);
+    assert.equal(existsSync(join(work, 'never', 'HarborReplicator.template.json')), false);
+  });
+});
+
+describe('AWS deployment: the stack', () => {
+  let deployment: Deployment;
+  let stack: HarborReplicatorStack;
+  let t: Template;
+
+  before(async () => {
+    deployment = await loadDeployment(await configFile('full.yaml', FULL));
+    const app = new App({ context: NO_BUNDLING });
+    stack = new HarborReplicatorStack(app, 'HarborReplicator', { deployment });
+    t = Template.fromStack(stack);
+  });
+
+  it('has exactly these resources', () => {
+    const counts: Record<string, number> = {};
+    for (const r of Object.values(t.toJSON().Resources as Record<string, { Type: string }>)) counts[r.Type] = (counts[r.Type] ?? 0) + 1;
+    assert.deepEqual(counts, {
+      'AWS::DynamoDB::Table': 1,
+      'AWS::SQS::Queue': 4, // execution and task queues, a dead-letter queue each
+      'AWS::SQS::QueuePolicy': 4, // TLS only
+      'AWS::Scheduler::ScheduleGroup': 1,
+      'AWS::Scheduler::Schedule': 2, // the two enabled scheduled rules
+      'AWS::IAM::Role': 5, // four functions, the scheduler
+      'AWS::IAM::Policy': 5,
+      'AWS::Logs::LogGroup': 5, // four functions, API access logs
+      'AWS::Lambda::Function': 4,
+      'AWS::Lambda::EventSourceMapping': 2,
+      'AWS::Lambda::Permission': 3, // one per route
+      'AWS::ApiGatewayV2::Api': 1,
+      'AWS::ApiGatewayV2::Integration': 2,
+      'AWS::ApiGatewayV2::Route': 3,
+      'AWS::ApiGatewayV2::Stage': 1,
+      'AWS::CloudWatch::Alarm': 3,
+      'AWS::CloudWatch::Dashboard': 1,
+    });
+  });
+
+  it('table: the key schema and indexes of ensureTable, on demand, PITR, TTL on `ttl`, encrypted, retained', () => {
+    const gsi = (name: string, pk: string, sk: string) => ({
+      IndexName: name,
+      KeySchema: [
+        { AttributeName: pk, KeyType: 'HASH' },
+        { AttributeName: sk, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    });
+    t.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        KeySchema: [
+          { AttributeName: 'PK', KeyType: 'HASH' },
+          { AttributeName: 'SK', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK', 'APK', 'ASK'].map((a) => ({ AttributeName: a, AttributeType: 'S' })),
+        GlobalSecondaryIndexes: [gsi('GSI1', 'GSI1PK', 'GSI1SK'), gsi('GSI2', 'GSI2PK', 'GSI2SK'), gsi('GSI3', 'GSI3PK', 'GSI3SK'), gsi('GSI4', 'APK', 'ASK')],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        SSESpecification: { SSEEnabled: true },
+      },
+    });
+  });
+
+  it('queues: encrypted, TLS only, redrive after 5 receives, visibility six times the consumer\'s timeout', () => {
+    const execDlq = lid(stack, 'ExecutionQueue/DeadLetter/Resource');
+    const taskDlq = lid(stack, 'TaskQueue/DeadLetter/Resource');
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: Match.absent(),
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 6 * 900, // planner timeout_s 900
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [execDlq, 'Arn'] }, maxReceiveCount: 5 },
+    });
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 6 * 600, // copier timeout_s 600
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [taskDlq, 'Arn'] }, maxReceiveCount: 5 },
+    });
+    assert.equal(Object.keys(t.findResources('AWS::SQS::Queue', { Properties: { SqsManagedSseEnabled: true } })).length, 4);
+    const tlsOnly = t.findResources('AWS::SQS::QueuePolicy', {
+      Properties: {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      },
+    });
+    assert.equal(Object.keys(tlsOnly).length, 4);
+  });
+
+  it('functions: Node.js 22 on arm64, ESM bundle, X-Ray, sizes from the config, the contract\'s environment', () => {
+    const fns = t.findResources('AWS::Lambda::Function');
+    for (const f of Object.values(fns)) {
+      assert.equal(f.Properties.Runtime, 'nodejs22.x');
+      assert.deepEqual(f.Properties.Architectures, ['arm64']);
+      assert.equal(f.Properties.Handler, 'index.handler');
+      assert.deepEqual(f.Properties.TracingConfig, { Mode: 'Active' });
+      const env = f.Properties.Environment.Variables;
+      assert.equal(env.POWERTOOLS_SERVICE_NAME, 'harbor-replicator');
+      assert.equal(env.POWERTOOLS_METRICS_NAMESPACE, 'HarborReplicator');
+      assert.equal(env.NODE_OPTIONS, '--enable-source-maps');
+      assert.deepEqual(env[ENV.table], { Ref: lid(stack, 'Store/Table/Resource') });
+      assert.deepEqual(env[ENV.executionQueueUrl], { Ref: lid(stack, 'ExecutionQueue/Queue/Resource') });
+      assert.deepEqual(env[ENV.taskQueueUrl], { Ref: lid(stack, 'TaskQueue/Queue/Resource') });
+      assert.equal(env.REPLICATOR_CONFIG, undefined, 'the config is baked into the bundle, not the environment');
+    }
+    const fn = (prefix: string) => fns[lid(stack, `${prefix}/Function/Resource`)]!.Properties;
+    assert.deepEqual([fn('Copier').MemorySize, fn('Copier').Timeout, fn('Copier').ReservedConcurrentExecutions], [2048, 600, 20]);
+    assert.deepEqual([fn('Planner').MemorySize, fn('Planner').Timeout, fn('Planner').ReservedConcurrentExecutions], [512, 900, undefined]);
+    assert.deepEqual([fn('Api').MemorySize, fn('Api').Timeout], [256, 29]);
+    const apiEnv = fn('Api').Environment.Variables;
+    assert.equal(apiEnv[ENV.scheduleGroup], t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name);
+    assert.deepEqual(apiEnv[ENV.schedulerRoleArn], { 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] });
+    assert.deepEqual(apiEnv[ENV.executionQueueArn], { 'Fn::GetAtt': [lid(stack, 'ExecutionQueue/Queue/Resource'), 'Arn'] });
+    for (const other of ['Receiver', 'Planner', 'Copier']) assert.equal(fn(other).Environment.Variables[ENV.scheduleGroup], undefined);
+    const logGroups = Object.values(t.findResources('AWS::Logs::LogGroup'));
+    assert.ok(logGroups.every((g) => g.Properties.RetentionInDays === 30));
+  });
+
+  it('event sources: planner in batches of 10, copier one message at a time within its reserved concurrency; partial batch failures', () => {
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: lid(stack, 'Planner/Function/Resource') },
+      EventSourceArn: { 'Fn::GetAtt': [lid(stack, 'ExecutionQueue/Queue/Resource'), 'Arn'] },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: Match.absent(),
+    });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: lid(stack, 'Copier/Function/Resource') },
+      EventSourceArn: { 'Fn::GetAtt': [lid(stack, 'TaskQueue/Queue/Resource'), 'Arn'] },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 20 },
+    });
+  });
+
+  it('HTTP API: the webhook without IAM and throttled, the management API behind IAM, access logs', () => {
+    const routes = Object.values(t.findResources('AWS::ApiGatewayV2::Route')).map((r) => [r.Properties.RouteKey, r.Properties.AuthorizationType]);
+    assert.deepEqual(routes.sort(), [
+      ['ANY /api/v1', 'AWS_IAM'],
+      ['ANY /api/v1/{proxy+}', 'AWS_IAM'],
+      ['POST /webhooks/harbor', 'NONE'],
+    ]);
+    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      RouteSettings: { 'POST /webhooks/harbor': { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 40 } },
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [lid(stack, 'Http/AccessLogs/Resource'), 'Arn'] }, Format: Match.stringLikeRegexp('\\$context\\.requestId') },
+    });
+    // Each route reaches its own function.
+    const integrations = Object.values(t.findResources('AWS::ApiGatewayV2::Integration')).map((i) => JSON.stringify(i.Properties.IntegrationUri));
+    assert.ok(integrations.some((u) => u.includes(lid(stack, 'Receiver/Function/Resource'))));
+    assert.ok(integrations.some((u) => u.includes(lid(stack, 'Api/Function/Resource'))));
+  });
+
+  it('schedules: one per enabled scheduled rule, EventBridge cron in the rule\'s time zone, straight to the execution queue', () => {
+    const queueArn = { 'Fn::GetAtt': [lid(stack, 'ExecutionQueue/Queue/Resource'), 'Arn'] };
+    const roleArn = { 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] };
+    const group = t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name;
+    const schedule = (name: string, expression: string, timezone: string, rule: string) =>
+      t.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Name: name,
+        GroupName: group,
+        ScheduleExpression: expression,
+        ScheduleExpressionTimezone: timezone,
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        State: 'ENABLED',
+        Target: { Arn: queueArn, RoleArn: roleArn, Input: JSON.stringify({ scheduledRule: rule }) },
+      });
+    schedule('rule-nightly', 'cron(0 2 ? * 2-6 *)', 'Europe/Paris', 'nightly'); // Harbor's 6 fields, Mon-Fri
+    schedule('rule-weekly', 'cron(30 4 ? * 1 *)', 'UTC', 'weekly'); // 5 fields, Sunday, no time zone
+    assert.equal(Object.keys(t.findResources('AWS::Scheduler::Schedule', { Properties: { Name: 'rule-paused' } })).length, 0);
+  });
+
+  it('the scheduler role: assumed by EventBridge Scheduler of this account, may only send to the execution queue', () => {
+    t.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          },
+        ],
+      },
+    });
+    const statements = statementsOf(t, stack, 'Schedules');
+    assert.deepEqual(statements, [{ Action: 'sqs:SendMessage', Effect: 'Allow', Resource: { 'Fn::GetAtt': [lid(stack, 'ExecutionQueue/Queue/Resource'), 'Arn'] } }]);
+  });
+
+  it('IAM: each function gets only what it uses', () => {
+    const execQueue = lid(stack, 'ExecutionQueue/Queue/Resource');
+    const taskQueue = lid(stack, 'TaskQueue/Queue/Resource');
+    const receiver = statementsOf(t, stack, 'Receiver');
+    const api = statementsOf(t, stack, 'Api');
+    const planner = statementsOf(t, stack, 'Planner');
+    const copier = statementsOf(t, stack, 'Copier');
+
+    // Secrets: the webhook secret to the receiver only; registry secrets to api, planner, copier.
+    const secretsOf = (ss: Statement[]) => grants(ss, 'secretsmanager:GetSecretValue').join(' ');
+    assert.match(secretsOf(receiver), /secret:webhook-auth-\?\?\?\?\?\?/);
+    assert.doesNotMatch(secretsOf(receiver), /hq-robot|branch/);
+    for (const ss of [api, planner, copier]) {
+      assert.match(secretsOf(ss), /secret:hq-robot-\?\?\?\?\?\?/);
+      assert.match(secretsOf(ss), /arn:aws:secretsmanager:eu-west-1:123456789012:secret:branch-AbCdEf"/); // a complete ARN, as given
+      assert.doesNotMatch(secretsOf(ss), /webhook-auth/, 'only the receiver reads the webhook secret');
+    }
+
+    // Queues.
+    const sends = (ss: Statement[]) => grants(ss, 'sqs:SendMessage').join(' ');
+    const receives = (ss: Statement[]) => grants(ss, 'sqs:ReceiveMessage').join(' ');
+    assert.ok(sends(receiver).includes(execQueue) && !sends(receiver).includes(taskQueue) && receives(receiver) === '');
+    assert.ok(sends(api).includes(execQueue) && !sends(api).includes(taskQueue) && receives(api) === '');
+    // The planner turns a schedule's firing into an execution whose plan job it enqueues for itself.
+    assert.ok(receives(planner).includes(execQueue) && sends(planner).includes(taskQueue) && sends(planner).includes(execQueue));
+    assert.ok(receives(copier).includes(taskQueue) && sends(copier).includes(taskQueue) && !sends(copier).includes(execQueue) && !receives(copier).includes(execQueue));
+
+    // Scheduler: the API manages api-* schedules of the group and passes the scheduler role, nothing else.
+    const group = t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name;
+    for (const action of ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule']) {
+      assert.deepEqual(grants(api, action), [
+        JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:schedule/${group}/api-*`]] }),
+      ]);
+    }
+    assert.deepEqual(grants(api, 'scheduler:ListSchedules'), ['"*"']);
+    assert.deepEqual(grants(api, 'iam:PassRole'), [JSON.stringify({ 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] })]);
+    for (const ss of [receiver, planner, copier]) {
+      assert.ok(![...allActions(ss)].some((a) => a.startsWith('scheduler:') || a === 'iam:PassRole'));
+    }
+
+    // Every function reads and writes the table, and nothing else of DynamoDB.
+    const table = lid(stack, 'Store/Table/Resource');
+    for (const ss of [receiver, api, planner, copier]) {
+      assert.ok(grants(ss, 'dynamodb:PutItem').every((r) => r.includes(table)) && grants(ss, 'dynamodb:PutItem').length === 1);
+    }
+  });
+
+  it('ECR: token for planner and copier; copier pulls from sources, pushes (and creates, deletes) at destinations; planner lists', () => {
+    const receiver = statementsOf(t, stack, 'Receiver');
+    const api = statementsOf(t, stack, 'Api');
+    const planner = statementsOf(t, stack, 'Planner');
+    const copier = statementsOf(t, stack, 'Copier');
+    const src = '"arn:aws:ecr:us-east-1:111111111111:repository/*"';
+    const dst = '"arn:aws:ecr:eu-west-1:222222222222:repository/*"';
+    const on = (ss: Statement[], resource: string) => ss.filter((s) => JSON.stringify(s.Resource) === resource).flatMap(actionsOf).sort();
+
+    for (const ss of [receiver, api]) assert.ok(![...allActions(ss)].some((a) => a.startsWith('ecr:')));
+    for (const ss of [planner, copier]) assert.deepEqual(grants(ss, 'ecr:GetAuthorizationToken'), ['"*"']);
+    assert.deepEqual(on(copier, src), ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer']);
+    assert.deepEqual(on(copier, dst), [
+      'ecr:BatchCheckLayerAvailability',
+      'ecr:BatchDeleteImage', // on-push replicates deletions
+      'ecr:BatchGetImage',
+      'ecr:CompleteLayerUpload',
+      'ecr:CreateRepository', // create_repositories: true
+      'ecr:DescribeRepositories',
+      'ecr:GetDownloadUrlForLayer',
+      'ecr:InitiateLayerUpload',
+      'ecr:PutImage',
+      'ecr:UploadLayerPart',
+    ]);
+    assert.deepEqual(on(planner, src), [
+      'ecr:BatchCheckLayerAvailability',
+      'ecr:BatchGetImage',
+      'ecr:DescribeImages',
+      'ecr:DescribeRepositories',
+      'ecr:GetDownloadUrlForLayer',
+      'ecr:ListImages',
+    ]);
+    assert.deepEqual(on(planner, dst), ['ecr:BatchGetImage'], 'the planner only HEADs destination tags');
+  });
+
+  it('alarms: a message in either dead-letter queue, a failed execution; a dashboard of queues, functions and replication', () => {
+    for (const dlq of ['ExecutionQueue', 'TaskQueue']) {
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [lid(stack, `${dlq}/DeadLetter/Resource`), 'QueueName'] } }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'HarborReplicator',
+      MetricName: 'ExecutionsFailed',
+      Dimensions: [{ Name: 'service', Value: 'harbor-replicator' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    const body = JSON.stringify(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+    for (const m of ['ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage', 'Errors', 'Duration', 'Throttles', 'ExecutionsFailed', 'ExecutionsSucceeded', 'TasksFailed', 'TasksSucceeded', 'BytesCopied']) {
+      assert.ok(body.includes(`\\"${m}\\"`), m);
+    }
+  });
+
+  it('outputs: webhook and API URLs, table, queues, dashboard', () => {
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
+    assert.deepEqual(Object.keys(outputs).sort(), ['ApiUrl', 'DashboardName', 'ExecutionQueueUrl', 'TableName', 'TaskQueueUrl', 'WebhookUrl']);
+    const api = lid(stack, 'Http/Api/Resource');
+    assert.deepEqual(outputs.WebhookUrl!.Value, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [api, 'ApiEndpoint'] }, '/webhooks/harbor']] });
+    assert.deepEqual(outputs.ApiUrl!.Value, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [api, 'ApiEndpoint'] }, '/api/v1']] });
+  });
+
+  it('the template holds secret names, never values, and no config file content', () => {
+    const text = JSON.stringify(t.toJSON());
+    assert.ok(!text.includes('robot$replicator'), 'the config is baked into the bundles, not the template');
+    assert.ok(text.includes('secret:hq-robot-??????'));
+  });
+
+  it('cdk-nag AwsSolutions: no finding left; each acknowledged one with its reason', () => {
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    assert.deepEqual(
+      report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(',')}`),
+      [],
+    );
+    const acks = acknowledgements(stack);
+    const ids = new Set(acks.map((a) => a.id.replace(/\[.*\]$/, (m) => (m.includes('ecr:') ? '[ecr]' : m.includes('scheduler:') ? '[scheduler]' : m))));
+    assert.ok(ids.has('AwsSolutions-L1') && ids.has('AwsSolutions-APIG4') && ids.has('AwsSolutions-IAM5[Resource::*]') && ids.has('AwsSolutions-IAM5[ecr]'));
+    assert.ok(acks.every((a) => a.reason.length >= 40), 'every acknowledgement says why');
+  });
+});
+
+describe('AWS deployment: the app without a config (the example), no ECR', () => {
+  let t: Template;
+  let stack: HarborReplicatorStack;
+
+  before(async () => {
+    const cwd = join(work, 'empty');
+    await mkdir(cwd, { recursive: true });
+    const app = new App({ context: NO_BUNDLING });
+    ({ stack } = await buildApp(app, { env: {}, cwd }));
+    t = Template.fromStack(stack);
+  });
+
+  it('warns that the example config was used', () => {
+    Annotations.fromStack(stack).hasWarning('/HarborReplicator', Match.stringLikeRegexp('synthesized from examples/replicator.yaml'));
+  });
+
+  it('grants no ECR permission when no aws-ecr registry is configured', () => {
+    for (const role of ['Receiver', 'Api', 'Planner', 'Copier']) {
+      assert.ok(![...allActions(statementsOf(t, stack, role))].some((a) => a.startsWith('ecr:')), role);
+    }
+    t.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    assert.deepEqual(new AwsSolutionsChecks().validateScope(stack).violations, []);
+  });
+});
+
+describe('AWS deployment: npx cdk synth', () => {
+  it('synthesizes offline with the four bundles, cdk-nag passing and the config baked into the copier', async (ctx) => {
+    const out = join(work, 'cdk.out');
+    const config = await configFile('synth.yaml', FULL);
+    // `--build ""`: dist/ is what the suite runs; rebuilding it here would race the other test files.
+    const r = spawnSync('npx', ['cdk', 'synth', '--no-notices', '-q', '-o', out, '-c', `config=${config}`, '--build', ''], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const template = JSON.parse(readFileSync(join(out, 'HarborReplicator.template.json'), 'utf8'));
+    const report = JSON.parse(readFileSync(join(out, 'validation-report.json'), 'utf8'));
+    assert.deepEqual(report.pluginReports.flatMap((p: { violations: unknown[] }) => p.violations), []);
+
+    const assets: Record<string, string> = {};
+    for (const [id, res] of Object.entries(template.Resources as Record<string, { Type: string; Metadata: Record<string, string> }>)) {
+      if (res.Type !== 'AWS::Lambda::Function') continue;
+      assets[id.replace(/Function[0-9A-F]{8}$/, '')] = join(out, res.Metadata['aws:asset:path']!);
+    }
+    assert.deepEqual(Object.keys(assets).sort(), ['Api', 'Copier', 'Planner', 'Receiver']);
+    for (const dir of Object.values(assets)) {
+      const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
+      assert.ok(code.startsWith("import { createRequire as __hrRequire } from 'node:module';"), 'ESM with the createRequire banner');
+      assert.ok(existsSync(join(dir, 'index.mjs.map')));
+    }
+    const copier = readFileSync(join(assets.Copier!, 'index.mjs'), 'utf8');
+    const copierSource = readFileSync(join(REPO_ROOT, 'functions/lambda/copier.ts'), 'utf8');
+    if (copierSource.includes('placeholder while the AWS deployment is built')) {
+      // The handler is written concurrently; until it reads bakedConfigJson() there is nothing to replace.
+      ctx.diagnostic('functions/lambda/copier.ts is still the placeholder: the baked config cannot be checked yet');
+    } else {
+      assert.ok(copier.includes('robot$replicator') && copier.includes('nightly'), 'the validated config is baked into the copier bundle');
+      assert.ok(!copier.includes('process.env.REPLICATOR_CONFIG'), 'every reference was replaced');
+    }
+  });
+});
