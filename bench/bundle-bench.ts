@@ -2,7 +2,6 @@
 // with the AWS SDK bundled and left external. For each: the minified size, and the median of 5
 // cold imports (a fresh `node` importing the bundle, timed inside the child), against the targets:
 // <= 1.5 MiB bundled or <= 0.75 MiB external, <= 200 ms to import.
-// bench/probes/ stand in for handlers still being written (what they will import at cold start).
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -43,11 +42,7 @@ async function main(): Promise<void> {
   const out = await mkdtemp(join(tmpdir(), 'hr-bundles-'));
   // External @aws-sdk/* must resolve from the bundles as the runtime's copy does on Lambda.
   await symlink(join(REPO_ROOT, 'node_modules'), join(out, 'node_modules'), 'dir');
-  const entries: Array<[string, string]> = [
-    ...LAMBDA_ENTRIES.map((n): [string, string] => [n, entryOf(n)]),
-    ['copier (probe)', join(REPO_ROOT, 'bench/probes/copier.ts')],
-    ['api (probe)', join(REPO_ROOT, 'bench/probes/api.ts')],
-  ];
+  const entries: Array<[string, string]> = LAMBDA_ENTRIES.map((n): [string, string] => [n, entryOf(n)]);
   const rows: Row[] = [];
   try {
     for (const [name, entry] of entries) {
@@ -71,8 +66,7 @@ async function main(): Promise<void> {
   ];
   for (const r of rows) {
     const ok = r.mib <= TARGET[r.sdk] && r.importMs <= TARGET.importMs;
-    const note = r.mib * MIB < 4096 ? ' (placeholder handler: nothing bundled yet)' : '';
-    lines.push(`${r.name.padEnd(16)}${r.sdk.padEnd(10)}${r.mib.toFixed(3).padStart(7)}${r.importMs.toFixed(1).padStart(11)}  ${ok ? 'yes' : 'NO'}${note}`);
+    lines.push(`${r.name.padEnd(16)}${r.sdk.padEnd(10)}${r.mib.toFixed(3).padStart(7)}${r.importMs.toFixed(1).padStart(11)}  ${ok ? 'yes' : 'NO'}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
