@@ -370,5 +370,11 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
     assert.equal(e.trigger, 'scheduled');
     assert.equal(e.status, 'Succeed', JSON.stringify(e));
     assert.equal(e.counts.total, 1, 'library/app:1.0, in sync since the first test');
+
+    // A schedule firing for a rule deleted meanwhile is consumed once, not retried into the DLQ.
+    await sqsClient.send(new SendMessageCommand({ QueueUrl: executionQueueUrl, MessageBody: JSON.stringify({ scheduledRule: 'deleted-rule' }) }));
+    const gone = () => sources.deliveries.filter((d) => d.body.includes('deleted-rule'));
+    await sources.until(async () => gone().length > 0, 10_000);
+    assert.deepEqual(gone().map((d) => d.failed), [false]);
   });
 });

@@ -17,8 +17,14 @@ const MAX_PLAN_DELIVERIES = 3;
 async function planRecord(rt: LambdaRuntime, record: SQSRecord): Promise<void> {
   const msg = receivedOf<ExecutionMessage>(record);
   if ('scheduledRule' in msg.body) {
-    const e = await rt.frontdoor.runRule(msg.body.scheduledRule, 'scheduled');
-    rt.log.info('scheduled run', { rule: msg.body.scheduledRule, execution: e.id, status: e.status });
+    try {
+      const e = await rt.frontdoor.runRule(msg.body.scheduledRule, 'scheduled');
+      rt.log.info('scheduled run', { rule: msg.body.scheduledRule, execution: e.id, status: e.status });
+    } catch (err) {
+      // A schedule that fired as its rule was deleted or disabled: nothing to run, nothing to retry.
+      if (!(err instanceof ReplicatorError && (err.code === 'RULE_UNKNOWN' || err.code === 'RULE_DISABLED'))) throw err;
+      rt.log.warn('scheduled run skipped', { rule: msg.body.scheduledRule, reason: err.message });
+    }
     return;
   }
   const job: PlanJob = { ...msg.body, resume: msg.body.resume || msg.receiveCount > 1 };
