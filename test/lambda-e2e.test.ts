@@ -371,6 +371,14 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
     assert.equal(e.status, 'Succeed', JSON.stringify(e));
     assert.equal(e.counts.total, 1, 'library/app:1.0, in sync since the first test');
 
+    // A rule EventBridge Scheduler could not run is refused by the API before it is stored.
+    const rule = { name: 'both-days', src_registry: 'hq', dest_registry: 'branch', trigger: { type: 'scheduled', trigger_settings: { cron: '0 0 2 1 * 1' } } };
+    const refused = await api(httpEvent('POST', '/api/v1/rules', rule), lambdaContext('api'));
+    assert.equal(refused.statusCode, 400, refused.body);
+    assert.match(refused.body, /both-days.*EventBridge/);
+    const rules = await getJson<{ items: Array<{ name: string }> }>('/api/v1/rules');
+    assert.ok(!rules.items.some((r) => r.name === 'both-days'), 'nothing stored');
+
     // A schedule firing for a rule deleted meanwhile is consumed once, not retried into the DLQ.
     await sqsClient.send(new SendMessageCommand({ QueueUrl: executionQueueUrl, MessageBody: JSON.stringify({ scheduledRule: 'deleted-rule' }) }));
     const gone = () => sources.deliveries.filter((d) => d.body.includes('deleted-rule'));
