@@ -2,12 +2,12 @@
 // the product's own validation (loadConfig), then what only matters on AWS, each problem named
 // by its path like every other config error. The stack is built from the result and never sees
 // a secret value: only Secrets Manager names and ARNs.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config, RegistryConfig, SecretRef } from '../shared/rules/config-schema.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../shared/rules/load-config.js';
-import { CronTranslationError, toEventBridgeCron } from '../shared/rules/eventbridge-cron.js';
+import { scheduleName } from '../shared/adapters/eventbridge-schedules.js';
+import { eventBridgeSchedules } from '../shared/rules/eventbridge-cron.js';
 
 /** The CDK context key naming the config file (`npx cdk deploy -c config=replicator.yaml`). */
 export const CONFIG_CONTEXT_KEY = 'config';
@@ -89,7 +89,6 @@ export async function loadDeployment(file: string): Promise<Deployment> {
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const ECR_HOST = /^(\d{12})\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$/;
-const SCHEDULE_NAME_MAX = 64;
 
 function secretProblem(ref: SecretRef, path: string): string | undefined {
   if (!('secret' in ref)) {
@@ -115,10 +114,7 @@ function partitionOf(region: string): string {
  * keep a prefix and a hash of the whole name so two rules never share a schedule.
  */
 export function scheduleNameOf(rule: string): string {
-  const name = `rule-${rule.replace(/[^0-9A-Za-z_.-]/g, '-')}`;
-  if (name.length <= SCHEDULE_NAME_MAX) return name;
-  const hash = createHash('sha256').update(rule).digest('hex').slice(0, 8);
-  return `${name.slice(0, SCHEDULE_NAME_MAX - hash.length - 1)}-${hash}`;
+  return scheduleName('rule-', rule); // the API's schedules use the same naming with `api-`
 }
 
 /** Checks a loaded config for what the AWS deployment needs, and derives the stack's inputs. */
@@ -177,23 +173,13 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
     }
   }
 
-  const schedules: ScheduledRule[] = [];
+  const translated = eventBridgeSchedules(config.rules);
+  issues.push(...translated.problems);
+  const schedules: ScheduledRule[] = translated.schedules.map((s) => ({ ...s, scheduleName: scheduleNameOf(s.rule) }));
   config.rules.forEach((rule, i) => {
     const path = `rules[${i}]`;
     if (rule.trigger.type === 'event_based' && !webhookRef) {
       issues.push(`webhook.auth_header: rule "${rule.name}" (${path}) is event-based, so Harbor's webhook needs its secret: set webhook.auth_header to {secret: NAME_OR_ARN}`);
-    }
-    if (rule.trigger.type === 'scheduled') {
-      const cron = rule.trigger.trigger_settings?.cron ?? '';
-      try {
-        const expression = toEventBridgeCron(cron);
-        if (rule.enabled) {
-          schedules.push({ rule: rule.name, scheduleName: scheduleNameOf(rule.name), expression, timezone: rule.trigger.trigger_settings?.timezone ?? 'UTC' });
-        }
-      } catch (err) {
-        if (!(err instanceof CronTranslationError)) throw err;
-        issues.push(`${path}.trigger.trigger_settings.cron: EventBridge Scheduler cannot run "${cron}": ${err.message}`);
-      }
     }
     const src = ecr.get(loaded.source(rule).name);
     if (src) src.source = true;

@@ -9,7 +9,8 @@ import { processTask } from '../../shared/executions/worker.js';
 import { recordWorkerEvent } from '../../shared/executions/worker-log.js';
 import type { TaskStore } from '../../shared/ports.js';
 import { lambdaRuntime } from './runtime.js';
-import { EventSourceQueue, processSqsEvent, receivedOf } from './sqs-batch.js';
+import { receivedFromSqsRecord } from '../../shared/adapters/sqs-queue.js';
+import { EventSourceQueue, processSqsEvent } from './sqs-batch.js';
 
 /** Blob locations at destinations, kept while the container lives (mounts across tasks). */
 const locations = new BlobLocations(10_000);
@@ -44,7 +45,7 @@ export const handler = async (event: SQSEvent, context: Context) => {
   const deadline = Date.now() + remaining;
   const { handoverMs, cutoffMs } = deadlineMargins(remaining);
   return processSqsEvent(rt, event, context, async (record) => {
-    const msg = receivedOf<TaskMessage>(record);
+    const msg = receivedFromSqsRecord<TaskMessage>(record);
     const stop = await watchStop(rt.store, msg.body.executionId);
     try {
       await processTask(msg, {

@@ -9,13 +9,14 @@ import type { ExecutionMessage, PlanJob } from '../../shared/executions/frontdoo
 import { runPlanJob } from '../../shared/executions/plan-job.js';
 import { isRetryableTaskError } from '../../shared/executions/worker.js';
 import { lambdaRuntime, type LambdaRuntime } from './runtime.js';
-import { processSqsEvent, receivedOf } from './sqs-batch.js';
+import { receivedFromSqsRecord } from '../../shared/adapters/sqs-queue.js';
+import { processSqsEvent } from './sqs-batch.js';
 
 /** Deliveries of a plan job before its planning is failed for good (the queue's DLQ allows 5). */
 const MAX_PLAN_DELIVERIES = 3;
 
 async function planRecord(rt: LambdaRuntime, record: SQSRecord): Promise<void> {
-  const msg = receivedOf<ExecutionMessage>(record);
+  const msg = receivedFromSqsRecord<ExecutionMessage>(record);
   if ('scheduledRule' in msg.body) {
     try {
       const e = await rt.frontdoor.runRule(msg.body.scheduledRule, 'scheduled');

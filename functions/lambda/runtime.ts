@@ -11,7 +11,7 @@ import { SqsQueue } from '../../shared/adapters/sqs-queue.js';
 import { ExecutionFrontdoor, type ExecutionMessage } from '../../shared/executions/frontdoor.js';
 import type { TaskMessage } from '../../shared/executions/planner.js';
 import { ConfigView } from '../../shared/rules/config-view.js';
-import { eventBridgeScheduleProblems } from '../../shared/rules/eventbridge-cron.js';
+import { eventBridgeSchedules } from '../../shared/rules/eventbridge-cron.js';
 import { parseConfig } from '../../shared/rules/load-config.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
@@ -70,7 +70,7 @@ export class LambdaRuntime {
     const secretsClient = this.tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 }));
     this.secrets = { store: new SecretsManagerStore({ client: secretsClient }) };
     this.clients = new RegistryClients({ secrets: this.secrets });
-    this.config = new ConfigView(file, this.serviceStore, (c) => eventBridgeScheduleProblems(c.config.rules));
+    this.config = new ConfigView(file, this.serviceStore, (c) => eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems);
     this.frontdoor = new ExecutionFrontdoor({
       store: this.store,
       deliveries: this.serviceStore,

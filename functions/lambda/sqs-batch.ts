@@ -1,7 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Queue, Received } from '../../shared/ports.js';
-export { receivedFromSqsRecord as receivedOf } from '../../shared/adapters/sqs-queue.js';
 import type { LambdaRuntime } from './runtime.js';
 
 /** A record the handler asked to see again later: reported as a batch item failure. */

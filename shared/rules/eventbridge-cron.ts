@@ -55,21 +55,30 @@ export function toEventBridgeCron(expr: string): string {
   return `cron(${min} ${hour} ${ebDom} ${month} ${ebDow} *)`;
 }
 
+type ScheduledRuleLike = { name: string; enabled: boolean; trigger: { type: string; trigger_settings?: { cron?: string | undefined; timezone?: string | undefined } | undefined } };
+
 /**
- * The scheduled rules EventBridge Scheduler cannot run, each as `<path>: <reason>` naming the
- * rule's cron (checked at synth for the file, and before an API change is stored).
+ * The schedules of the scheduled rules in EventBridge Scheduler's terms (enabled rules only),
+ * and the rules it cannot run, each as `<path>.trigger.trigger_settings.cron: <reason>`
+ * (`pathOf` names a rule: `rules[i]` in the config file). Used at synth for the file's rules,
+ * and before an API change is stored.
  */
-export function eventBridgeScheduleProblems(rules: ReadonlyArray<{ name: string; enabled: boolean; trigger: { type: string; trigger_settings?: { cron?: string | undefined } | undefined } }>): string[] {
+export function eventBridgeSchedules(
+  rules: readonly ScheduledRuleLike[],
+  pathOf: (rule: ScheduledRuleLike, index: number) => string = (_, i) => `rules[${i}]`,
+): { schedules: Array<{ rule: string; expression: string; timezone: string }>; problems: string[] } {
+  const schedules: Array<{ rule: string; expression: string; timezone: string }> = [];
   const problems: string[] = [];
   rules.forEach((rule, i) => {
-    const cron = rule.trigger.trigger_settings?.cron;
-    if (!rule.enabled || rule.trigger.type !== 'scheduled' || !cron) return;
+    if (rule.trigger.type !== 'scheduled') return;
+    const cron = rule.trigger.trigger_settings?.cron ?? '';
     try {
-      toEventBridgeCron(cron);
+      const expression = toEventBridgeCron(cron);
+      if (rule.enabled) schedules.push({ rule: rule.name, expression, timezone: rule.trigger.trigger_settings?.timezone ?? 'UTC' });
     } catch (err) {
       if (!(err instanceof CronTranslationError)) throw err;
-      problems.push(`rules[${i}].trigger.trigger_settings.cron: rule "${rule.name}": "${cron}" cannot run on EventBridge Scheduler: ${err.message}`);
+      problems.push(`${pathOf(rule, i)}.trigger.trigger_settings.cron: EventBridge Scheduler cannot run "${cron}": ${err.message}`);
     }
   });
-  return problems;
+  return { schedules, problems };
 }
