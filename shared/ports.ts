@@ -1,4 +1,4 @@
-import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './executions/model.js';
+import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskError, TaskStatus, Trigger } from './executions/model.js';
 import type { UploadCheckpoint } from './copy/handover.js';
 import type { RuleConfig } from './rules/config-schema.js';
 
@@ -16,6 +16,8 @@ export interface SecretStore {
 /** What a task transition sets besides the status. */
 export interface TransitionPatch {
   statusText?: string;
+  /** The failure to record (moving to Error, or back to Pending for a retry); Success clears it. */
+  error?: TaskError;
   bytes?: number;
   /** When moving to Running: the lease's end. */
   leaseUntil?: number;

@@ -26,6 +26,7 @@ import {
   type NewTask,
   type Task,
   type TaskCounts,
+  type TaskError,
   type TaskStatus,
   type Trigger,
 } from '../executions/model.js';
@@ -267,6 +268,7 @@ export class DynamoDBTaskStore implements TaskStore {
         digest: t.digest,
         status,
         statusText: t.statusText,
+        ...(t.error ? { error: t.error } : {}),
         attempts: 0,
         bytes: 0,
         ...(final ? { startTime: now, endTime: now } : {}),
@@ -351,6 +353,14 @@ export class DynamoDBTaskStore implements TaskStore {
     if (patch.statusText !== undefined) {
       sets.push('statusText = :text');
       values[':text'] = patch.statusText;
+    }
+    if (patch.error !== undefined) {
+      sets.push('#err = :err');
+      names['#err'] = 'error';
+      values[':err'] = patch.error;
+    } else if (to === 'Success') {
+      removes.push('#err');
+      names['#err'] = 'error';
     }
     if (patch.bytes !== undefined) {
       sets.push('bytes = :bytes');
@@ -541,6 +551,7 @@ function taskItem(t: Task): Record<string, unknown> {
     digest: t.digest,
     status: t.status,
     statusText: t.statusText,
+    error: t.error,
     attempts: t.attempts,
     bytes: t.bytes,
     startTime: t.startTime,
@@ -560,6 +571,7 @@ function toTask(i: Record<string, unknown>): Task {
     digest: i.digest as string | undefined,
     status: i.status as TaskStatus,
     statusText: i.statusText as string | undefined,
+    ...(isTaskError(i.error) ? { error: { code: i.error.code, message: i.error.message } } : {}),
     attempts: Number(i.attempts ?? 0),
     bytes: Number(i.bytes ?? 0),
     startTime: i.startTime as string | undefined,
@@ -632,4 +644,8 @@ export async function ensureTable(client: DynamoDBClient, table: string): Promis
     await sleep(100);
   }
   throw new Error(`table ${table} did not become ACTIVE`);
+}
+
+function isTaskError(v: unknown): v is TaskError {
+  return typeof v === 'object' && v !== null && typeof (v as TaskError).code === 'string' && typeof (v as TaskError).message === 'string';
 }

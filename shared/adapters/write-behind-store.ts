@@ -77,6 +77,8 @@ export class WriteBehindTaskStore implements TaskStore {
     t.status = to;
     if (patch.countAttempt) t.attempts += 1;
     if (patch.statusText !== undefined) t.statusText = patch.statusText;
+    if (patch.error !== undefined) t.error = patch.error;
+    else if (to === 'Success') delete t.error;
     if (patch.bytes !== undefined) t.bytes = patch.bytes;
     if (patch.checkpoint !== undefined) t.checkpoint = patch.checkpoint;
     if (to === 'Running') t.startTime = now;

@@ -48,6 +48,12 @@ export interface TaskRef {
   tags: string[];
 }
 
+/** Why a task failed: a stable code (`INVALID_NAME`, `MANIFEST_UNKNOWN`, ...) and a message, as `copy --json` prints it. */
+export interface TaskError {
+  code: string;
+  message: string;
+}
+
 /** One artifact (a tag, or an artifact with all its tags) to copy or delete. */
 export interface Task {
   executionId: string;
@@ -59,6 +65,8 @@ export interface Task {
   status: TaskStatus;
   /** The error, or a note such as "in sync". */
   statusText?: string | undefined;
+  /** The last failure (kept while a retry is pending; cleared by success). */
+  error?: TaskError | undefined;
   /** Runs so far (a retry adds one). */
   attempts: number;
   bytes: number;
@@ -75,7 +83,15 @@ export type NewTask = Pick<Task, 'operation' | 'source' | 'destination' | 'diges
   /** Born final: Success for tags already in sync, Error for names the destination refuses. */
   status?: 'Pending' | 'Success' | 'Error';
   statusText?: string;
+  error?: TaskError;
 };
+
+/** The `error` of a failure: a ReplicatorError's code, or `ERROR` for anything else. */
+export function taskError(err: unknown): TaskError {
+  const code = typeof (err as { code?: unknown })?.code === 'string' && /^[A-Z0-9_]{1,64}$/.test((err as { code: string }).code) ? (err as { code: string }).code : 'ERROR';
+  const message = err instanceof Error ? err.message : String(err);
+  return { code, message };
+}
 
 /** Statuses that are final for a task. */
 export const FINAL_TASK: ReadonlySet<TaskStatus> = new Set(['Stopped', 'Error', 'Success']);

@@ -116,7 +116,8 @@ export async function planExecution(
               destination: { registry: runtime.destination.name, repository: '', tags: [] },
               digest: e.digest,
               status: 'Error',
-              statusText: e.error,
+              statusText: `${e.code}: ${e.error}`,
+              error: { code: e.code, message: e.error },
             };
           }
           if (e.kind !== 'item') return undefined;
@@ -190,7 +191,15 @@ export function planArtifactEvent(
   } catch (err) {
     if (!(err instanceof DestinationNameError)) throw err;
     return {
-      task: { operation: event.operation, source, destination: { registry: names.destination, repository: '', tags: [] }, digest: event.digest, status: 'Error', statusText: err.message },
+      task: {
+        operation: event.operation,
+        source,
+        destination: { registry: names.destination, repository: '', tags: [] },
+        digest: event.digest,
+        status: 'Error',
+        statusText: `${err.code}: ${err.message}`,
+        error: { code: err.code, message: err.message },
+      },
     };
   }
 }

@@ -6,7 +6,7 @@ import { isAbort, ReplicatorError } from '../errors.js';
 import type { Queue, Received, TaskStore } from '../ports.js';
 import { isRetryableNetworkError, RegistryError } from '../registry/errors.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
-import type { Task, TaskStatus } from './model.js';
+import { taskError, type Task, type TaskError, type TaskStatus } from './model.js';
 import type { TaskMessage } from './planner.js';
 
 /** What a worker reports as it goes. */
@@ -102,7 +102,7 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   const rule = deps.ruleOf ? await deps.ruleOf(executionId) : (await store.getExecution(executionId))?.rule;
   deps.onEvent?.({ kind: 'task-start', task: running });
   const heartbeat = setInterval(() => void store.renewLease(executionId, taskId, now() + leaseMs).catch(() => {}), Math.max(1000, leaseMs / 3));
-  const finish = async (status: TaskStatus, patch: { statusText?: string; bytes?: number }) => {
+  const finish = async (status: TaskStatus, patch: { statusText?: string; bytes?: number; error?: TaskError }) => {
     await store.transitionTask(executionId, taskId, ['Running'], status, patch);
     deps.onEvent?.({ kind: 'task-end', task: running, status, bytes: patch.bytes ?? 0, text: patch.statusText });
     await taskQueue.ack(msg.receipt);
@@ -132,7 +132,8 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
         'no blob finished or advanced before the run had to hand over: a blob this large needs a chunked upload (copy_by_chunk) or a longer timeout',
       );
     }
-    const message = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
+    const failure = taskError(err);
+    const message = err instanceof ReplicatorError ? `${failure.code}: ${failure.message}` : failure.message;
     if ((isAbort(err) || signal?.aborted) && deps.shuttingDown?.()) {
       // Handed back: Pending again, run after the restart (recovery queues it).
       await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: 'handed back at shutdown' });
@@ -141,11 +142,11 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
       await finish('Stopped', { statusText: 'stopped' });
     } else if (isRetryableTaskError(err) && attempt < (deps.maxAttempts ?? 3)) {
       const delayMs = deps.retryDelayMs?.(attempt) ?? 2000 * 4 ** (attempt - 1);
-      await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: `attempt ${attempt} failed, retrying: ${message}` });
+      await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: `attempt ${attempt} failed, retrying: ${message}`, error: failure });
       deps.onEvent?.({ kind: 'task-retry', task: running, delayMs, reason: message });
       await taskQueue.retry(msg.receipt, delayMs);
     } else {
-      await finish('Error', { statusText: message });
+      await finish('Error', { statusText: message, error: failure });
     }
   } finally {
     clearInterval(heartbeat);

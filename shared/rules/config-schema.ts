@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import '../util/schema.js';
+import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import { parseSize } from '../util/units.js';
 import { checkCron } from './cron.js';
 
@@ -203,11 +204,27 @@ const awsSchema = z.strictObject({
 });
 export type AwsConfig = z.infer<typeof awsSchema>;
 
+/** Bounds on what registries' answers can make us do (see shared/registry/limits.ts). */
+const limitsSchema = z.strictObject({
+  max_pages: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), DEFAULT_LIMITS.maxPages),
+  max_index_children: z._default(z.int().check(z.gte(1), z.lte(100_000)), DEFAULT_LIMITS.maxIndexChildren),
+  max_manifest_bytes: z._default(sizeSchema, DEFAULT_LIMITS.maxManifestBytes),
+  max_index_depth: z._default(z.int().check(z.gte(1), z.lte(16)), DEFAULT_LIMITS.maxIndexDepth),
+});
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+
+/** The engine's view of the `limits:` block. */
+export function limitsOf(config: { limits: LimitsConfig }): Limits {
+  const l = config.limits;
+  return { maxPages: l.max_pages, maxIndexChildren: l.max_index_children, maxManifestBytes: l.max_manifest_bytes, maxIndexDepth: l.max_index_depth };
+}
+
 export const configSchema = z.strictObject({
   registries: z._default(z.array(registrySchema), []),
   rules: z._default(z.array(ruleSchema), []),
   webhook: z.optional(z.strictObject({ auth_header: z.optional(secretRefSchema) })),
   api: z.optional(z.strictObject({ token: z.optional(secretRefSchema) })),
+  limits: z._default(limitsSchema, () => limitsSchema.parse({})),
   aws: z._default(awsSchema, () => awsSchema.parse({})),
 });
 export type Config = z.infer<typeof configSchema>;

@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import type { RegistryClient } from '../registry/client.js';
 import type { Source, SourceArtifact } from '../sources/source.js';
 import type { RegistryConfig, RuleConfig } from './config-schema.js';
+import { isDigest, isRepositoryName, isTag, showName } from '../registry/names.js';
 import { DestinationNameError, destinationRepository, pathRuleOf } from './destination.js';
 import { RuleFilter } from './filters.js';
 
@@ -28,8 +29,12 @@ export type PlanEvent =
   | { kind: 'item'; item: PlanItem }
   /** Left out by a filter; `what` names the repository or artifact. */
   | { kind: 'excluded'; what: string; reason: string }
-  /** Selected, but its destination cannot be named (Harbor's flattening or path rule). */
-  | { kind: 'error'; what: string; error: string; repository: string; tags: string[]; digest: string | undefined };
+  /**
+   * Selected, but it cannot be copied: its destination cannot be named (Harbor's flattening or
+   * path rule, `DESTINATION_NAME`), or the source listed a name that breaks the distribution
+   * grammar (`INVALID_NAME`: shown escaped in `repository`/`tags`, never requested).
+   */
+  | { kind: 'error'; what: string; code: string; error: string; repository: string; tags: string[]; digest: string | undefined };
 
 /** What the planner needs for one rule. */
 export interface PlanInput {
@@ -68,7 +73,13 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
   for await (const repository of input.lister.repositories(filter.namePattern, signal)) {
     const repoVerdict = filter.repository(repository);
     if (!repoVerdict.keep) {
-      yield { kind: 'excluded', what: `${input.sourceHost}/${repository}`, reason: repoVerdict.reason };
+      yield { kind: 'excluded', what: `${input.sourceHost}/${isRepositoryName(repository) ? repository : showName(repository)}`, reason: repoVerdict.reason };
+      continue;
+    }
+    if (!isRepositoryName(repository)) {
+      // A hostile or broken listing: an error of that name, and nothing is requested with it.
+      const shown = showName(repository);
+      yield { kind: 'error', what: `${input.sourceHost}/${shown}`, code: 'INVALID_NAME', error: `the source listed an invalid repository name ${shown}`, repository: shown, tags: [], digest: undefined };
       continue;
     }
     let dstRepository: string | undefined;
@@ -79,6 +90,14 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
       if (!(err instanceof DestinationNameError)) throw err;
       nameError = err.message;
     }
+    const invalid = (artifact: SourceArtifact, tags: readonly string[]): PlanEvent | undefined => {
+      const badTag = tags.find((t) => !isTag(t));
+      const badDigest = artifact.digest !== undefined && !isDigest(artifact.digest) ? artifact.digest : undefined;
+      if (badTag === undefined && badDigest === undefined) return undefined;
+      const shownTags = tags.map((t) => (isTag(t) ? t : showName(t)));
+      const message = badTag !== undefined ? `the source listed an invalid tag ${showName(badTag)}` : `the source listed an invalid digest ${showName(badDigest!)}`;
+      return { kind: 'error', what: `${input.sourceHost}/${repository}:${shownTags.join(',')}`, code: 'INVALID_NAME', error: message, repository, tags: shownTags, digest: undefined };
+    };
 
     let window: Array<{ artifact: SourceArtifact; tags: string[] }> = [];
     const flush = async function* (): AsyncGenerator<PlanEvent> {
@@ -97,7 +116,7 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
       for (const { tags, digest } of resolved) {
         const what = `${input.sourceHost}/${repository}${tags.length ? `:${tags.join(',')}` : ''}${digest ? `@${digest}` : ''}`;
         if (nameError !== undefined || dstRepository === undefined) {
-          yield { kind: 'error', what, error: nameError ?? 'no destination name', repository, tags, digest };
+          yield { kind: 'error', what, code: 'DESTINATION_NAME', error: nameError ?? 'no destination name', repository, tags, digest };
           continue;
         }
         if (!digest && tags.length > 0 && input.sourceClient) {
@@ -120,6 +139,11 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
       if (!verdict.keep) {
         const label = artifact.tags.length ? `:${artifact.tags.join(',')}` : artifact.digest ? `@${artifact.digest}` : '';
         yield { kind: 'excluded', what: `${input.sourceHost}/${repository}${label}`, reason: verdict.reason };
+        continue;
+      }
+      const bad = invalid(artifact, verdict.tags);
+      if (bad) {
+        yield bad;
         continue;
       }
       window.push({ artifact, tags: verdict.tags });
