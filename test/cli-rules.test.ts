@@ -90,6 +90,17 @@ rules:
       assert.match(r.stderr, /rules\[0\]\.filters\[0\]\.decoration: Invalid option: expected one of "matches"\|"excludes" \(got "include"\)/);
       assert.equal(r.stdout, '', 'nothing happens on a bad config');
     }
+
+    // A YAML alias bomb is a config error like any other (it used to escape as an internal error, exit 1).
+    const bomb = join(dir, 'bomb.yaml');
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    await writeFile(bomb, `${levels.join('\n')}\n`);
+    for (const args of [['config', 'check', '--config', bomb], ['run', 'r', '--config', bomb], ['serve', '--config', bomb, '--data-dir', join(dir, 'bomb-state')]]) {
+      const r = await runCli(args, { env });
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /invalid config .*bomb\.yaml:\n {2}\(top level\): Excessive alias count/, args.join(' '));
+    }
   });
 
   it('run --dry-run prints source -> destination per artifact and copies nothing; --verbose says what was left out', async () => {

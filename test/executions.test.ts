@@ -242,7 +242,7 @@ ${rules}`;
       try {
         await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
         const r = await runCli(['executions', 'list', '--data-dir', dataDir]);
-        assert.equal(r.code, 1);
+        assert.equal(r.code, 2);
         assert.equal(r.stderr.trim(), `harbor-replicator: data dir ${dataDir} in use by pid ${holder.pid}`);
       } finally {
         holder.kill('SIGKILL');

@@ -126,6 +126,11 @@ webhook: {auth_header: "Bearer s3cr3t-literal"}
     assert.match(at('5 0 2 * * *')[0]!, /seconds field must be 0/);
     assert.match(at('0 99 * * *')[0]!, /Invalid value for hour: 99/);
     assert.match(at('0 0 2 * *', 'Mars/Base')[0]!, /^rules\[0\]\.trigger\.trigger_settings\.timezone: unknown time zone "Mars\/Base"/);
+    // Valid grammar, impossible date: it would never fire. Feb 29 fires within four years.
+    assert.match(at('0 0 0 31 2 *')[0]!, /^rules\[0\]\.trigger\.trigger_settings\.cron: cron "0 0 0 31 2 \*" never fires in the next 5 years/);
+    assert.match(at('0 0 31 4 *')[0]!, /never fires in the next 5 years/);
+    assert.deepEqual(at('0 0 0 29 2 *'), []);
+    assert.equal(checkCron('0 0 29 2 *', 'UTC', Date.parse('2029-03-01T00:00:00Z')), undefined);
     assert.deepEqual(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, trigger: {type: scheduled}}]`), [
       'rules[0].trigger.trigger_settings.cron: a scheduled trigger needs trigger_settings.cron',
     ]);
@@ -140,6 +145,17 @@ webhook: {auth_header: "Bearer s3cr3t-literal"}
     assert.match(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, dest_namespace: "Mirror/"}]`)[0]!, /^rules\[0\]\.dest_namespace: must be a lowercase repository path/);
     assert.match(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, filters: [{type: name, value: [a, b]}]}]`)[0]!, /^rules\[0\]\.filters\[0\]\.value: a name filter takes one pattern/);
     assert.match(problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, filters: [{type: resource, value: chart}]}]`)[0]!, /a resource filter is "image" or "artifact"/);
+  });
+
+  it('refuses a YAML alias bomb as a config error, without expanding it', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    const found = problems(levels.join('\n'));
+    assert.equal(found.length, 1);
+    assert.match(found[0]!, /^\(top level\): Excessive alias count/);
   });
 
   it('reports YAML syntax errors with their position', () => {

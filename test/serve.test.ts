@@ -180,6 +180,14 @@ api: {token: {env: API_TOKEN}}
     const invalid = await webhook({ ...push, event_data: { ...push.event_data, repository: { repo_full_name: 'UPPER/case' } } });
     assert.equal(invalid.status, 400);
     assert.match(((await invalid.json()) as { error: { message: string } }).error.message, /event_data\.repository\.repo_full_name/);
+    // Harbor sends one resource per event: a delivery naming thousands is refused before any work.
+    const many = { ...push, event_data: { ...push.event_data, resources: Array.from({ length: 101 }, () => push.event_data.resources[0]!) } };
+    const tooMany = await webhook(many);
+    assert.equal(tooMany.status, 400);
+    assert.match(((await tooMany.json()) as { error: { message: string } }).error.message, /event_data\.resources: at most 100 resources per delivery/);
+    const badTag = await webhook({ ...push, event_data: { ...push.event_data, resources: [{ ...push.event_data.resources[0]!, tag: '../../x' }] } });
+    assert.equal(badTag.status, 400);
+    assert.match(((await badTag.json()) as { error: { message: string } }).error.message, /event_data\.resources\[0\]\.tag: must be a tag/);
     const scan = await webhook({ type: 'SCANNING_COMPLETED', occur_at: 1, event_data: {} });
     assert.equal(scan.status, 200, 'other event types are acknowledged and ignored');
     const nomatch = await webhook(harborPayload('PUSH_ARTIFACT', src.host, 'other/app', app.top.digest, '1.0', 1_700_000_500));

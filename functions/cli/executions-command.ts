@@ -3,7 +3,7 @@ import { ReplicatorError, UsageError } from '../../shared/errors.js';
 import type { TaskStore } from '../../shared/ports.js';
 import { formatBytes } from '../../shared/util/units.js';
 import { EXIT } from './main.js';
-import { DEFAULT_DATA_DIR } from './run-command.js';
+import { DEFAULT_DATA_DIR, isDataDirProblem } from './run-command.js';
 import { executionSummary, taskRef } from './run-progress.js';
 
 interface ReadFlags {
@@ -32,7 +32,7 @@ async function withStore(flags: ReadFlags, fn: (store: Reader) => Promise<number
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;
     process.stderr.write(`harbor-replicator: ${err.message}\n`);
-    return err instanceof UsageError ? EXIT.USAGE : EXIT.FAILED;
+    return err instanceof UsageError || isDataDirProblem(err) ? EXIT.USAGE : EXIT.FAILED;
   } finally {
     await embedded?.close();
   }

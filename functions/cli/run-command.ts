@@ -62,9 +62,9 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
   try {
     return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, flags, await embeddedStore!);
   } catch (err) {
-    if (err instanceof ReplicatorError && err.code === 'DATA_DIR_IN_USE') {
+    if (err instanceof ReplicatorError && isDataDirProblem(err)) {
       process.stderr.write(`harbor-replicator: ${err.message}\n`);
-      return EXIT.FAILED;
+      return EXIT.USAGE;
     }
     const code = err instanceof ReplicatorError ? err.code : 'ERROR';
     process.stderr.write(`harbor-replicator: rule ${ruleName} failed: ${code}: ${(err as Error).message}\n`);
@@ -137,4 +137,9 @@ async function execute(rt: RuleRuntime, flags: RunFlags, embedded: Awaited<Retur
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** The data dir cannot be used (another process owns it, or it is not a usable directory): exit 2, as bad usage. */
+export function isDataDirProblem(err: ReplicatorError): boolean {
+  return err.code === 'DATA_DIR_IN_USE' || err.code === 'DATA_DIR_INVALID' || err.code === 'DATA_DIR_LOCK';
 }

@@ -14,7 +14,7 @@ export async function runServe(flags: { config?: string; listen?: string; dataDi
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;
     process.stderr.write(`harbor-replicator: ${err.message}\n`);
-    return err.code === 'DATA_DIR_IN_USE' ? EXIT.FAILED : EXIT.USAGE;
+    return EXIT.USAGE; // a config the service cannot run with, or a data dir it cannot have
   }
   process.stderr.write(`harbor-replicator: serving on ${server.url} (webhook ${server.url}/webhooks/harbor, API ${server.url}/api/v1)\n`);
   await new Promise<void>((resolve) => {

@@ -1,23 +1,17 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { mkdirSync, openSync, readFileSync, unlinkSync, writeSync, closeSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ReplicatorError } from '../errors.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { DynamoDBServiceStore } from './dynamodb-service-store.js';
 import { DynamoDBTaskStore, ensureTable } from './dynamodb-store.js';
 import { WriteBehindTaskStore } from './write-behind-store.js';
 
-/** Another process owns the data dir (dynalite's files cannot be shared). */
-export class DataDirInUseError extends ReplicatorError {
-  override name = 'DataDirInUseError';
-  constructor(
-    readonly dir: string,
-    readonly pid: number,
-  ) {
-    super('DATA_DIR_IN_USE', `data dir ${dir} in use by pid ${pid}`);
-  }
-}
+export { DataDirInUseError } from './data-dir-lock.js';
 
 /** The embedded default's state: dynalite in this process, persisted under the data dir. */
 export interface EmbeddedStore {
@@ -34,62 +28,31 @@ export interface EmbeddedStore {
 
 const TABLE = 'harbor-replicator';
 
-/** Takes the data dir for this process: a lock file holding our pid; a dead owner's is taken over. */
-function lock(dir: string): () => void {
-  const path = join(dir, 'lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      const release = () => {
-        try {
-          if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path);
-        } catch {
-          // already gone
-        }
-      };
-      process.once('exit', release);
-      return release;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new DataDirInUseError(dir, pid);
-      unlinkSync(path); // left by a process that is gone
-    }
-  }
-  throw new ReplicatorError('DATA_DIR_LOCK', `cannot lock data dir ${dir}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Opens the embedded store under `dir` (created if missing): one process per data dir, the
  * table created on first use, history kept across restarts.
  */
 export async function openEmbeddedStore(dir: string): Promise<EmbeddedStore> {
   const abs = resolve(dir);
-  mkdirSync(abs, { recursive: true });
-  const release = lock(abs);
+  privateDir(abs);
+  const release = await lockDataDir(abs);
   try {
+    // The table is served on a Unix socket inside the private data dir, never on a TCP port:
+    // no other local user can reach it (dynalite checks no credentials).
+    const { socket, cleanup } = socketPath(abs);
     const server = dynalite({ path: join(abs, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
-      server.listen(0, '127.0.0.1', () => ok());
+      server.listen(socket, () => ok());
     });
-    const port = (server.address() as AddressInfo).port;
+    const agent = new Agent({ keepAlive: true });
+    agent.createConnection = () => createConnection(socket);
     const client = new DynamoDBClient({
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: 'http://embedded.local',
       region: 'local',
       credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' },
       maxAttempts: 3,
+      requestHandler: { httpAgent: agent },
     });
     await ensureTable(client, TABLE);
     const dynamo = new DynamoDBTaskStore(client, TABLE, { counterFlushMs: 200 });
@@ -105,7 +68,9 @@ export async function openEmbeddedStore(dir: string): Promise<EmbeddedStore> {
         await store.flush().catch(() => {});
         await dynamo.flushCounters().catch(() => {});
         client.destroy();
+        agent.destroy();
         await new Promise<void>((ok) => server.close(() => ok()));
+        cleanup();
         release();
       },
     };
@@ -113,4 +78,49 @@ export async function openEmbeddedStore(dir: string): Promise<EmbeddedStore> {
     release();
     throw err;
   }
+}
+
+/**
+ * Creates the data dir 0700, or makes an existing one of ours 0700: it holds the history and the
+ * API-managed registries, and no other local user may read or write them.
+ */
+function privateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = statSync(dir);
+    if (!st.isDirectory()) throw new ReplicatorError('DATA_DIR_INVALID', `data dir ${dir} is not a directory`);
+    if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  } catch (err) {
+    if (err instanceof ReplicatorError) throw err;
+    throw new ReplicatorError('DATA_DIR_INVALID', `cannot use data dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Unix socket paths are limited to about 107 bytes. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * Where the table is served: `store.sock` in the data dir (a stale one from a killed process is
+ * ours to remove, since we hold the lock), or a private temporary directory when that path is
+ * too long for a socket.
+ */
+function socketPath(dir: string): { socket: string; cleanup: () => void } {
+  const inDir = join(dir, 'store.sock');
+  if (inDir.length <= MAX_SOCKET_PATH) {
+    rmSync(inDir, { force: true });
+    return { socket: inDir, cleanup: () => rmSync(inDir, { force: true }) };
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'harbor-replicator-')); // 0700
+  const socket = join(tmp, 'store.sock');
+  return {
+    socket,
+    cleanup: () => {
+      try {
+        unlinkSync(socket);
+      } catch {
+        // gone
+      }
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
+import { isDigest, isRepositoryName, isTag } from '../registry/names.js';
 import { describeIssue } from '../util/schema.js';
+
+/** Resources one delivery may name (Harbor sends one). */
+export const MAX_RESOURCES = 100;
 
 /** Harbor event types that start replications; others are acknowledged and ignored. */
 export const REPLICATED_EVENTS = ['PUSH_ARTIFACT', 'DELETE_ARTIFACT'] as const;
@@ -21,16 +25,18 @@ const artifactEventSchema = z.looseObject({
     resources: z
       .array(
         z.looseObject({
-          digest: z.string().check(z.regex(/^[a-z0-9]+:[a-f0-9]{32,}$/, 'must be a digest (sha256:...)')),
-          tag: z.optional(z.string()),
-          resource_url: z.string().check(z.minLength(1)),
+          digest: z.string().check(z.refine(isDigest, 'must be a digest (sha256:<64 hex>)')),
+          // An untagged artifact comes with its digest as the tag.
+          tag: z.optional(z.string().check(z.refine((t) => isTag(t) || isDigest(t), 'must be a tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) or the digest'))),
+          resource_url: z.string().check(z.minLength(1), z.maxLength(1024)),
         }),
       )
-      .check(z.minLength(1)),
+      // Harbor sends one resource per event; a delivery naming thousands is not Harbor's.
+      .check(z.minLength(1), z.maxLength(MAX_RESOURCES, `at most ${MAX_RESOURCES} resources per delivery`)),
     repository: z.looseObject({
       name: z.optional(z.string()),
       namespace: z.optional(z.string()),
-      repo_full_name: z.string().check(z.regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, 'must be a repository path')),
+      repo_full_name: z.string().check(z.refine(isRepositoryName, 'must be a repository path (lowercase components, at most 255 characters)')),
       repo_type: z.optional(z.string()),
     }),
   }),
@@ -73,7 +79,7 @@ export function parseHarborWebhook(body: unknown): ParsedWebhook {
       return { kind: 'invalid', reason: `event_data.resources[${i}].resource_url: "${r.resource_url}" is not host/${repository}...` };
     }
     // An untagged artifact comes with its digest as the tag.
-    const tag = r.tag && r.tag !== r.digest && !r.tag.includes(':') ? r.tag : undefined;
+    const tag = r.tag && isTag(r.tag) ? r.tag : undefined;
     const key = createHash('sha256').update(`${p.type}\n${repository}\n${r.digest}\n${p.occur_at}`).digest('hex');
     events.push({ type: p.type, host, repository, digest: r.digest, tag, occurAt: p.occur_at, operator: p.operator, idempotencyKey: key });
   }

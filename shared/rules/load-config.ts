@@ -52,7 +52,14 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.slice(0, MAX_ISSUES).map((e) => e.message.split('\n', 1)[0]!));
   }
-  const parsed = configSchema.safeParse(doc.toJS() ?? {}, { reportInput: true });
+  let data: unknown;
+  try {
+    // Aliases are expanded here: a few lines of YAML can name billions of nodes (an alias bomb).
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new ConfigError(file, [`(top level): ${(err as Error).message.split('\n', 1)[0]}`]);
+  }
+  const parsed = configSchema.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     throw new ConfigError(file, parsed.error.issues.slice(0, MAX_ISSUES).map(describe));
   }
