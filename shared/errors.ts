@@ -64,3 +64,9 @@ export function isAbort(err: unknown): boolean {
 export function throwIfStopped(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new StoppedError('stopped', { cause: signal.reason });
 }
+
+/** `CODE: message` of an error of ours, the message of any other: how a failure is recorded and logged. */
+export function describeError(err: unknown): string {
+  if (err instanceof ReplicatorError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,5 +1,5 @@
-import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskError, TaskStatus, Trigger } from './executions/model.js';
-import type { UploadCheckpoint } from './copy/handover.js';
+import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './executions/model.js';
+import type { TaskMove } from './executions/transitions.js';
 import type { RuleConfig } from './rules/config-schema.js';
 
 /**
@@ -11,22 +11,6 @@ import type { RuleConfig } from './rules/config-schema.js';
 export interface SecretStore {
   /** The secret's string value; throws when it does not exist or cannot be read. */
   get(nameOrArn: string): Promise<string>;
-}
-
-/** What a task transition sets besides the status. */
-export interface TransitionPatch {
-  statusText?: string;
-  /** The failure to record (moving to Error, or back to Pending for a retry); Success clears it. */
-  error?: TaskError;
-  bytes?: number;
-  /** When moving to Running: the lease's end. */
-  leaseUntil?: number;
-  /** Count one more run of the task. */
-  countAttempt?: boolean;
-  /** Also take over a Running task whose lease ended before this time (its worker died). */
-  expiredLeaseBefore?: number;
-  /** Uploads to continue in the next run (handing over); a final status clears them. */
-  checkpoint?: UploadCheckpoint[];
 }
 
 /** Filters of an execution listing, newest first. */
@@ -44,10 +28,19 @@ export interface Page<T> {
   cursor?: string | undefined;
 }
 
+/** What applying a move did. */
+export type MoveOutcome =
+  /** Applied now (`repeated`: it had been applied before, by an earlier delivery of the same move: nothing counted). */
+  | { applied: true; repeated: boolean; from: TaskStatus; task: Task }
+  /** Its precondition does not hold: the task as it is (undefined when there is no such task). */
+  | { applied: false; task: Task | undefined };
+
 /**
- * Durable executions and tasks. Tasks are the truth; an execution's counts are a fast view moved
- * after each task transition and reconciled by a recount when the execution looks finished.
- * Every transition is conditional, so a task delivered twice runs and counts once.
+ * Durable executions and tasks. Tasks are the truth: an execution's counts are a progress view,
+ * and every close (settle, stop, the sweeper) decides the final status from a recount of the
+ * tasks. Tasks move only by the moves of `executions/transitions.ts`, applied conditionally, so
+ * a task delivered twice runs and counts once, and a worker whose lease was taken over cannot
+ * touch the task any more. A backend maps moves to its own conditional writes; it decides nothing.
  */
 export interface TaskStore {
   /** Creates an execution (InProgress, not yet planned) with a new id. */
@@ -61,37 +54,37 @@ export interface TaskStore {
   }): Promise<Execution>;
   getExecution(id: string): Promise<Execution | undefined>;
   listExecutions(query: ExecutionQuery): Promise<Page<Execution>>;
-  /** Executions still in progress (for recovery, and single-active rules). */
+  /** Executions still in progress (for recovery, the sweeper, and single-active rules). */
   activeExecutions(rule?: string): Promise<Execution[]>;
-  /** Adds tasks (ids continue from `firstId`); counts move with them. */
+  /** Adds tasks (ids continue from `firstId`); Pending ones are due now. Counts move with them. */
   addTasks(executionId: string, firstId: number, tasks: NewTask[]): Promise<Task[]>;
-  /** Planning is over (`total` tasks); a planning failure fails the execution with `error`. */
-  finishPlanning(executionId: string, total: number, error?: string): Promise<void>;
+  /**
+   * Takes the planning lease of an execution not yet planned, or renews it with the same token;
+   * false when another planner holds a live lease or planning is over.
+   */
+  leasePlanning(executionId: string, token: string, until: number): Promise<boolean>;
+  /**
+   * Planning is over with `total` tasks. With `error`, planning failed: the execution ends Failed
+   * with that text once its tasks have ended. Then settles.
+   */
+  finishPlanning(executionId: string, total: number, opts?: { error?: string | undefined }): Promise<Execution | undefined>;
+  /**
+   * Releases the planning lease of a planner that is gone, so the planning can be resumed; with
+   * `countReplan` (the sweeper), one more replan is counted. The replans so far.
+   */
+  releasePlanning(executionId: string, opts: { countReplan: boolean }): Promise<number>;
   getTask(executionId: string, taskId: number): Promise<Task | undefined>;
   listTasks(executionId: string, query: { status?: TaskStatus | undefined; limit?: number; cursor?: string | undefined }): Promise<Page<Task>>;
-  /**
-   * Moves a task from one of `from` to `to` (conditional). Resolves to the task as it was before
-   * the move, or undefined when it is in another status (someone else has it, or it is final).
-   * `expiredLeaseBefore` also takes over a Running task whose lease has expired (its worker died).
-   */
-  transitionTask(
-    executionId: string,
-    taskId: number,
-    from: readonly TaskStatus[],
-    to: TaskStatus,
-    patch?: TransitionPatch,
-  ): Promise<Task | undefined>;
-  /** Extends a running task's lease. */
-  renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void>;
-  /**
-   * Recounts the tasks when the counts say nothing is left (or always, with `force`: when the
-   * caller knows no work is in flight, or after a crash), and closes the execution if so.
-   */
-  settleExecution(executionId: string, opts?: { force?: boolean }): Promise<Execution | undefined>;
-  /** Sets an open execution's counters to a recount of its tasks (after a crash). */
-  reconcileCounts(executionId: string): Promise<TaskCounts>;
-  /** Asks the execution to stop: no new task starts; pending tasks become Stopped. */
-  requestStop(executionId: string): Promise<void>;
+  /** Applies one move of `transitions.ts` (conditionally; see MoveOutcome). */
+  applyMove(executionId: string, taskId: number, move: TaskMove): Promise<MoveOutcome>;
+  /** Extends the lease of the worker holding `token`; false when the lease is no longer its own. */
+  heartbeat(executionId: string, taskId: number, token: string, leaseUntil: number): Promise<boolean>;
+  /** Recounts the tasks and closes the execution when `settleDecision` says it is final. */
+  settleExecution(executionId: string): Promise<Execution | undefined>;
+  /** Sets an open execution's counters to a recount of its tasks; `corrected` when they were off. */
+  recount(executionId: string): Promise<{ counts: TaskCounts; corrected: boolean }>;
+  /** Asks the execution to stop: no new task starts; tasks not started become Stopped; then settles. */
+  requestStop(executionId: string): Promise<Execution | undefined>;
 }
 
 /** A message received from a queue. */
@@ -112,6 +105,8 @@ export interface Queue<T> {
   ack(receipt: string): Promise<void>;
   /** Not done: deliver again after `delayMs`. */
   retry(receipt: string, delayMs: number): Promise<void>;
+  /** Still working on it: not delivered again for `visibilityMs` from now (a heartbeat). */
+  extend(receipt: string, visibilityMs: number): Promise<void>;
 }
 
 /**
@@ -125,6 +120,8 @@ export interface DeliveryLog {
   recordDelivery(key: string, executionIds: string[]): Promise<void>;
   /** The executions a delivery started (empty while it is still being handled). */
   deliveryExecutions(key: string): Promise<string[]>;
+  /** Forgets a claim whose work could not be queued, so the sender's retry is handled afresh. */
+  releaseDelivery(key: string): Promise<void>;
 }
 
 /** Registries and rules managed through the API (the config file's are read-only). */

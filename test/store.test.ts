@@ -1,7 +1,7 @@
-// The TaskStore contract, one suite run against dynalite (the embedded default) and Amazon's
-// DynamoDB Local, through the same @aws-sdk code: conditional transitions, sharded counters
-// that stay exact under concurrency, the recount that closes an execution, listings by rule,
-// status and execution, stop.
+// The TaskStore contract, one suite run against dynalite and Amazon's DynamoDB Local through the
+// same @aws-sdk code: conditional moves (claims, lease takeover, repeated moves), sharded
+// counters that stay exact under concurrency, the recount that alone closes an execution,
+// planning leases, listings by rule, status and execution, stop.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { DynamoDBTaskStore, ensureTable } from '../shared/adapters/dynamodb-store.js';
 import type { NewTask } from '../shared/executions/model.js';
+import { taskMove, type TaskEvent } from '../shared/executions/transitions.js';
+import type { TaskStore } from '../shared/ports.js';
 import { startDynamoDBLocal, type DynamoDBLocal } from './support/dynamodb-local.js';
 
 const task = (i: number, status?: NewTask['status']): NewTask => ({
@@ -84,44 +86,86 @@ for (const backend of backends) {
       assert.equal(await store.getExecution('999999'), undefined);
     });
 
-    it('moves tasks by conditional transitions: a second claim fails and nothing counts twice', async () => {
+    const claim = (eid: string, id: number, token = 'w1', now = Date.now(), leaseMs = 60_000) =>
+      store.applyMove(eid, id, taskMove({ kind: 'claim', token, now, leaseMs, continuation: false }));
+    /** The owner's next move, with the token and revision the task has now. */
+    const finish = async (eid: string, id: number, how: 'succeed' | 'fail' | 'handover', s: TaskStore = store) => {
+      const t = (await s.getTask(eid, id))!;
+      const own = { token: t.leaseToken!, revision: t.revision, now: Date.now() };
+      const event: TaskEvent =
+        how === 'succeed'
+          ? { kind: 'succeed', ...own, bytes: 42, text: '' }
+          : how === 'fail'
+            ? { kind: 'fail', ...own, error: { code: 'MANIFEST_UNKNOWN', message: 'gone' }, text: 'MANIFEST_UNKNOWN: gone' }
+            : { kind: 'handover', ...own, checkpoint: [], text: 'continuing' };
+      return s.applyMove(eid, id, taskMove(event));
+    };
+
+    it('moves tasks by conditional moves: a second claim fails and nothing counts twice', async () => {
       const e = await store.createExecution({ rule: 'r2', trigger: 'manual' });
       await store.addTasks(e.id, 1, [task(1), task(2), task(3, 'Success')]);
       await store.finishPlanning(e.id, 3);
       assert.deepEqual(pick((await store.getExecution(e.id))!.counts), { total: 3, pending: 2, running: 0, succeed: 1, failed: 0, stopped: 0 });
 
-      assert.ok(await store.transitionTask(e.id, 1, ['Pending'], 'Running', { countAttempt: true }));
-      assert.equal(await store.transitionTask(e.id, 1, ['Pending'], 'Running', { countAttempt: true }), undefined, 'already claimed');
-      assert.ok(await store.transitionTask(e.id, 1, ['Running'], 'Success', { bytes: 42 }));
-      assert.equal(await store.transitionTask(e.id, 1, ['Pending', 'Running'], 'Running'), undefined, 'a redelivered finished task is not run again');
+      const first = await claim(e.id, 1);
+      assert.ok(first.applied && !first.repeated && first.from === 'Pending' && first.task.status === 'Running');
+      assert.equal((await claim(e.id, 1, 'w2')).applied, false, 'already claimed');
+      assert.ok((await finish(e.id, 1, 'succeed')).applied);
+      assert.equal((await claim(e.id, 1, 'w3')).applied, false, 'a redelivered finished task is not run again');
       const t1 = await store.getTask(e.id, 1);
       assert.equal(t1?.status, 'Success');
       assert.equal(t1?.attempts, 1);
       assert.equal(t1?.bytes, 42);
+      assert.equal(t1?.revision, 2);
+      assert.equal(t1?.leaseToken, undefined);
       assert.ok(t1?.endTime);
-      assert.equal(await store.transitionTask(e.id, 42, ['Pending'], 'Running'), undefined, 'no such task');
+      const none = await claim(e.id, 42);
+      assert.equal(none.applied, false, 'no such task');
+      assert.equal(none.task, undefined);
 
-      await store.transitionTask(e.id, 2, ['Pending'], 'Running', { countAttempt: true });
-      await store.transitionTask(e.id, 2, ['Running'], 'Error', { statusText: 'MANIFEST_UNKNOWN: gone' });
+      await claim(e.id, 2);
+      await finish(e.id, 2, 'fail');
+      assert.deepEqual((await store.getTask(e.id, 2))?.error, { code: 'MANIFEST_UNKNOWN', message: 'gone' });
       const settled = await store.settleExecution(e.id);
       assert.equal(settled?.status, 'Failed');
       assert.deepEqual(pick(settled!.counts), { total: 3, pending: 0, running: 0, succeed: 2, failed: 1, stopped: 0 });
       assert.ok(settled?.endTime);
     });
 
-    it('takes over a running task only after its lease expired', async () => {
+    it('a move delivered twice (a retried write that had landed) is recognised and counts nothing', async () => {
+      const e = await store.createExecution({ rule: 'r2b', trigger: 'manual' });
+      await store.addTasks(e.id, 1, [task(1)]);
+      await store.finishPlanning(e.id, 1);
+      const move = taskMove({ kind: 'claim', token: 'w1', now: Date.now(), leaseMs: 60_000, continuation: false });
+      const once = await store.applyMove(e.id, 1, move);
+      const twice = await store.applyMove(e.id, 1, move);
+      assert.ok(once.applied && !once.repeated);
+      assert.ok(twice.applied && twice.repeated, 'the same move again: applied before, not again');
+      assert.equal((await store.getTask(e.id, 1))?.attempts, 1);
+      assert.deepEqual(pick((await store.getExecution(e.id))!.counts), { total: 1, pending: 0, running: 1, succeed: 0, failed: 0, stopped: 0 });
+    });
+
+    it('takes over a running task only after its lease expired; the old owner then fails cleanly', async () => {
       const e = await store.createExecution({ rule: 'r3', trigger: 'manual' });
       await store.addTasks(e.id, 1, [task(1)]);
       const now = Date.now();
-      assert.ok(await store.transitionTask(e.id, 1, ['Pending'], 'Running', { leaseUntil: now + 60_000 }));
-      assert.equal(await store.transitionTask(e.id, 1, ['Pending'], 'Running', { expiredLeaseBefore: now }), undefined, 'lease still valid');
-      await store.renewLease(e.id, 1, now - 1);
-      assert.ok(await store.transitionTask(e.id, 1, ['Pending'], 'Running', { expiredLeaseBefore: now, countAttempt: true }), 'taken over');
-      const counts = (await store.getExecution(e.id))!.counts;
-      assert.equal(counts.running, 1, 'a take-over does not count the task twice');
+      assert.ok((await claim(e.id, 1, 'old', now)).applied);
+      assert.equal((await claim(e.id, 1, 'new', now)).applied, false, 'lease still valid');
+      assert.ok(await store.heartbeat(e.id, 1, 'old', now - 1), 'its owner may renew (here: let it lapse)');
+      assert.equal(await store.heartbeat(e.id, 1, 'intruder', now + 60_000), false, 'a heartbeat of another token is refused');
+      const taken = await claim(e.id, 1, 'new', now);
+      assert.ok(taken.applied && taken.task.leaseToken === 'new', 'taken over');
+      assert.equal(taken.task.attempts, 2);
+      assert.equal((await store.getExecution(e.id))!.counts.running, 1, 'a take-over does not count the task twice');
+      // The old owner wakes up: every move of its fails, the task is untouched.
+      const stale = await store.applyMove(e.id, 1, taskMove({ kind: 'succeed', token: 'old', revision: 1, now, bytes: 1, text: '' }));
+      assert.equal(stale.applied, false);
+      assert.equal(await store.heartbeat(e.id, 1, 'old', now + 60_000), false, 'its heartbeat says the lease is lost');
+      assert.equal((await store.getTask(e.id, 1))?.status, 'Running');
+      assert.ok((await finish(e.id, 1, 'succeed')).applied, 'the new owner finishes');
     });
 
-    it('keeps counters exact under concurrent transitions (sharded), and the execution closes by recount', async () => {
+    it('keeps counters exact under concurrent moves (sharded), and the execution closes by recount', async () => {
       const e = await store.createExecution({ rule: 'r4', trigger: 'manual' });
       const n = 300;
       for (let i = 0; i < n; i += 100) await store.addTasks(e.id, i + 1, Array.from({ length: 100 }, (_, k) => task(i + k + 1)));
@@ -129,8 +173,8 @@ for (const backend of backends) {
       await Promise.all(
         Array.from({ length: n }, async (_, k) => {
           const id = k + 1;
-          await store.transitionTask(e.id, id, ['Pending'], 'Running', { countAttempt: true });
-          await store.transitionTask(e.id, id, ['Running'], id % 10 === 0 ? 'Error' : 'Success');
+          await claim(e.id, id, `w${id}`);
+          await finish(e.id, id, id % 10 === 0 ? 'fail' : 'succeed');
           await store.settleExecution(e.id);
         }),
       );
@@ -139,14 +183,30 @@ for (const backend of backends) {
       assert.deepEqual(pick(final!.counts), { total: n, pending: 0, running: 0, succeed: 270, failed: 30, stopped: 0 });
     });
 
-    it('a crash between a task update and its counter is repaired by a recount', async () => {
+    it('planning holds a lease: one planner at a time, renewed by its holder, taken after it lapses, released for the sweeper', async () => {
+      const e = await store.createExecution({ rule: 'r5p', trigger: 'manual' });
+      const now = Date.now();
+      assert.ok(await store.leasePlanning(e.id, 'p1', now + 60_000));
+      assert.equal(await store.leasePlanning(e.id, 'p2', now + 60_000), false, 'held by p1');
+      assert.ok(await store.leasePlanning(e.id, 'p1', now - 1), 'its holder renews it (here: lets it lapse)');
+      assert.ok(await store.leasePlanning(e.id, 'p2', now + 60_000), 'lapsed: p2 takes it');
+      assert.equal((await store.getExecution(e.id))?.planLeaseUntil, now + 60_000);
+      assert.equal(await store.releasePlanning(e.id, { countReplan: true }), 1);
+      assert.equal(await store.releasePlanning(e.id, { countReplan: false }), 1, 'a release that does not count');
+      assert.ok(await store.leasePlanning(e.id, 'p3', now + 60_000), 'released: anyone may take it');
+      await store.finishPlanning(e.id, 0);
+      assert.equal(await store.leasePlanning(e.id, 'p4', now + 60_000), false, 'planning is over');
+      assert.equal((await store.getExecution(e.id))?.status, 'Succeed');
+    });
+
+    it('a lost or repeated counter write never closes an execution wrongly; the recount repairs the counters', async () => {
       const e = await store.createExecution({ rule: 'r5', trigger: 'manual' });
       await store.addTasks(e.id, 1, [task(1), task(2)]);
       await store.finishPlanning(e.id, 2);
-      await store.transitionTask(e.id, 1, ['Pending'], 'Running');
-      await store.transitionTask(e.id, 1, ['Running'], 'Success');
-      // Task 2 finishes, but the process dies before its counter moves: write the task alone.
+      await claim(e.id, 1);
+      await finish(e.id, 1, 'succeed');
       const doc = DynamoDBDocumentClient.from(client);
+      // Task 2 finishes, but its counter move is lost: write the task alone.
       await doc.send(
         new UpdateCommand({
           TableName: 'replicator-test',
@@ -156,12 +216,29 @@ for (const backend of backends) {
           ExpressionAttributeValues: { ':s': 'Success', ':g': `EXEC#${e.id}#Success` },
         }),
       );
-      assert.equal((await store.settleExecution(e.id))?.status, 'InProgress', 'the counters still say one is pending');
-      assert.deepEqual(pick(await store.reconcileCounts(e.id)), { total: 2, pending: 0, running: 0, succeed: 2, failed: 0, stopped: 0 });
-      assert.equal((await store.getExecution(e.id))?.counts.pending, 0, 'counters set to the recount');
+      assert.equal((await store.settleExecution(e.id))?.status, 'InProgress', 'the counters still say one is pending: progress, not a final status');
+      const fixed = await store.recount(e.id);
+      assert.equal(fixed.corrected, true);
+      assert.deepEqual(pick(fixed.counts), { total: 2, pending: 0, running: 0, succeed: 2, failed: 0, stopped: 0 });
+      assert.equal((await store.recount(e.id)).corrected, false, 'in step now');
       const repaired = await store.settleExecution(e.id);
       assert.equal(repaired?.status, 'Succeed');
       assert.deepEqual(pick(repaired!.counts), { total: 2, pending: 0, running: 0, succeed: 2, failed: 0, stopped: 0 });
+
+      // The other way: a decrement counted twice says nothing is pending while a task is.
+      const f = await store.createExecution({ rule: 'r5b', trigger: 'manual' });
+      await store.addTasks(f.id, 1, [task(1)]);
+      await store.finishPlanning(f.id, 1);
+      await doc.send(
+        new UpdateCommand({
+          TableName: 'replicator-test',
+          Key: { PK: `EXEC#${f.id}`, SK: 'COUNT#00' },
+          UpdateExpression: 'ADD pending :m, succeed :p',
+          ExpressionAttributeValues: { ':m': -1, ':p': 1 },
+        }),
+      );
+      const still = await store.settleExecution(f.id);
+      assert.equal(still?.status, 'InProgress', 'the recount, not the counters, decides: the task is still Pending');
     });
 
     it('lists tasks by execution and by status, page by page, without scans', async () => {
@@ -198,22 +275,23 @@ for (const backend of backends) {
       assert.notEqual(page2.items[0]!.id, page1.items[0]!.id);
     });
 
-    it('stop: pending tasks become Stopped and the execution ends Stopped', async () => {
+    it('stop: pending tasks become Stopped and the execution ends Stopped, settled by the stop itself', async () => {
       const e = await store.createExecution({ rule: 'r7', trigger: 'manual' });
       await store.addTasks(e.id, 1, [task(1), task(2), task(3)]);
       await store.finishPlanning(e.id, 3);
-      await store.transitionTask(e.id, 1, ['Pending'], 'Running');
-      await store.transitionTask(e.id, 1, ['Running'], 'Success');
-      await store.requestStop(e.id);
-      const stopped = await store.getExecution(e.id);
+      await claim(e.id, 1);
+      await finish(e.id, 1, 'succeed');
+      const stopped = await store.requestStop(e.id);
       assert.equal(stopped?.status, 'Stopped');
       assert.equal(stopped?.stopRequested, true);
       assert.deepEqual(pick(stopped!.counts), { total: 3, pending: 0, running: 0, succeed: 1, failed: 0, stopped: 2 });
+      assert.equal(await store.requestStop('999999'), undefined);
     });
 
-    it('a planning failure fails the execution with its reason; a skipped run is recorded as such', async () => {
+    it('a planning failure fails the execution with its reason; the first finish wins; a skipped run is recorded as such', async () => {
       const e = await store.createExecution({ rule: 'r8', trigger: 'manual' });
-      await store.finishPlanning(e.id, 0, 'planning failed: UNAUTHORIZED: token service rejected user "x"');
+      await store.finishPlanning(e.id, 0, { error: 'planning failed: UNAUTHORIZED: token service rejected user "x"' });
+      await store.finishPlanning(e.id, 5); // a late second planner changes nothing
       const failed = await store.getExecution(e.id);
       assert.equal(failed?.status, 'Failed');
       assert.match(failed?.statusText ?? '', /planning failed/);
@@ -235,12 +313,14 @@ for (const backend of backends) {
       assert.equal((await item('TASK#000000002'))?.ttl, expected, 'a task born final expires with the retention');
 
       const checkpoint = [{ repository: 'mirror/app1', digest: `sha256:${'a'.repeat(64)}`, location: 'http://dst/v2/mirror/app1/blobs/uploads/u1?_state=x', offset: 1024 }];
-      await kept.transitionTask(e.id, 1, ['Pending'], 'Running', { countAttempt: true });
-      await kept.transitionTask(e.id, 1, ['Running'], 'Pending', { statusText: 'continuing', checkpoint });
+      const claimed = await kept.applyMove(e.id, 1, taskMove({ kind: 'claim', token: 'w', now, leaseMs: 60_000, continuation: false }));
+      assert.ok(claimed.applied);
+      await kept.applyMove(e.id, 1, taskMove({ kind: 'handover', token: 'w', revision: claimed.task.revision, now, checkpoint, text: 'continuing' }));
       assert.deepEqual((await kept.getTask(e.id, 1))?.checkpoint, checkpoint, 'a handed-over task carries its open uploads');
       assert.equal((await item('TASK#000000001'))?.ttl, undefined);
-      await kept.transitionTask(e.id, 1, ['Pending'], 'Running');
-      await kept.transitionTask(e.id, 1, ['Running'], 'Success');
+      const again = await kept.applyMove(e.id, 1, taskMove({ kind: 'claim', token: 'w2', now, leaseMs: 60_000, continuation: true }));
+      assert.ok(again.applied);
+      await kept.applyMove(e.id, 1, taskMove({ kind: 'succeed', token: 'w2', revision: again.task.revision, now, bytes: 1, text: '' }));
       assert.equal((await kept.getTask(e.id, 1))?.checkpoint, undefined, 'a final task drops its checkpoint');
       assert.equal((await item('TASK#000000001'))?.ttl, expected);
 

@@ -20,7 +20,7 @@ const NOW = Date.parse('2026-11-29T12:00:00Z');
 const error = { code: 'HTTP_500', message: 'boom' };
 
 /** A task in `status`, owned by worker `w1` at revision 5 with a live lease (when Running). */
-function task(status: TaskStatus, extra: Partial<TaskState> = {}): TaskState & TaskWrite {
+function task(status: TaskStatus, extra: Partial<TaskState & TaskWrite> = {}): TaskState & TaskWrite {
   return {
     status,
     revision: 5,

@@ -4,7 +4,7 @@
 // larger than one invocation can move completes across several.
 import type { Context, SQSEvent } from 'aws-lambda';
 import { BlobLocations } from '../../shared/copy/blob-locations.js';
-import type { TaskMessage } from '../../shared/executions/planner.js';
+import type { TaskMessage } from '../../shared/executions/messages.js';
 import { processTask } from '../../shared/executions/worker.js';
 import { recordWorkerEvent } from '../../shared/executions/worker-log.js';
 import type { TaskStore } from '../../shared/ports.js';

@@ -24,4 +24,9 @@ export class CloudWatchCounters implements Counters {
     const name = status === 'Succeed' ? 'ExecutionsSucceeded' : status === 'Failed' ? 'ExecutionsFailed' : 'ExecutionsStopped';
     this.metrics.addMetric(name, MetricUnit.Count, 1);
   }
+
+  sweeperRepair(kind: string): void {
+    // One metric per kind (a dimension would multiply the namespace's metrics).
+    this.metrics.addMetric(`SweeperRepairs_${kind}`, MetricUnit.Count, 1);
+  }
 }

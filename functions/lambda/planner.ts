@@ -4,9 +4,9 @@
 // task queue. A plan job delivered again (the previous run died) resumes: artifacts already
 // recorded are not recorded twice.
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ReplicatorError } from '../../shared/errors.js';
-import type { ExecutionMessage, PlanJob } from '../../shared/executions/frontdoor.js';
-import { runPlanJob } from '../../shared/executions/plan-job.js';
+import { describeError, ReplicatorError } from '../../shared/errors.js';
+import type { ExecutionMessage, PlanJob } from '../../shared/executions/messages.js';
+import { failPlanning, runPlanJob } from '../../shared/executions/plan-job.js';
 import { isRetryableTaskError } from '../../shared/executions/worker.js';
 import { lambdaRuntime, type LambdaRuntime } from './runtime.js';
 import { receivedFromSqsRecord } from '../../shared/adapters/sqs-queue.js';
@@ -34,13 +34,13 @@ async function planRecord(rt: LambdaRuntime, record: SQSRecord): Promise<void> {
   try {
     await runPlanJob(job, { store: rt.store, taskQueue: rt.taskQueue, runtime: (r) => rt.ruleRuntime(r), log: rt.log });
   } catch (err) {
-    const text = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
-    rt.log.error('planning failed', { execution: job.executionId, rule: job.rule, delivery: msg.receiveCount, error: text });
     // Configuration and content errors will not pass on another delivery; the network may.
-    if (isRetryableTaskError(err) && msg.receiveCount < MAX_PLAN_DELIVERIES) throw err;
-    await rt.store.finishPlanning(job.executionId, 0, `planning failed: ${text}`);
+    if (isRetryableTaskError(err) && msg.receiveCount < MAX_PLAN_DELIVERIES) {
+      rt.log.warn('planning failed, will be retried', { execution: job.executionId, rule: job.rule, delivery: msg.receiveCount, error: describeError(err) });
+      throw err;
+    }
+    await failPlanning(rt.store, job, err, rt.log);
   }
-  await rt.store.settleExecution(job.executionId);
 }
 
 export const handler = async (event: SQSEvent, context: Context) => {

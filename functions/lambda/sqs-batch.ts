@@ -32,6 +32,10 @@ export class EventSourceQueue<T> implements Queue<T> {
     // The event source deletes a record reported successful.
   }
 
+  extend(receipt: string, visibilityMs: number): Promise<void> {
+    return this.queue.extend(receipt, visibilityMs);
+  }
+
   async retry(receipt: string, delayMs: number): Promise<void> {
     await this.queue.retry(receipt, delayMs);
     this.retried.add(receipt);

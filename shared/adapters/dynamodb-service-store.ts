@@ -58,6 +58,10 @@ export class DynamoDBServiceStore implements DeliveryLog, ConfigStore {
     return (r.Item?.executions as string[] | undefined) ?? [];
   }
 
+  async releaseDelivery(key: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { PK: `EVENT#${key}`, SK: 'DELIVERY' } }));
+  }
+
   async listEntries(kind: Kind): Promise<Array<Record<string, unknown>>> {
     const out: Array<Record<string, unknown>> = [];
     let start: Record<string, unknown> | undefined;

@@ -16,7 +16,6 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  aggregateStatus,
   countField,
   emptyCounts,
   FINAL_TASK,
@@ -30,7 +29,8 @@ import {
   type TaskStatus,
   type Trigger,
 } from '../executions/model.js';
-import type { ExecutionQuery, Page, TaskStore, TransitionPatch } from '../ports.js';
+import { alreadyApplied, applyMove, countDelta, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../executions/transitions.js';
+import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../ports.js';
 
 /**
  * The TaskStore on one DynamoDB table (`@aws-sdk/client-dynamodb`; dynalite locally):
@@ -255,25 +255,7 @@ export class DynamoDBTaskStore implements TaskStore {
   }
 
   async addTasks(executionId: string, firstId: number, tasks: NewTask[]): Promise<Task[]> {
-    const now = new Date(this.now()).toISOString();
-    const created: Task[] = tasks.map((t, i) => {
-      const status = t.status ?? 'Pending';
-      const final = status !== 'Pending';
-      return {
-        executionId,
-        id: firstId + i,
-        operation: t.operation,
-        source: t.source,
-        destination: t.destination,
-        digest: t.digest,
-        status,
-        statusText: t.statusText,
-        ...(t.error ? { error: t.error } : {}),
-        attempts: 0,
-        bytes: 0,
-        ...(final ? { startTime: now, endTime: now } : {}),
-      };
-    });
+    const created = newTasks(executionId, firstId, tasks, this.now());
     await this.putTasks(created);
     const delta: Partial<TaskCounts> = { total: created.length };
     for (const t of created) delta[countField(t.status)] = (delta[countField(t.status)] ?? 0) + 1;
@@ -294,16 +276,60 @@ export class DynamoDBTaskStore implements TaskStore {
     }
   }
 
-  async finishPlanning(executionId: string, total: number, error?: string): Promise<void> {
-    await this.doc.send(
+  async leasePlanning(executionId: string, token: string, until: number): Promise<boolean> {
+    return this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `EXEC#${executionId}`, SK: 'META' },
+          UpdateExpression: 'SET planLease = :until, planToken = :tok',
+          ConditionExpression: 'attribute_exists(PK) AND planned = :f AND (attribute_not_exists(planLease) OR planLease < :now OR planToken = :tok)',
+          ExpressionAttributeValues: { ':until': until, ':tok': token, ':f': false, ':now': this.now() },
+        }),
+      ),
+    );
+  }
+
+  async finishPlanning(executionId: string, total: number, opts: { error?: string | undefined } = {}): Promise<Execution | undefined> {
+    const error = opts.error;
+    // The first finish wins: a planning delivered twice does not overwrite its outcome.
+    await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `EXEC#${executionId}`, SK: 'META' },
+          UpdateExpression: `SET planned = :t, planned_total = :n${error ? ', statusText = :e, planError = :e' : ''} REMOVE planLease, planToken`,
+          ConditionExpression: 'attribute_exists(PK) AND planned = :f',
+          ExpressionAttributeValues: { ':t': true, ':f': false, ':n': total, ...(error ? { ':e': error } : {}) },
+        }),
+      ),
+    );
+    return this.settleExecution(executionId);
+  }
+
+  async releasePlanning(executionId: string, opts: { countReplan: boolean }): Promise<number> {
+    const r = await this.doc.send(
       new UpdateCommand({
         TableName: this.table,
         Key: { PK: `EXEC#${executionId}`, SK: 'META' },
-        UpdateExpression: error ? 'SET planned = :t, planned_total = :n, statusText = :e, planError = :t' : 'SET planned = :t, planned_total = :n',
-        ExpressionAttributeValues: error ? { ':t': true, ':n': total, ':e': error } : { ':t': true, ':n': total },
+        UpdateExpression: 'ADD replans :n REMOVE planLease, planToken',
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeValues: { ':n': opts.countReplan ? 1 : 0 },
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    await this.settleExecution(executionId);
+    return Number(r.Attributes?.replans ?? 0);
+  }
+
+  /** Runs a conditional write: false when its condition failed. */
+  private async conditional(run: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await run();
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
   }
 
   async getTask(executionId: string, taskId: number): Promise<Task | undefined> {
@@ -330,76 +356,17 @@ export class DynamoDBTaskStore implements TaskStore {
     return { items: (r.Items ?? []).map(toTask), cursor: r.LastEvaluatedKey ? encodeCursor(r.LastEvaluatedKey) : undefined };
   }
 
-  async transitionTask(
-    executionId: string,
-    taskId: number,
-    from: readonly TaskStatus[],
-    to: TaskStatus,
-    patch: TransitionPatch = {},
-  ): Promise<Task | undefined> {
-    const now = new Date(this.now()).toISOString();
-    const names: Record<string, string> = { '#s': 'status' };
-    const values: Record<string, unknown> = { ':to': to, ':g': `EXEC#${executionId}#${to}` };
-    const sets = ['#s = :to', 'GSI3PK = :g'];
-    const removes: string[] = [];
-    from.forEach((f, i) => (values[`:f${i}`] = f));
-    let condition = `#s IN (${from.map((_, i) => `:f${i}`).join(', ')})`;
-    if (patch.expiredLeaseBefore !== undefined) {
-      // A Running task whose worker stopped renewing its lease may be taken over.
-      values[':running'] = 'Running';
-      values[':expired'] = patch.expiredLeaseBefore;
-      condition = `(${condition}) OR (#s = :running AND lease < :expired)`;
-    }
-    if (patch.statusText !== undefined) {
-      sets.push('statusText = :text');
-      values[':text'] = patch.statusText;
-    }
-    if (patch.error !== undefined) {
-      sets.push('#err = :err');
-      names['#err'] = 'error';
-      values[':err'] = patch.error;
-    } else if (to === 'Success') {
-      removes.push('#err');
-      names['#err'] = 'error';
-    }
-    if (patch.bytes !== undefined) {
-      sets.push('bytes = :bytes');
-      values[':bytes'] = patch.bytes;
-    }
-    if (to === 'Running') {
-      sets.push('startTime = :now', 'lease = :lease');
-      values[':now'] = now;
-      values[':lease'] = patch.leaseUntil ?? this.now() + 10 * 60_000;
-    } else {
-      removes.push('lease');
-    }
-    if (to === 'Success' || to === 'Error' || to === 'Stopped') {
-      sets.push('endTime = :end');
-      values[':end'] = now;
-      removes.push('checkpoint');
-      const ttl = this.expiry();
-      if (ttl !== undefined) {
-        sets.push('#ttl = :ttl');
-        names['#ttl'] = 'ttl';
-        values[':ttl'] = ttl;
-      }
-    } else if (patch.checkpoint !== undefined) {
-      sets.push('checkpoint = :cp');
-      values[':cp'] = patch.checkpoint;
-    }
-    if (patch.countAttempt) {
-      sets.push('attempts = if_not_exists(attempts, :zero) + :one');
-      values[':zero'] = 0;
-      values[':one'] = 1;
-    }
+  async applyMove(executionId: string, taskId: number, move: TaskMove): Promise<MoveOutcome> {
+    const key = { PK: `EXEC#${executionId}`, SK: taskSk(taskId) };
+    const { update, condition, names, values } = moveExpression(executionId, move, FINAL_TASK.has(move.to) ? this.expiry() : undefined);
     let old: Record<string, unknown> | undefined;
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: { PK: `EXEC#${executionId}`, SK: taskSk(taskId) },
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: `attribute_exists(PK) AND (${condition})`,
+          Key: key,
+          UpdateExpression: update,
+          ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_OLD',
@@ -407,31 +374,32 @@ export class DynamoDBTaskStore implements TaskStore {
       );
       old = r.Attributes;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return undefined;
-      throw err;
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      // Not applied now: either it was, by an earlier delivery of this very move, or it does not hold.
+      const current = await this.getTask(executionId, taskId);
+      if (current && alreadyApplied(current, move)) return { applied: true, repeated: true, from: move.to, task: current };
+      return { applied: false, task: current };
     }
-    const previous = old?.status as TaskStatus | undefined;
-    if (previous && previous !== to) {
-      await this.addCounts(executionId, taskId, { [countField(previous)]: -1, [countField(to)]: 1 });
-    }
-    return old ? toTask(old) : undefined;
+    const before = toTask(old!);
+    const after = applyMove(before, move) ?? { ...before, status: move.to };
+    const delta = countDelta(before.status, move.to);
+    if (Object.keys(delta).length > 0) await this.addCounts(executionId, taskId, delta);
+    return { applied: true, repeated: false, from: before.status, task: after };
   }
 
-  async renewLease(executionId: string, taskId: number, leaseUntil: number): Promise<void> {
-    try {
-      await this.doc.send(
+  async heartbeat(executionId: string, taskId: number, token: string, leaseUntil: number): Promise<boolean> {
+    return this.conditional(() =>
+      this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { PK: `EXEC#${executionId}`, SK: taskSk(taskId) },
           UpdateExpression: 'SET lease = :l',
-          ConditionExpression: '#s = :running',
+          ConditionExpression: '#s = :running AND leaseToken = :t',
           ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':l': leaseUntil, ':running': 'Running' },
+          ExpressionAttributeValues: { ':l': leaseUntil, ':running': 'Running', ':t': token },
         }),
-      );
-    } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    }
+      ),
+    );
   }
 
   /** Tasks of an execution in one status, counted (the truth behind the counters). */
@@ -456,7 +424,7 @@ export class DynamoDBTaskStore implements TaskStore {
   }
 
   /** Counts the tasks themselves (the truth the counters are a fast view of). */
-  private async recount(executionId: string): Promise<TaskCounts> {
+  private async countTasks(executionId: string): Promise<TaskCounts> {
     const truth = emptyCounts();
     const counted = await Promise.all(TASK_STATUSES.map((s) => this.countStatus(executionId, s)));
     TASK_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!));
@@ -465,42 +433,53 @@ export class DynamoDBTaskStore implements TaskStore {
   }
 
   /**
-   * Sets the counters to the recount (after a crash lost counter moves): the difference goes to
-   * one shard, so later moves add up right again.
+   * Sets the counters to the recount (a lost or repeated counter write left them off): the
+   * difference goes to one shard, so later moves add up right again.
    */
-  async reconcileCounts(executionId: string): Promise<TaskCounts> {
-    const [fast, truth] = await Promise.all([this.counts(executionId), this.recount(executionId)]);
+  async recount(executionId: string): Promise<{ counts: TaskCounts; corrected: boolean }> {
+    const [fast, truth] = await Promise.all([this.counts(executionId), this.countTasks(executionId)]);
     const delta: Partial<TaskCounts> = {};
     for (const k of Object.keys(truth) as Array<keyof TaskCounts>) if (truth[k] !== fast[k]) delta[k] = truth[k] - fast[k];
-    await this.writeCounts(executionId, 0, delta);
-    return truth;
+    const corrected = Object.keys(delta).length > 0;
+    if (corrected) await this.writeCounts(executionId, 0, delta);
+    return { counts: truth, corrected };
   }
 
-  async settleExecution(executionId: string, opts: { force?: boolean } = {}): Promise<Execution | undefined> {
+  /**
+   * Closes the execution when it is final. The counters only say when to look: when they show no
+   * open task, the tasks are recounted and `settleDecision` decides from that recount. Counters
+   * that are off (a lost write) keep an execution open until the sweeper's recount, never close
+   * it wrongly.
+   */
+  async settleExecution(executionId: string): Promise<Execution | undefined> {
     const meta = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: 'META' }, ConsistentRead: true }));
     const item = meta.Item;
     if (!item) return undefined;
     if (item.status !== 'InProgress') return toExecution(item, (item.finalCounts as TaskCounts | undefined) ?? emptyCounts());
-    if (!item.planned) return toExecution(item, await this.counts(executionId));
     const fast = await this.counts(executionId);
-    if (!opts.force && fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
-    // The counters say it is over: recount the tasks themselves (a crash between a task's update
-    // and its counter's leaves the counters off, never the tasks).
-    const truth = await this.recount(executionId);
-    let status = aggregateStatus(truth, true);
-    if (status === 'InProgress') return toExecution(item, truth);
-    if (item.planError) status = 'Failed';
+    if (!item.planned || fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
+    const truth = await this.countTasks(executionId);
+    const decision = settleDecision(executionFacts(item), truth);
+    if (!decision.close) return toExecution(item, truth);
     const end = new Date(this.now()).toISOString();
     const ttl = this.expiry();
+    const text = decision.statusText;
     try {
       const r = await this.doc.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { PK: `EXEC#${executionId}`, SK: 'META' },
-          UpdateExpression: `SET #s = :s, endTime = :end, finalCounts = :c${ttl === undefined ? '' : ', #ttl = :ttl'} REMOVE APK, ASK`,
+          UpdateExpression: `SET #s = :s, endTime = :end, finalCounts = :c${text !== undefined ? ', statusText = :text' : ''}${ttl === undefined ? '' : ', #ttl = :ttl'} REMOVE APK, ASK`,
           ConditionExpression: '#s = :inprogress',
           ExpressionAttributeNames: { '#s': 'status', ...(ttl === undefined ? {} : { '#ttl': 'ttl' }) },
-          ExpressionAttributeValues: { ':s': status, ':end': end, ':c': truth, ':inprogress': 'InProgress', ...(ttl === undefined ? {} : { ':ttl': ttl }) },
+          ExpressionAttributeValues: {
+            ':s': decision.status,
+            ':end': end,
+            ':c': truth,
+            ':inprogress': 'InProgress',
+            ...(text !== undefined ? { ':text': text } : {}),
+            ...(ttl === undefined ? {} : { ':ttl': ttl }),
+          },
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -513,25 +492,29 @@ export class DynamoDBTaskStore implements TaskStore {
     }
   }
 
-  async requestStop(executionId: string): Promise<void> {
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { PK: `EXEC#${executionId}`, SK: 'META' },
-        UpdateExpression: 'SET stopRequested = :t',
-        ConditionExpression: 'attribute_exists(PK)',
-        ExpressionAttributeValues: { ':t': true },
-      }),
+  async requestStop(executionId: string): Promise<Execution | undefined> {
+    const ok = await this.conditional(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { PK: `EXEC#${executionId}`, SK: 'META' },
+          UpdateExpression: 'SET stopRequested = :t',
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeValues: { ':t': true },
+        }),
+      ),
     );
+    if (!ok) return undefined;
+    // Tasks that become Pending after this (a retry) see the request when a worker takes them.
     for (const status of ['Pending', 'Scheduled'] as const) {
       let cursor: string | undefined;
       do {
         const page = await this.listTasks(executionId, { status, limit: 500, cursor });
-        for (const t of page.items) await this.transitionTask(executionId, t.id, [status], 'Stopped', { statusText: 'stopped' });
+        for (const t of page.items) await this.applyMove(executionId, t.id, taskMove({ kind: 'stopPending', now: this.now() }));
         cursor = page.cursor;
       } while (cursor);
     }
-    await this.settleExecution(executionId);
+    return this.settleExecution(executionId);
   }
 }
 
@@ -553,6 +536,9 @@ function taskItem(t: Task): Record<string, unknown> {
     statusText: t.statusText,
     error: t.error,
     attempts: t.attempts,
+    revision: t.revision,
+    requeues: t.requeues,
+    queuedAt: t.queuedAt,
     bytes: t.bytes,
     startTime: t.startTime,
     endTime: t.endTime,
@@ -573,11 +559,119 @@ function toTask(i: Record<string, unknown>): Task {
     statusText: i.statusText as string | undefined,
     ...(isTaskError(i.error) ? { error: { code: i.error.code, message: i.error.message } } : {}),
     attempts: Number(i.attempts ?? 0),
+    revision: Number(i.revision ?? 0),
+    requeues: Number(i.requeues ?? 0),
     bytes: Number(i.bytes ?? 0),
     startTime: i.startTime as string | undefined,
     endTime: i.endTime as string | undefined,
     leaseUntil: i.lease === undefined ? undefined : Number(i.lease),
+    leaseToken: i.leaseToken as string | undefined,
+    queuedAt: i.queuedAt === undefined ? undefined : Number(i.queuedAt),
+    lastMove: i.lastMove as string | undefined,
     ...(Array.isArray(i.checkpoint) && i.checkpoint.length > 0 ? { checkpoint: i.checkpoint as Task['checkpoint'] } : {}),
+  };
+}
+
+/** Attribute names of the fields a move writes (`lease` for leaseUntil, as the item has always had it). */
+const ATTRIBUTE: Record<keyof TaskWrite, string> = {
+  leaseToken: 'leaseToken',
+  leaseUntil: 'lease',
+  queuedAt: 'queuedAt',
+  statusText: 'statusText',
+  error: 'error',
+  bytes: 'bytes',
+  checkpoint: 'checkpoint',
+  startTime: 'startTime',
+  endTime: 'endTime',
+};
+
+/** A move as one conditional UpdateItem: its precondition, the status and fields it writes, the revision it bumps. */
+function moveExpression(executionId: string, move: TaskMove, ttl: number | undefined) {
+  const names: Record<string, string> = { '#s': 'status', '#rev': 'revision' };
+  const values: Record<string, unknown> = { ':to': move.to, ':g': `EXEC#${executionId}#${move.to}`, ':one': 1, ':zero': 0, ':mid': move.id };
+  const sets = ['#s = :to', 'GSI3PK = :g', '#rev = if_not_exists(#rev, :zero) + :one', 'lastMove = :mid'];
+  const removes: string[] = [];
+  let i = 0;
+  for (const [field, value] of Object.entries(move.set) as Array<[keyof TaskWrite, unknown]>) {
+    if (value === undefined) continue;
+    names[`#f${i}`] = ATTRIBUTE[field];
+    values[`:f${i}`] = value;
+    sets.push(`#f${i} = :f${i}`);
+    i++;
+  }
+  for (const field of move.clear) {
+    names[`#f${i}`] = ATTRIBUTE[field];
+    removes.push(`#f${i}`);
+    i++;
+  }
+  for (const counter of ['attempts', 'requeues'] as const) {
+    if (move.inc[counter]) sets.push(`${counter} = if_not_exists(${counter}, :zero) + :one`);
+  }
+  if (ttl !== undefined) {
+    names['#ttl'] = 'ttl';
+    values[':ttl'] = ttl;
+    sets.push('#ttl = :ttl');
+  }
+  const p = move.expect;
+  const parts = [`#s IN (${p.statuses.map((st, k) => ((values[`:e${k}`] = st), `:e${k}`)).join(', ')})`];
+  if (p.revision !== undefined) {
+    values[':rev'] = p.revision;
+    parts.push('#rev = :rev');
+  }
+  if (p.leaseToken !== undefined) {
+    values[':tok'] = p.leaseToken;
+    parts.push('leaseToken = :tok');
+  }
+  if (p.leaseEndedBefore !== undefined) {
+    values[':leb'] = p.leaseEndedBefore;
+    parts.push('lease < :leb');
+  }
+  let condition = parts.join(' AND ');
+  if (p.orLeaseExpiredBefore !== undefined) {
+    values[':running'] = 'Running';
+    values[':exp'] = p.orLeaseExpiredBefore;
+    condition = `(${condition}) OR (#s = :running AND lease < :exp)`;
+  }
+  return {
+    update: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+    condition: `attribute_exists(PK) AND (${condition})`,
+    names,
+    values,
+  };
+}
+
+/** New tasks as the store records them: revision 0; Pending ones due now, others born final. */
+export function newTasks(executionId: string, firstId: number, tasks: readonly NewTask[], now: number): Task[] {
+  const at = new Date(now).toISOString();
+  return tasks.map((t, i) => {
+    const status = t.status ?? 'Pending';
+    const final = status !== 'Pending';
+    return {
+      executionId,
+      id: firstId + i,
+      operation: t.operation,
+      source: t.source,
+      destination: t.destination,
+      digest: t.digest,
+      status,
+      statusText: t.statusText,
+      ...(t.error ? { error: t.error } : {}),
+      attempts: 0,
+      revision: 0,
+      requeues: 0,
+      bytes: 0,
+      ...(final ? { startTime: at, endTime: at } : { queuedAt: now }),
+    };
+  });
+}
+
+/** What settling needs to know of an execution item. */
+function executionFacts(i: Record<string, unknown>): ExecutionFacts {
+  return {
+    status: i.status as ExecutionStatus,
+    planned: Boolean(i.planned),
+    planError: typeof i.planError === 'string' ? i.planError : i.planError === true ? String(i.statusText ?? 'planning failed') : undefined,
+    stopRequested: Boolean(i.stopRequested),
   };
 }
 
@@ -596,6 +690,8 @@ function toExecution(i: Record<string, unknown>, counts: TaskCounts): Execution 
     stopRequested: Boolean(i.stopRequested),
     startTime: String(i.start),
     endTime: i.endTime as string | undefined,
+    planLeaseUntil: i.planLease === undefined ? undefined : Number(i.planLease),
+    replans: Number(i.replans ?? 0),
   };
 }
 

@@ -9,14 +9,13 @@ import { ReplicatorError } from '../errors.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { DynamoDBServiceStore } from './dynamodb-service-store.js';
 import { DynamoDBTaskStore, ensureTable } from './dynamodb-store.js';
-import { WriteBehindTaskStore } from './write-behind-store.js';
 
 export { DataDirInUseError } from './data-dir-lock.js';
 
 /** The embedded default's state: dynalite in this process, persisted under the data dir. */
 export interface EmbeddedStore {
-  /** The store for this process (writes of running tasks held back, see WriteBehindTaskStore). */
-  store: WriteBehindTaskStore;
+  /** The store for this process. */
+  store: DynamoDBTaskStore;
   /** The table itself. */
   dynamo: DynamoDBTaskStore;
   /** Webhook deliveries and API-managed config, same table. */
@@ -56,16 +55,14 @@ export async function openEmbeddedStore(dir: string): Promise<EmbeddedStore> {
     });
     await ensureTable(client, TABLE);
     const dynamo = new DynamoDBTaskStore(client, TABLE, { counterFlushMs: 200 });
-    const store = new WriteBehindTaskStore(dynamo);
     return {
       dynamo,
       service: new DynamoDBServiceStore(client, TABLE),
       // One process owns the data dir: counter moves are written in batches.
-      store,
+      store: dynamo,
       client,
       dir: abs,
       close: async () => {
-        await store.flush().catch(() => {});
         await dynamo.flushCounters().catch(() => {});
         client.destroy();
         agent.destroy();

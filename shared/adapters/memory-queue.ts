@@ -125,6 +125,11 @@ export class MemoryQueue<T> implements Queue<T> {
     if (e) this.remove(e.id);
   }
 
+  async extend(receipt: string, visibilityMs: number): Promise<void> {
+    const e = this.find(receipt);
+    if (e) e.visibleAt = this.now() + visibilityMs;
+  }
+
   async retry(receipt: string, delayMs: number): Promise<void> {
     const e = this.find(receipt);
     if (!e) return;

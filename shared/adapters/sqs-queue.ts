@@ -165,7 +165,11 @@ export class SqsQueue<T> implements Queue<T> {
    * rounded up, capped at SQS's 12 hours); a stale receipt is a no-op.
    */
   async retry(receipt: string, delayMs: number): Promise<void> {
-    const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(delayMs / 1000)));
+    await this.extend(receipt, delayMs);
+  }
+
+  async extend(receipt: string, visibilityMs: number): Promise<void> {
+    const seconds = Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(visibilityMs / 1000)));
     try {
       await this.client.send(new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: receipt, VisibilityTimeout: seconds }));
     } catch (err) {

@@ -1,4 +1,4 @@
-import { ReplicatorError } from '../errors.js';
+import { describeError, ReplicatorError } from '../errors.js';
 import { normalizeHost, type HarborArtifactEvent } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
 import type { DeliveryLog, Queue, TaskStore } from '../ports.js';
@@ -11,20 +11,18 @@ import type { Execution, Trigger } from './model.js';
 /** Harbor's reason for a single-active rule's run that did not start. */
 export const ACTIVE_REASON = 'active replication still in progress';
 
-/** Work for a planner: a rule's full plan, or one artifact of a webhook event. */
-export interface PlanJob {
-  executionId: string;
-  rule: string;
-  event?: { type: HarborArtifactEvent['type']; repository: string; digest: string; tag: string | undefined } | undefined;
-  /** Resuming a planning a crash interrupted. */
-  resume?: boolean;
-}
+import type { PlanJob } from './messages.js';
 
-/**
- * A message on the execution queue: a plan job, or a scheduled rule's firing (EventBridge
- * Scheduler sends `{"scheduledRule": "<name>"}`; the planner creates the execution).
- */
-export type ExecutionMessage = PlanJob | { scheduledRule: string };
+/** A plan job that could not be queued: the execution was failed at once (HTTP 503, a retry starts afresh). */
+export class EnqueueFailedError extends ReplicatorError {
+  override name = 'EnqueueFailedError';
+  constructor(
+    readonly execution: Execution,
+    cause: unknown,
+  ) {
+    super('ENQUEUE_FAILED', `execution ${execution.id} of rule ${execution.rule} could not be queued: ${describeError(cause)}`, { cause });
+  }
+}
 
 /** How long a webhook delivery key is remembered (Harbor retries within seconds). */
 const DELIVERY_TTL_S = 24 * 3600;
@@ -67,9 +65,25 @@ export class ExecutionFrontdoor implements Frontdoor {
     }
     const e = await this.deps.store.createExecution({ rule: rule.name, trigger });
     this.deps.onCreated?.(e);
-    await this.deps.planQueue.send([{ executionId: e.id, rule: rule.name }]);
+    await this.enqueue(e, { executionId: e.id, rule: rule.name });
     this.deps.log.info('execution created', { execution: e.id, rule: rule.name, trigger });
     return e;
+  }
+
+  /**
+   * Sends an execution's plan job. If it cannot be queued, the execution is failed at once
+   * (`enqueue failed: CODE`) rather than left open with no planner to close it, and the caller
+   * gets EnqueueFailedError (503): a retry makes a fresh execution.
+   */
+  private async enqueue(e: Execution, job: PlanJob): Promise<void> {
+    try {
+      await this.deps.planQueue.send([job]);
+    } catch (err) {
+      const code = err instanceof ReplicatorError ? err.code : ((err as { name?: string }).name ?? 'ERROR');
+      const failed = await this.deps.store.finishPlanning(e.id, 0, { error: `enqueue failed: ${code}` });
+      this.deps.log.error('plan job could not be queued', { execution: e.id, rule: e.rule, error: describeError(err) });
+      throw new EnqueueFailedError(failed ?? e, err);
+    }
   }
 
   /** Enabled event-based rules whose source is the event's Harbor and whose name filter keeps it. */
@@ -85,28 +99,34 @@ export class ExecutionFrontdoor implements Frontdoor {
     });
   }
 
+  /**
+   * One artifact of a delivery: an execution per matching rule. The delivery is claimed first
+   * (Harbor retries what it thinks timed out) and recorded as done only once every plan job is
+   * queued; if one cannot be, the claim is released so Harbor's retry starts afresh (503).
+   */
   async handleEvent(event: HarborArtifactEvent): Promise<{ executions: string[]; duplicate: boolean }> {
     if (!(await this.deps.deliveries.claimDelivery(event.idempotencyKey, DELIVERY_TTL_S))) {
       return { executions: await this.deps.deliveries.deliveryExecutions(event.idempotencyKey), duplicate: true };
     }
     const ids: string[] = [];
-    for (const rule of this.matchingRules(event)) {
-      const e = await this.deps.store.createExecution({ rule: rule.name, trigger: 'event_based' });
-      this.deps.onCreated?.(e);
-      ids.push(e.id);
-      await this.deps.planQueue.send([
-        { executionId: e.id, rule: rule.name, event: { type: event.type, repository: event.repository, digest: event.digest, tag: event.tag } },
-      ]);
-      this.deps.log.info('execution created', { execution: e.id, rule: rule.name, trigger: 'event_based', event: event.type, repository: event.repository, digest: event.digest });
+    try {
+      for (const rule of this.matchingRules(event)) {
+        const e = await this.deps.store.createExecution({ rule: rule.name, trigger: 'event_based' });
+        this.deps.onCreated?.(e);
+        ids.push(e.id);
+        await this.enqueue(e, { executionId: e.id, rule: rule.name, event: { type: event.type, repository: event.repository, digest: event.digest, tag: event.tag } });
+        this.deps.log.info('execution created', { execution: e.id, rule: rule.name, trigger: 'event_based', event: event.type, repository: event.repository, digest: event.digest });
+      }
+    } catch (err) {
+      await this.deps.deliveries.releaseDelivery(event.idempotencyKey).catch(() => {});
+      throw err;
     }
     await this.deps.deliveries.recordDelivery(event.idempotencyKey, ids);
     return { executions: ids, duplicate: false };
   }
 
+  /** Stops an execution: it always settles, from a recount of its tasks. */
   async stopExecution(id: string): Promise<Execution | undefined> {
-    const e = await this.deps.store.getExecution(id);
-    if (!e) return undefined;
-    await this.deps.store.requestStop(id);
-    return (await this.deps.store.settleExecution(id)) ?? e;
+    return this.deps.store.requestStop(id);
   }
 }

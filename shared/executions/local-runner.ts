@@ -1,11 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import { MemoryQueue } from '../adapters/memory-queue.js';
 import { BlobLocations } from '../copy/blob-locations.js';
-import { ReplicatorError } from '../errors.js';
+import { describeError } from '../errors.js';
 import type { TaskStore } from '../ports.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { Execution, Trigger } from './model.js';
-import { planExecution, type PlanSummary, type TaskMessage } from './planner.js';
+import type { TaskMessage } from './messages.js';
+import { planExecution, type PlanSummary } from './planner.js';
 import { processTask, type WorkerEvent } from './worker.js';
 
 /** Progress of a local run. */
@@ -66,8 +67,7 @@ export async function runExecution(opts: {
       await store.finishPlanning(execution.id, total);
       opts.onEvent?.({ kind: 'planned', summary, done: true });
     } catch (err) {
-      const text = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
-      await store.finishPlanning(execution.id, total, `planning failed: ${text}`);
+      await store.finishPlanning(execution.id, total, { error: `planning failed: ${describeError(err)}` });
     } finally {
       planningDone = true;
       planned.abort();
@@ -95,8 +95,7 @@ export async function runExecution(opts: {
   };
   await Promise.all([planning, ...Array.from({ length: concurrency }, worker)]);
   opts.signal?.removeEventListener('abort', onStop);
-  // Nothing is in flight any more: recount whatever the counters say.
-  const final = (await store.settleExecution(execution.id, { force: true })) ?? execution;
+  const final = (await store.settleExecution(execution.id)) ?? execution;
   opts.onEvent?.({ kind: 'execution', execution: final });
   return final;
 }

@@ -39,6 +39,10 @@ export interface Execution {
   stopRequested: boolean;
   startTime: string;
   endTime?: string | undefined;
+  /** While planning: when the planner's lease ends (epoch ms); a planner that died stops renewing it. */
+  planLeaseUntil?: number | undefined;
+  /** Times the sweeper resumed a planning whose planner was gone. */
+  replans?: number | undefined;
 }
 
 /** One side of a task's artifact. */
@@ -72,8 +76,18 @@ export interface Task {
   bytes: number;
   startTime?: string | undefined;
   endTime?: string | undefined;
+  /** Bumped by every move (see transitions.ts). */
+  revision: number;
+  /** Times the sweeper sent it again because its queue message was lost. */
+  requeues: number;
   /** While Running: the worker's lease; a crashed worker's task is taken over after it. */
   leaseUntil?: number | undefined;
+  /** While Running: the token of the worker that holds the lease. */
+  leaseToken?: string | undefined;
+  /** While Pending: when its message becomes deliverable (epoch ms). */
+  queuedAt?: number | undefined;
+  /** The id of the last move applied (a repeated move finds itself here). */
+  lastMove?: string | undefined;
   /** Uploads a run handed over before its deadline, for the next run to continue. */
   checkpoint?: UploadCheckpoint[] | undefined;
 }

@@ -1,21 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import { describeError, ReplicatorError } from '../errors.js';
 import type { Log } from '../observability/telemetry.js';
+import { linkSignals } from '../util/signals.js';
 import type { Queue, TaskStore } from '../ports.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
-import type { PlanJob } from './frontdoor.js';
-import { planArtifactEvent, planExecution, taskKey, type TaskMessage } from './planner.js';
+import type { PlanJob, TaskMessage } from './messages.js';
+import { planArtifactEvent, planExecution, taskKey } from './planner.js';
+
+/** How long a planner's lease on a planning lasts without renewal (renewed every quarter of it). */
+export const PLAN_LEASE_MS = 2 * 60_000;
 
 /**
  * Runs one planning job: a webhook's artifact (one task; for a Harbor source, with all the
  * artifact's tags, since Harbor sends only the first), or a rule's full plan, resumed after a
- * crash without recording any artifact twice. Closes the planning in the store either way.
+ * crash without recording any artifact twice. The planning holds a lease it renews, so a second
+ * delivery of the job while it runs does nothing, and a planner that dies is noticed by the
+ * sweeper, which resumes it. Closes the planning in the store; a failure is thrown to the caller
+ * (see `failPlanning`).
  */
 export async function runPlanJob(
   job: PlanJob,
-  deps: { store: TaskStore; taskQueue: Queue<TaskMessage>; runtime: (rule: string) => Promise<RuleRuntime>; log: Log; signal?: AbortSignal | undefined },
+  deps: {
+    store: TaskStore;
+    taskQueue: Pick<Queue<TaskMessage>, 'send'>;
+    runtime: (rule: string) => Promise<RuleRuntime>;
+    log: Log;
+    signal?: AbortSignal | undefined;
+    now?: () => number;
+  },
+): Promise<void> {
+  const { store } = deps;
+  const now = deps.now ?? Date.now;
+  const token = randomUUID();
+  if (!(await store.leasePlanning(job.executionId, token, now() + PLAN_LEASE_MS))) {
+    deps.log.info('planning skipped: done already, or another planner has it', { execution: job.executionId, rule: job.rule });
+    return;
+  }
+  const lost = new AbortController();
+  const renew = setInterval(() => {
+    store
+      .leasePlanning(job.executionId, token, now() + PLAN_LEASE_MS)
+      .then((ours) => ours || lost.abort(new ReplicatorError('LEASE_LOST', 'another planner resumed this planning')))
+      .catch(() => {}); // a failed renewal is not a lost lease; the next one may pass
+  }, PLAN_LEASE_MS / 4);
+  const linked = linkSignals([deps.signal, lost.signal]);
+  try {
+    await plan(job, { ...deps, signal: linked.signal, lost: lost.signal });
+    if (lost.signal.aborted) deps.log.warn('planning lease lost: another planner resumed it', { execution: job.executionId, rule: job.rule });
+  } catch (err) {
+    if (lost.signal.aborted) {
+      deps.log.warn('planning lease lost: another planner resumed it', { execution: job.executionId, rule: job.rule });
+      return;
+    }
+    // Let the next delivery of the job (or the sweeper) take the planning at once.
+    await store.releasePlanning(job.executionId, { countReplan: false }).catch(() => {});
+    throw err;
+  } finally {
+    clearInterval(renew);
+    linked.unlink();
+  }
+}
+
+async function plan(
+  job: PlanJob,
+  deps: { store: TaskStore; taskQueue: Pick<Queue<TaskMessage>, 'send'>; runtime: (rule: string) => Promise<RuleRuntime>; log: Log; signal: AbortSignal; lost: AbortSignal },
 ): Promise<void> {
   const rt = await deps.runtime(job.rule);
   const { store } = deps;
   if (job.event) {
+    // Planned before (this is a resumed job): its one task is there already.
+    if (await store.getTask(job.executionId, 1)) {
+      await store.finishPlanning(job.executionId, 1);
+      return;
+    }
     let tags = job.event.tag ? [job.event.tag] : [];
     if (job.event.type === 'PUSH_ARTIFACT' && rt.sourceHarbor) {
       tags = await rt.sourceHarbor.artifactTags(job.event.repository, job.event.digest).catch(() => tags);
@@ -31,13 +88,15 @@ export async function runPlanJob(
       return;
     }
     const [task] = await store.addTasks(job.executionId, 1, [planned.task]);
-    await store.finishPlanning(job.executionId, 1);
     if (task?.status === 'Pending') await deps.taskQueue.send([{ executionId: job.executionId, taskId: task.id }]);
+    await store.finishPlanning(job.executionId, 1);
     return;
   }
   let skip: Set<string> | undefined;
   let firstId = 1;
   if (job.resume) {
+    // Artifacts recorded by the planner that died are not recorded again; its Pending tasks are
+    // sent again (their messages may have died with it; a task claimed twice runs once).
     skip = new Set();
     let cursor: string | undefined;
     do {
@@ -45,15 +104,21 @@ export async function runPlanJob(
       for (const t of page.items) {
         skip.add(taskKey({ ...t.source, digest: t.digest }));
         firstId = Math.max(firstId, t.id + 1);
-        if (t.status === 'Pending' || t.status === 'Running') {
-          if (t.status === 'Running') await store.transitionTask(job.executionId, t.id, ['Running'], 'Pending', { statusText: 'requeued after a restart' });
-          await deps.taskQueue.send([{ executionId: job.executionId, taskId: t.id }]);
-        }
       }
+      const pending = page.items.filter((t) => t.status === 'Pending');
+      if (pending.length > 0) await deps.taskQueue.send(pending.map((t) => ({ executionId: job.executionId, taskId: t.id })));
       cursor = page.cursor;
     } while (cursor);
   }
   const summary = await planExecution(job.executionId, rt, { store, taskQueue: deps.taskQueue }, { signal: deps.signal, skip, firstId });
+  if (deps.lost.aborted) return; // the planner that took over finishes it
   await store.finishPlanning(job.executionId, firstId - 1 + summary.total);
   deps.log.info('execution planned', { execution: job.executionId, rule: job.rule, ...summary });
+}
+
+/** Records a planning that failed for good: the execution ends Failed once its tasks have ended. */
+export async function failPlanning(store: TaskStore, job: Pick<PlanJob, 'executionId' | 'rule'>, err: unknown, log: Log): Promise<void> {
+  const text = `planning failed: ${describeError(err)}`;
+  log.error('planning failed', { execution: job.executionId, rule: job.rule, error: text });
+  await store.finishPlanning(job.executionId, 0, { error: text });
 }

@@ -6,15 +6,9 @@ import { RuleFilter } from '../rules/filters.js';
 import { destinationRepository, pathRuleOf, DestinationNameError } from '../rules/destination.js';
 import { planRule, type PlanEvent, type PlanItem } from '../rules/plan.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
+import type { TaskMessage } from './messages.js';
 import type { NewTask } from './model.js';
 
-/** A task queue message: the task itself is read from the store. */
-export interface TaskMessage {
-  executionId: string;
-  taskId: number;
-  /** The task was handed over before a deadline: this run continues it (not a new attempt). */
-  continuation?: boolean;
-}
 
 /** What planning did. */
 export interface PlanSummary {
@@ -79,7 +73,7 @@ function toTask(item: PlanItem): NewTask {
 export async function planExecution(
   executionId: string,
   runtime: RuleRuntime,
-  deps: { store: TaskStore; taskQueue: Queue<TaskMessage> },
+  deps: { store: TaskStore; taskQueue: Pick<Queue<TaskMessage>, 'send'> },
   opts: {
     signal?: AbortSignal | undefined;
     onPlanned?: (s: PlanSummary) => void;

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { MemoryQueue } from '../adapters/memory-queue.js';
 import { BlobLocations } from '../copy/blob-locations.js';
-import { ReplicatorError } from '../errors.js';
+import { describeError, ReplicatorError } from '../errors.js';
 import type { HarborArtifactEvent } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
 import type { DeliveryLog, TaskStore } from '../ports.js';
@@ -10,10 +10,12 @@ import type { ConfigView } from '../rules/config-view.js';
 import type { RegistryClients } from '../rules/registry-endpoint.js';
 import { ruleRuntime, type RuleRuntime } from '../rules/rule-runtime.js';
 import type { SecretSources } from '../rules/secrets.js';
-import { ExecutionFrontdoor, type PlanJob } from './frontdoor.js';
+import { ExecutionFrontdoor } from './frontdoor.js';
+import type { PlanJob, TaskMessage } from './messages.js';
 import type { Execution, Trigger } from './model.js';
-import { runPlanJob } from './plan-job.js';
-import type { TaskMessage } from './planner.js';
+import { failPlanning, runPlanJob } from './plan-job.js';
+import type { SchedulerClock } from './scheduler.js';
+import { sweep, SWEEP_INTERVAL_MS, type SweepReport, type SweeperDeps } from './sweeper.js';
 import { processTask, type WorkerEvent } from './worker.js';
 import { recordWorkerEvent } from './worker-log.js';
 
@@ -30,7 +32,26 @@ export interface ServiceDeps {
   workers?: number;
   planners?: number;
   retryDelayMs?: (attempt: number) => number;
+  /** The sweeper's clock (tests inject one); the system clock by default. */
+  clock?: SchedulerClock;
 }
+
+/**
+ * Visibility of a received message (renewed by the worker's heartbeat while it runs): a message
+ * not acknowledged within it is delivered again; a Pending task due that long ago and not
+ * claimed has lost its message, and the sweeper sends it again.
+ */
+const TASK_VISIBILITY_MS = 15 * 60_000;
+const PLAN_VISIBILITY_MS = 15 * 60_000;
+
+const systemClock: SchedulerClock = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
 
 /**
  * The replication engine of a long-running process (`serve`): executions from the API, the
@@ -39,8 +60,10 @@ export interface ServiceDeps {
  * open and finishes them; on close it stops taking work and hands running tasks back.
  */
 export class ReplicationService {
-  private readonly taskQueue = new MemoryQueue<TaskMessage>({ highWater: 10_000, visibilityTimeoutMs: 60 * 60_000 });
-  private readonly planQueue = new MemoryQueue<PlanJob>({ highWater: 100_000, visibilityTimeoutMs: 60 * 60_000 });
+  private readonly taskQueue = new MemoryQueue<TaskMessage>({ highWater: 10_000, visibilityTimeoutMs: TASK_VISIBILITY_MS });
+  private readonly planQueue = new MemoryQueue<PlanJob>({ highWater: 100_000, visibilityTimeoutMs: PLAN_VISIBILITY_MS });
+  private readonly clock: SchedulerClock;
+  private sweepTimer: { cancel(): void } | undefined;
   private readonly runtimes = new Map<string, Promise<RuleRuntime>>();
   private readonly ruleLimits = new Map<string, LimitFunction>();
   private readonly stops = new Map<string, AbortController>();
@@ -56,6 +79,7 @@ export class ReplicationService {
   private readonly frontdoor: ExecutionFrontdoor;
 
   constructor(private readonly deps: ServiceDeps) {
+    this.clock = deps.clock ?? systemClock;
     setMaxListeners(0, this.closing.signal, this.accepting.signal);
     this.frontdoor = new ExecutionFrontdoor({
       store: deps.store,
@@ -104,41 +128,50 @@ export class ReplicationService {
     return rule;
   }
 
-  /** Finishes what a previous process left open, then starts planners and workers. */
+  /** Finishes what a previous process left open, then starts planners, workers and the sweeper. */
   async start(): Promise<void> {
-    for (const e of await this.deps.store.activeExecutions()) {
-      this.rules.set(e.id, e.rule);
-      // Counter moves of the dead process may be lost (tasks are the truth): recount first.
-      await this.deps.store.reconcileCounts(e.id);
-      if (!e.planned) {
-        this.deps.log.info('resuming the planning of an interrupted execution', { execution: e.id, rule: e.rule });
-        await this.planQueue.send([{ executionId: e.id, rule: e.rule, resume: true }]);
-        continue;
-      }
-      let queued = 0;
-      for (const status of ['Pending', 'Scheduled', 'Running'] as const) {
-        let cursor: string | undefined;
-        do {
-          const page = await this.deps.store.listTasks(e.id, { status, limit: 500, cursor });
-          if (status === 'Running') {
-            // This process owns the state: a task marked Running belonged to the dead process.
-            for (const t of page.items) await this.deps.store.transitionTask(e.id, t.id, ['Running'], 'Pending', { statusText: 'requeued after a restart' });
-          }
-          await this.taskQueue.send(page.items.map((t) => ({ executionId: e.id, taskId: t.id })));
-          queued += page.items.length;
-          cursor = page.cursor;
-        } while (cursor);
-      }
-      this.deps.log.info('recovered an open execution', { execution: e.id, rule: e.rule, requeued: queued });
-      if (queued === 0) await this.settle(e.id, true);
-    }
+    // This process owns the state alone: the previous one's leases and queued messages are gone.
+    const recovered = await sweep(this.sweeperDeps(), { ownerGone: true });
+    if (recovered.executions > 0) this.deps.log.info('recovered open executions', { ...recovered });
     const workers = this.deps.workers ?? 16;
     const planners = this.deps.planners ?? 2;
     this.loops = [...Array.from({ length: planners }, () => this.planLoop()), ...Array.from({ length: workers }, () => this.workLoop())];
+    this.armSweeper();
   }
 
-  private async settle(executionId: string, force = false): Promise<Execution | undefined> {
-    const e = await this.deps.store.settleExecution(executionId, { force });
+  private sweeperDeps(): SweeperDeps {
+    return {
+      store: this.deps.store,
+      taskQueue: this.taskQueue,
+      planQueue: this.planQueue,
+      log: this.deps.log,
+      onRepair: (kind) => this.deps.counters.sweeperRepair(kind),
+      now: () => this.clock.now(),
+      lostAfterMs: TASK_VISIBILITY_MS,
+      planGraceMs: PLAN_VISIBILITY_MS,
+    };
+  }
+
+  /** Runs the sweeper every SWEEP_INTERVAL_MS on the service's clock. */
+  private armSweeper(): void {
+    if (this.accepting.signal.aborted) return;
+    this.sweepTimer = this.clock.setTimer(() => {
+      void sweep(this.sweeperDeps())
+        .then((r) => {
+          if (Object.values(r.repairs).some((n) => n > 0)) this.deps.log.info('sweeper done', { ...r });
+        })
+        .catch((err: unknown) => this.deps.log.error('sweeper failed', { error: describeError(err) }))
+        .finally(() => this.armSweeper());
+    }, SWEEP_INTERVAL_MS);
+  }
+
+  /** Runs one sweep now (tests, and the `sweep` of an operator). */
+  sweepNow(): Promise<SweepReport> {
+    return sweep(this.sweeperDeps());
+  }
+
+  private async settle(executionId: string): Promise<Execution | undefined> {
+    const e = await this.deps.store.settleExecution(executionId);
     if (e && e.status !== 'InProgress' && this.rules.delete(executionId)) {
       this.stops.delete(executionId);
       this.deps.counters.executionFinished(e.status);
@@ -177,9 +210,8 @@ export class ReplicationService {
       try {
         await this.plan(job.body);
       } catch (err) {
-        const text = err instanceof ReplicatorError ? `${err.code}: ${err.message}` : (err as Error).message;
-        this.deps.log.error('planning failed', { execution: job.body.executionId, rule: job.body.rule, error: text });
-        await this.deps.store.finishPlanning(job.body.executionId, 0, `planning failed: ${text}`).catch(() => {});
+        // Nothing else plans it locally: a failure is final (the sweeper resumes only a planner that died).
+        await failPlanning(this.deps.store, job.body, err, this.deps.log).catch(() => {});
         await this.settle(job.body.executionId);
       }
       await this.planQueue.ack(job.receipt);
@@ -247,6 +279,7 @@ export class ReplicationService {
   async close(graceMs = 20_000): Promise<void> {
     this.shuttingDown = true;
     this.accepting.abort(); // idle loops return now; busy ones after their current item
+    this.sweepTimer?.cancel();
     const all = () => Promise.all(this.loops.map((l) => l.catch(() => {})));
     await Promise.race([all(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     this.closing.abort(new ReplicatorError('SHUTDOWN', 'shutting down')); // cut what still runs

@@ -6,14 +6,19 @@ import { isAbort, ReplicatorError } from '../errors.js';
 import type { Queue, Received, TaskStore } from '../ports.js';
 import { isRetryableNetworkError, RegistryError } from '../registry/errors.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
-import { taskError, type Task, type TaskError, type TaskStatus } from './model.js';
-import type { TaskMessage } from './planner.js';
+import { randomUUID } from 'node:crypto';
+import { taskError, type Task, type TaskStatus } from './model.js';
+import type { TaskMessage } from './messages.js';
+import { taskMove, type TaskEvent } from './transitions.js';
+import { linkSignals } from '../util/signals.js';
 
 /** What a worker reports as it goes. */
 export type WorkerEvent =
   | { kind: 'task-start'; task: Task }
   | { kind: 'task-end'; task: Task; status: TaskStatus; bytes: number; text?: string | undefined }
   | { kind: 'task-retry'; task: Task; delayMs: number; reason: string }
+  /** The task's lease was taken over (this worker was too slow, or thought dead): nothing of its was written. */
+  | { kind: 'lease-lost'; task: Task }
   | { kind: 'copy'; task: Task; event: CopyEvent };
 
 /** What workers share. */
@@ -65,66 +70,89 @@ export function isRetryableTaskError(err: unknown): boolean {
 }
 
 /**
- * Runs one delivered task, idempotently: it is claimed by a conditional Pending -> Running move
- * (a task delivered again after it finished, or running elsewhere, is acknowledged and left
- * alone); its lease is renewed while it copies; a retryable failure puts it back to Pending and
- * redelivers it later, so a failure is final only when attempts are exhausted; a stop ends it
- * Stopped at the next chunk (the copy cancels its upload session).
+ * Runs one delivered task, idempotently: it is claimed by a conditional move that writes a new
+ * lease token (a task delivered again after it finished, or running elsewhere, is acknowledged
+ * and left alone); the lease and the message's visibility are renewed while it copies; every
+ * later move is conditioned on that token and the revision the claim left, so a worker whose
+ * lease was taken over stops and touches nothing. A retryable failure puts the task back to
+ * Pending and sends a fresh message after the delay, so a failure is final only when attempts
+ * are exhausted; a stop ends it Stopped at the next chunk (the copy cancels its upload session).
  */
 export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps): Promise<void> {
   const { store, taskQueue } = deps;
   const now = deps.now ?? Date.now;
   const { executionId, taskId } = msg.body;
+  const leaseMs = deps.leaseMs ?? 10 * 60_000;
   const settle = async () => {
     if (deps.settleEach !== false) await store.settleExecution(executionId);
   };
+  // Time spent waiting for a worker slot does not count against the message's visibility.
+  await taskQueue.extend(msg.receipt, leaseMs);
   if (await stopRequested(executionId, deps)) {
-    await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Stopped', { statusText: 'stopped' });
+    await store.applyMove(executionId, taskId, taskMove({ kind: 'stopPending', now: now() }));
     await taskQueue.ack(msg.receipt);
     await settle();
     return;
   }
-  const leaseMs = deps.leaseMs ?? 10 * 60_000;
+  const token = randomUUID();
   // The claim reads the task too: one conditional update, no read before it. A continuation
   // of a handed-over run is not another attempt.
-  const before = await store.transitionTask(executionId, taskId, ['Pending', 'Scheduled'], 'Running', {
-    countAttempt: !msg.body.continuation,
-    leaseUntil: now() + leaseMs,
-    expiredLeaseBefore: now(),
-  });
-  if (!before) {
+  const claim = await store.applyMove(executionId, taskId, taskMove({ kind: 'claim', token, now: now(), leaseMs, continuation: msg.body.continuation === true }));
+  if (!claim.applied) {
     await taskQueue.ack(msg.receipt); // done already, gone, or another worker has it
     return;
   }
-  const attempt = msg.body.continuation ? Math.max(1, before.attempts) : before.attempts + 1;
-  const running: Task = { ...before, status: 'Running', attempts: attempt };
-  const deadline = runDeadline(deps, now, before.checkpoint);
+  const running: Task = claim.task;
+  const attempt = Math.max(1, running.attempts);
+  const deadline = runDeadline(deps, now, running.checkpoint);
   const rule = deps.ruleOf ? await deps.ruleOf(executionId) : (await store.getExecution(executionId))?.rule;
   deps.onEvent?.({ kind: 'task-start', task: running });
-  const heartbeat = setInterval(() => void store.renewLease(executionId, taskId, now() + leaseMs).catch(() => {}), Math.max(1000, leaseMs / 3));
-  const finish = async (status: TaskStatus, patch: { statusText?: string; bytes?: number; error?: TaskError }) => {
-    await store.transitionTask(executionId, taskId, ['Running'], status, patch);
-    deps.onEvent?.({ kind: 'task-end', task: running, status, bytes: patch.bytes ?? 0, text: patch.statusText });
+  // The lease: renewed while the copy runs; lost when another worker took the task over.
+  const lease = new AbortController();
+  const heartbeat = setInterval(() => {
+    void (async () => {
+      const ours = await store.heartbeat(executionId, taskId, token, now() + leaseMs).catch(() => true); // a failed write is not a lost lease
+      if (!ours) lease.abort(new LeaseLostError(executionId, taskId));
+      await taskQueue.extend(msg.receipt, leaseMs).catch(() => {});
+    })();
+  }, Math.max(1000, leaseMs / 3));
+  /** The worker's next move, conditioned on its token and the claim's revision; false when the lease was lost. */
+  const move = async (event: TaskEvent): Promise<boolean> => {
+    const r = await store.applyMove(executionId, taskId, taskMove(event));
+    if (!r.applied) deps.onEvent?.({ kind: 'lease-lost', task: running });
+    return r.applied;
+  };
+  const own = { token, revision: running.revision };
+  const finish = async (event: Extract<TaskEvent, { kind: 'succeed' | 'fail' | 'stopRunning' }>, bytes: number, text: string | undefined) => {
+    const status = event.kind === 'succeed' ? 'Success' : event.kind === 'fail' ? 'Error' : 'Stopped';
+    if (await move(event)) deps.onEvent?.({ kind: 'task-end', task: running, status, bytes, text });
     await taskQueue.ack(msg.receipt);
     await settle();
   };
   try {
     if (!rule) throw new ReplicatorError('EXECUTION_UNKNOWN', `execution ${executionId} not found`);
-    const { bytes, text } = await runTask(running, rule, deps, deadline);
-    await finish('Success', { bytes, statusText: text ?? '' }); // clears a retry's note
+    const { bytes, text } = await runTask(running, rule, deps, deadline, lease.signal);
+    await finish({ kind: 'succeed', ...own, now: now(), bytes, text: text ?? '' }, bytes, text); // clears a retry's note
   } catch (caught) {
     const signal = deps.stopSignal?.(executionId);
     let err = caught;
+    if (lease.signal.aborted) {
+      // Another worker has the task now: nothing of ours may touch it.
+      deps.onEvent?.({ kind: 'lease-lost', task: running });
+      await taskQueue.ack(msg.receipt);
+      return;
+    }
     if (deadline.handover && (err instanceof HandedOverError || (deadline.cutoff.aborted && !signal?.aborted))) {
       const checkpoints = err instanceof HandedOverError ? [...err.checkpoints] : deadline.handover.checkpoints();
       if (deadline.progressed(checkpoints)) {
         // Continued by the next run: the open uploads go with the task, a new message carries it.
         const sent = checkpoints.reduce((n, c) => n + c.offset, 0);
         const note = `continuing in the next run (${checkpoints.length} upload(s) open, ${sent} bytes sent)`;
-        await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: note, checkpoint: checkpoints });
-        await taskQueue.send([{ executionId, taskId, continuation: true }]);
+        if (await move({ kind: 'handover', ...own, now: now(), checkpoint: checkpoints, text: note })) {
+          await taskQueue.send([{ executionId, taskId, continuation: true }]);
+          deps.onEvent?.({ kind: 'task-end', task: running, status: 'Pending', bytes: 0, text: note });
+        }
         await taskQueue.ack(msg.receipt);
-        deps.onEvent?.({ kind: 'task-end', task: running, status: 'Pending', bytes: 0, text: note });
         return;
       }
       err = new ReplicatorError(
@@ -136,21 +164,34 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     const message = err instanceof ReplicatorError ? `${failure.code}: ${failure.message}` : failure.message;
     if ((isAbort(err) || signal?.aborted) && deps.shuttingDown?.()) {
       // Handed back: Pending again, run after the restart (recovery queues it).
-      await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: 'handed back at shutdown' });
-      deps.onEvent?.({ kind: 'task-end', task: running, status: 'Pending', bytes: 0, text: 'handed back at shutdown' });
+      if (await move({ kind: 'handBack', ...own, now: now(), text: 'handed back at shutdown' })) {
+        deps.onEvent?.({ kind: 'task-end', task: running, status: 'Pending', bytes: 0, text: 'handed back at shutdown' });
+      }
+      await taskQueue.ack(msg.receipt);
     } else if (isAbort(err) || signal?.aborted) {
-      await finish('Stopped', { statusText: 'stopped' });
+      await finish({ kind: 'stopRunning', ...own, now: now() }, 0, 'stopped');
     } else if (isRetryableTaskError(err) && attempt < (deps.maxAttempts ?? 3)) {
       const delayMs = deps.retryDelayMs?.(attempt) ?? 2000 * 4 ** (attempt - 1);
-      await store.transitionTask(executionId, taskId, ['Running'], 'Pending', { statusText: `attempt ${attempt} failed, retrying: ${message}`, error: failure });
-      deps.onEvent?.({ kind: 'task-retry', task: running, delayMs, reason: message });
-      await taskQueue.retry(msg.receipt, delayMs);
+      if (await move({ kind: 'retry', ...own, now: now(), delayMs, error: failure, text: `attempt ${attempt} failed, retrying: ${message}` })) {
+        deps.onEvent?.({ kind: 'task-retry', task: running, delayMs, reason: message });
+        // A fresh message, not the old receipt's visibility: a stale receipt cannot lose the retry.
+        await taskQueue.send([{ executionId, taskId }], delayMs);
+      }
+      await taskQueue.ack(msg.receipt);
     } else {
-      await finish('Error', { statusText: message, error: failure });
+      await finish({ kind: 'fail', ...own, now: now(), error: failure, text: message }, 0, message);
     }
   } finally {
     clearInterval(heartbeat);
     deadline.clear();
+  }
+}
+
+/** The task was taken over by another worker (this one's lease ended): its copy stops here. */
+export class LeaseLostError extends ReplicatorError {
+  override name = 'LeaseLostError';
+  constructor(executionId: string, taskId: number) {
+    super('LEASE_LOST', `execution ${executionId} task ${taskId}: the lease was taken over by another worker`);
   }
 }
 
@@ -195,10 +236,18 @@ async function stopRequested(executionId: string, deps: WorkerDeps): Promise<boo
 }
 const stopCache = new Map<string, { stop: boolean; until: number }>();
 
-async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline: RunDeadline): Promise<{ bytes: number; text?: string }> {
+async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline: RunDeadline, lease: AbortSignal): Promise<{ bytes: number; text?: string }> {
   const rt = await deps.runtime(ruleName);
   const stop = deps.stopSignal?.(task.executionId);
-  const signal = deps.cutoffAt === undefined ? stop : stop ? AbortSignal.any([stop, deadline.cutoff]) : deadline.cutoff;
+  const linked = linkSignals([lease, stop, deps.cutoffAt === undefined ? undefined : deadline.cutoff]);
+  try {
+    return await copyOrDelete(task, rt, deps, deadline, linked.signal);
+  } finally {
+    linked.unlink();
+  }
+}
+
+async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadline: RunDeadline, signal: AbortSignal): Promise<{ bytes: number; text?: string }> {
   if (task.operation === 'deletion') {
     if (!task.digest) throw new ReplicatorError('TASK_INVALID', 'a deletion task needs a digest');
     const existed = await rt.destinationClient.deleteManifest(task.destination.repository, task.digest, signal);

@@ -80,7 +80,9 @@ export function parseHarborWebhook(body: unknown): ParsedWebhook {
     }
     // An untagged artifact comes with its digest as the tag.
     const tag = r.tag && isTag(r.tag) ? r.tag : undefined;
-    const key = createHash('sha256').update(`${p.type}\n${repository}\n${r.digest}\n${p.occur_at}`).digest('hex');
+    // occur_at has a resolution of one second: two tags of one digest pushed within it are two
+    // deliveries, so the tag and the Harbor it came from are part of the key.
+    const key = createHash('sha256').update([p.type, host, repository, r.digest, tag ?? '', p.occur_at].join('\n')).digest('hex');
     events.push({ type: p.type, host, repository, digest: r.digest, tag, occurAt: p.occur_at, operator: p.operator, idempotencyKey: key });
   }
   return { kind: 'artifacts', events };

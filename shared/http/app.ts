@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
 import { EXECUTION_STATUSES, TASK_STATUSES } from '../executions/model.js';
-import type { Frontdoor } from '../executions/frontdoor.js';
+import { EnqueueFailedError, type Frontdoor } from '../executions/frontdoor.js';
 import { parseHarborWebhook } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
 import type { TaskStore } from '../ports.js';
@@ -75,6 +75,8 @@ export function createApp(deps: AppDeps): Hono {
 
   app.onError((err, c) => {
     if (err instanceof ConfigChangeError) return error(c, err.status, err.code, err.message);
+    // The execution could not be queued: it is Failed already, and a retry starts a fresh one.
+    if (err instanceof EnqueueFailedError) return c.json({ error: { code: err.code, message: err.message }, execution: err.execution }, 503);
     if (err instanceof ReplicatorError && (err.code === 'RULE_UNKNOWN' || err.code === 'REGISTRY_UNKNOWN')) return error(c, 404, err.code, err.message);
     if (err instanceof ReplicatorError && err.code === 'RULE_DISABLED') return error(c, 409, err.code, err.message);
     deps.log.error('request failed', { method: c.req.method, path: c.req.path, error: (err as Error).message });

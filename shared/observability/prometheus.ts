@@ -10,6 +10,7 @@ export class PrometheusCounters implements Counters {
   private readonly webhooks = new Counter({ name: 'harbor_replicator_webhook_requests_total', help: 'Harbor webhook requests by result', labelNames: ['result'], registers: [this.registry] });
   private readonly tasks = new Counter({ name: 'harbor_replicator_tasks_total', help: 'Tasks finished by this process, by status', labelNames: ['status'], registers: [this.registry] });
   private readonly executions = new Counter({ name: 'harbor_replicator_executions_total', help: 'Executions finished, by status', labelNames: ['status'], registers: [this.registry] });
+  private readonly repairs = new Counter({ name: 'harbor_replicator_sweeper_repairs_total', help: 'Repairs of the sweeper, by kind', labelNames: ['kind'], registers: [this.registry] });
   private readonly bytes = new Counter({ name: 'harbor_replicator_bytes_copied_total', help: 'Bytes uploaded to destinations', registers: [this.registry] });
 
   constructor(inProgress: () => Promise<number>) {
@@ -34,6 +35,10 @@ export class PrometheusCounters implements Counters {
 
   executionFinished(status: string): void {
     this.executions.inc({ status });
+  }
+
+  sweeperRepair(kind: string): void {
+    this.repairs.inc({ kind });
   }
 
   /** The text exposition format. */

@@ -10,10 +10,12 @@ export interface Counters {
   webhook(result: string): void;
   taskFinished(status: string, bytes: number): void;
   executionFinished(status: string): void;
+  /** A repair of the sweeper (`recount`, `requeue`, `lost`, `replan`, `close`). */
+  sweeperRepair(kind: string): void;
 }
 
 /** Logs nothing. */
 export const silentLog: Log = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** Counts nothing. */
-export const noCounters: Counters = { webhook: () => {}, taskFinished: () => {}, executionFinished: () => {} };
+export const noCounters: Counters = { webhook: () => {}, taskFinished: () => {}, executionFinished: () => {}, sweeperRepair: () => {} };

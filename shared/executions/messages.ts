@@ -1,0 +1,32 @@
+import type { HarborArtifactEvent } from '../harbor/webhook.js';
+
+/**
+ * The queue contracts, in one place: what the front door sends the planners, what the planners
+ * send the workers, and what a schedule sends. The same messages go through the in-process
+ * queues of `run` and `serve` and through SQS on AWS.
+ */
+
+/** Work for a planner: a rule's full plan, or one artifact of a webhook event. */
+export interface PlanJob {
+  executionId: string;
+  rule: string;
+  event?: { type: HarborArtifactEvent['type']; repository: string; digest: string; tag: string | undefined } | undefined;
+  /** Resuming a planning a crash interrupted (artifacts already recorded are skipped). */
+  resume?: boolean;
+}
+
+/** A schedule's firing (EventBridge Scheduler sends `{"scheduledRule": "<name>"}`): the planner creates the execution. */
+export interface ScheduleMessage {
+  scheduledRule: string;
+}
+
+/** A message on the execution queue. */
+export type ExecutionMessage = PlanJob | ScheduleMessage;
+
+/** A task queue message: the task itself is read from the store. */
+export interface TaskMessage {
+  executionId: string;
+  taskId: number;
+  /** The task was handed over before a deadline: this run continues it (not a new attempt). */
+  continuation?: boolean;
+}
