@@ -469,7 +469,7 @@ rules:
     const patches = (repo: string) => ecrProxy.log.filter((x) => x.method === 'PATCH' && x.path.startsWith(`/v2/${repo}/blobs/uploads/`)).length;
     const ensured: string[] = [];
     const rt = await ruleRuntime(loaded, 'to-ecr', clients, { secrets });
-    const e = await runExecution({ store: embedded.store, runtime: { ...rt, ensureDestinationRepository: async (repo) => void ensured.push(repo) }, trigger: 'manual' });
+    const e = await runExecution({ store: embedded.store, config: loaded, runtime: { ...rt, ensureDestinationRepository: async (repo) => void ensured.push(repo) }, trigger: 'manual' });
     assert.equal(e.status, 'Succeed');
     assert.equal(await manifestDigest(ecrLike.url, 'e/a', '1', basic('AWS', 'ecr-token-pw')), imageA.top.digest);
     assert.deepEqual(ensured, ['e/a']);
@@ -477,7 +477,7 @@ rules:
     assert.ok(ecrProxy.log.some((x) => x.method === 'PUT' && x.path.startsWith('/v2/e/a/blobs/uploads/')));
 
     // The same rule into another registry type does chunk: the ECR exception is what kept it out.
-    const plain = await runExecution({ store: embedded.store, runtime: await ruleRuntime(loaded, 'to-plain', clients, { secrets }), trigger: 'manual' });
+    const plain = await runExecution({ store: embedded.store, config: loaded, runtime: await ruleRuntime(loaded, 'to-plain', clients, { secrets }), trigger: 'manual' });
     assert.equal(plain.status, 'Succeed');
     assert.ok(patches('p/b') > 0, 'docker-registry destination: chunked');
   });

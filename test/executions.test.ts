@@ -54,10 +54,12 @@ registries:
   - {name: dst, type: docker-registry, url: "http://${dstProxy.host}"}
 rules:
 ${rules}`;
-  const runtimeOf = async (rules: string, name: string) =>
-    ruleRuntime(parseConfig(yaml(rules), 'test.yaml'), name, new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} });
+  const runtimeOf = async (rules: string, name: string) => {
+    const config = parseConfig(yaml(rules), 'test.yaml');
+    return { config, runtime: await ruleRuntime(config, name, new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} }) };
+  };
   const run = async (rules: string, name: string, extra: { signal?: AbortSignal; onEvent?: (e: RunEvent) => void } = {}) =>
-    runExecution({ store: embedded.store, runtime: await runtimeOf(rules, name), trigger: 'manual', retryDelayMs: () => 20, ...extra });
+    runExecution({ store: embedded.store, ...(await runtimeOf(rules, name)), trigger: 'manual', retryDelayMs: () => 20, ...extra });
   const mirror = (name: string, ns: string, filters = '[{type: name, value: "library/*"}, {type: tag, value: "rc*", decoration: excludes}]') =>
     `  - {name: ${name}, src_registry: src, dest_registry: dst, dest_namespace: ${ns}, filters: ${filters}}`;
 
@@ -114,7 +116,7 @@ ${rules}`;
     const queue = new MemoryQueue<{ executionId: string; taskId: number }>();
     await queue.send([{ executionId: e.id, taskId: 1 }]);
     const [msg] = await queue.receive(1, 0);
-    const runtime = await runtimeOf(mirror('m4', 'm4'), 'm4');
+    const { runtime } = await runtimeOf(mirror('m4', 'm4'), 'm4');
     await processTask(msg!, { store: embedded.store, taskQueue: queue, runtime: async () => runtime });
     assert.deepEqual((await embedded.store.getExecution(e.id))?.counts, before?.counts);
     assert.equal(queue.size, 0, 'acknowledged');
@@ -150,7 +152,7 @@ ${rules}`;
   it("deletion tasks delete by digest at the destination; already gone counts as success", async () => {
     await pushLayout(small, `${dst.host}/del/a:1`);
     const rules = `  - {name: del, src_registry: src, dest_registry: dst, dest_namespace: del, replicate_deletion: true, trigger: {type: event_based}}`;
-    const runtime = await runtimeOf(rules, 'del');
+    const { runtime } = await runtimeOf(rules, 'del');
     const planned = planArtifactEvent(runtime.rule, { operation: 'deletion', repository: 'library/a', digest: small.top.digest, tags: ['1'] }, {
       source: 'src',
       destination: 'dst',

@@ -14,7 +14,7 @@ import { ConfigView } from '../../shared/rules/config-view.js';
 import { eventBridgeSchedules } from '../../shared/rules/eventbridge-cron.js';
 import { parseConfig } from '../../shared/rules/load-config.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
-import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
+import { RuleRuntimes, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import type { SecretSources } from '../../shared/rules/secrets.js';
 import { bakedConfigJson, ENV, requireEnv } from './environment.js';
 import { CloudWatchCounters } from './metrics.js';
@@ -42,7 +42,7 @@ export class LambdaRuntime {
   readonly config: ConfigView;
   readonly frontdoor: ExecutionFrontdoor;
   private refreshed = 0;
-  private readonly runtimes = new Map<string, Promise<RuleRuntime>>();
+  private readonly runtimes: RuleRuntimes;
 
   constructor() {
     const text = bakedConfigJson();
@@ -70,6 +70,7 @@ export class LambdaRuntime {
     const secretsClient = this.tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 }));
     this.secrets = { store: new SecretsManagerStore({ client: secretsClient }) };
     this.clients = new RegistryClients({ secrets: this.secrets });
+    this.runtimes = new RuleRuntimes(() => this.config.loaded, this.clients, { secrets: this.secrets });
     this.config = new ConfigView(file, this.serviceStore, (c) => eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems);
     this.frontdoor = new ExecutionFrontdoor({
       store: this.store,
@@ -99,13 +100,7 @@ export class LambdaRuntime {
 
   /** The wiring of a rule (clients, lister), cached per container. */
   ruleRuntime(rule: string): Promise<RuleRuntime> {
-    let rt = this.runtimes.get(rule);
-    if (!rt) {
-      rt = ruleRuntime(this.config.loaded, rule, this.clients, { secrets: this.secrets });
-      rt.catch(() => this.runtimes.delete(rule));
-      this.runtimes.set(rule, rt);
-    }
-    return rt;
+    return this.runtimes.get(rule);
   }
 }
 

@@ -80,6 +80,35 @@ export async function ruleRuntime(
   };
 }
 
+/**
+ * The one cache of rule wiring in a process (serve, a Lambda container): built on first use,
+ * shared by planners and workers, dropped after a config change or a failure to build.
+ */
+export class RuleRuntimes {
+  private readonly cache = new Map<string, Promise<RuleRuntime>>();
+
+  constructor(
+    private readonly config: () => LoadedConfig,
+    private readonly clients: RegistryClients,
+    private readonly deps: { secrets: SecretSources; onEvent?: ((e: HttpEvent) => void) | undefined },
+  ) {}
+
+  get(rule: string): Promise<RuleRuntime> {
+    let rt = this.cache.get(rule);
+    if (!rt) {
+      rt = ruleRuntime(this.config(), rule, this.clients, this.deps);
+      rt.catch(() => this.cache.delete(rule));
+      this.cache.set(rule, rt);
+    }
+    return rt;
+  }
+
+  /** Forgets every rule's wiring (registries or rules changed). */
+  clear(): void {
+    this.cache.clear();
+  }
+}
+
 /** The `ensureDestinationRepository` of a destination (see RuleRuntime). */
 async function repositoryPreparer(
   destination: RegistryConfig,
