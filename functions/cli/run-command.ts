@@ -1,5 +1,6 @@
 import { ReplicatorError } from '../../shared/errors.js';
 import { formatPlanLine, planRule } from '../../shared/rules/plan.js';
+import { limitsOf } from '../../shared/rules/config-schema.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import { loadConfigForCommand } from './config-file.js';
@@ -47,7 +48,7 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
   let runtime: RuleRuntime;
   try {
     loaded.rule(ruleName);
-    const clients = new RegistryClients({ secrets: {}, onEvent });
+    const clients = new RegistryClients({ secrets: {}, onEvent, limits: limitsOf(loaded.config) });
     runtime = await ruleRuntime(loaded, ruleName, clients, { secrets: {}, onEvent });
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;

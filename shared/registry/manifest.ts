@@ -3,6 +3,7 @@ import * as z from 'zod/mini';
 import { describeIssue } from '../util/schema.js';
 import { DigestMismatchError, ReplicatorError } from '../errors.js';
 import { MediaType, isImageManifest, isIndex, isSupportedManifest } from './media-types.js';
+import { isDigest, showName } from './names.js';
 
 const platformSchema = z.object({
   architecture: z.string(),
@@ -13,7 +14,8 @@ const platformSchema = z.object({
 
 const descriptorSchema = z.object({
   mediaType: z.string(),
-  digest: z.string().check(z.regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/)),
+  // A descriptor's digest becomes a request path (a child manifest, a blob): `algorithm:hex` only.
+  digest: z.string().check(z.refine(isDigest, 'must be sha256:<64 hex> or sha512:<128 hex>')),
   size: z.int().check(z.nonnegative()),
   urls: z.optional(z.array(z.string())),
   platform: z.optional(platformSchema),
@@ -92,7 +94,7 @@ export class Manifest {
       throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: Docker schema 1 manifests are not supported (deprecated since 2017)`);
     }
     if (!isSupportedManifest(mediaType)) {
-      throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: unsupported manifest media type ${mediaType}`);
+      throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: unsupported manifest media type ${showName(mediaType)}`);
     }
     if (isIndex(mediaType)) {
       return new Manifest(bytes, digest, mediaType, body.manifests ?? [], []);
