@@ -4,7 +4,7 @@ import { StoppedError, throwIfStopped, UsageError } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Limits } from '../registry/limits.js';
 import type { Descriptor, Manifest } from '../registry/manifest.js';
-import { isForeignLayer } from '../registry/media-types.js';
+import { isForeignLayer, isIndex } from '../registry/media-types.js';
 import { formatReference, referenceTarget, type ImageReference } from '../registry/reference.js';
 import { prepareBlob, transferBlob } from './blob-copy.js';
 import { BlobLocations } from './blob-locations.js';
@@ -263,8 +263,10 @@ async function planCopy(
   const visit = async (manifest: Manifest, reference: string, depth: number): Promise<number> => {
     let height = 0;
     if (manifest.isIndex) {
-      manifests.checkDepth(manifest, depth);
-      const heights = await Promise.all(manifests.children(manifest).map((c) => child(c.digest, depth + 1)));
+      manifests.checkDepth(manifest.digest, depth);
+      const children = manifests.children(manifest);
+      for (const c of children) if (isIndex(c.mediaType)) manifests.checkDepth(c.digest, depth + 1);
+      const heights = await Promise.all(children.map((c) => child(c.digest, depth + 1)));
       height = 1 + Math.max(-1, ...heights);
     } else {
       for (const blob of manifest.blobs) {

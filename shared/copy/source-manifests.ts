@@ -55,12 +55,15 @@ export class SourceManifests {
     return [...byDigest.values()];
   }
 
-  /** Checks an index found `depth` levels below the top manifest (the top is level 0). */
-  checkDepth(index: Manifest, depth: number): void {
+  /**
+   * Checks an index `depth` levels below the top manifest (the top is level 0): before it is
+   * fetched when its descriptor says it is an index, and again once read (a descriptor may lie).
+   */
+  checkDepth(digest: string, depth: number): void {
     if (depth > this.limits.maxIndexDepth) {
       throw new ReplicatorError(
         'MANIFEST_LIMIT',
-        `${this.what}: index ${index.digest} is nested ${depth} levels deep, more than ${this.limits.maxIndexDepth} (limits.max_index_depth)`,
+        `${this.what}: index ${digest} is nested ${depth} levels deep, more than ${this.limits.maxIndexDepth} (limits.max_index_depth)`,
       );
     }
   }
