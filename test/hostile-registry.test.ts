@@ -167,6 +167,22 @@ describe('hostile registries', () => {
     assert.ok(!reached.some((q) => q.path.startsWith('/token')), 'no token request to the realm the other host named');
   });
 
+  it("a Harbor API Link to another host is followed without the Harbor's Basic credentials", async () => {
+    const harbor = await startHostileHarbor({ linkTo: `${recorder.url}/api/v2.0/projects?page=2&page_size=100` });
+    stops.push(harbor.stop);
+    const before = recorder.requests.length;
+    const { execution } = await runRule(
+      `registries:\n  - {name: hq, type: harbor, url: "${harbor.url}"${lockedCredential}}\n${registry('dst', dst.host)}rules:\n  - {name: r, src_registry: hq, dest_registry: dst, filters: [{type: name, value: "library/**"}]}\n`,
+      'r',
+    );
+    const reached = recorder.requests.slice(before);
+    assert.deepEqual(reached.filter((q) => q.authorization), [], 'no Authorization reached the other host');
+    assert.ok(reached.some((q) => q.path.startsWith('/api/v2.0/projects?page=2')), 'the Link was followed');
+    assert.ok(harbor.log[0]?.authorization?.startsWith('Basic '), 'the Harbor itself got them');
+    assert.equal(execution.status, 'Failed');
+    assert.match(execution.statusText ?? '', /UNAUTHORIZED/);
+  });
+
   it('an upload Location on another host gets no credentials (PUT, PATCH, cancel), and its 401 is not a challenge', async () => {
     const to = await proxy(locked);
     to.rules.location = (location) => {

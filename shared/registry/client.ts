@@ -4,7 +4,7 @@ import { ReplicatorError } from '../errors.js';
 import { Authenticator, pullScope, pushScope, type CredentialsSource, type Scope } from './auth.js';
 import { DEFAULT_RETRY_POLICY, HostStates, type RetryPolicy } from './backoff.js';
 import { parseChallenge, type Challenge } from './challenge.js';
-import { RegistryError } from './errors.js';
+import { RegistryError, redactUrl } from './errors.js';
 import {
   closeBody,
   createDispatcher,
@@ -516,9 +516,26 @@ export function nextLink(res: HttpResponse): URL | undefined {
   if (!link) return undefined;
   for (const part of link.split(/,(?=\s*<)/)) {
     const m = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(part);
-    if (m) return new URL(m[1]!, res.url);
+    if (m) return registryUrl(m[1]!, res, 'Link');
   }
   return undefined;
+}
+
+/**
+ * A URL a registry names (`Link`, upload `Location`), resolved against the request's: http(s)
+ * only, else INVALID_RESPONSE. It may be on another origin: `send` then sends no credentials.
+ */
+function registryUrl(text: string, res: HttpResponse, what: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(text, res.url);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw new ReplicatorError('INVALID_RESPONSE', `${redactUrl(res.url)}: the registry's ${what} is not an http(s) URL`);
+  }
+  return url;
 }
 
 /** Manifests above this size are refused (the spec suggests registries accept at least 4 MiB). */
@@ -576,7 +593,7 @@ function sessionFrom(res: HttpResponse, fallbackOffset: number, previous?: Uploa
   const offset = end === undefined ? fallbackOffset : end === 0 ? Math.min(fallbackOffset, 1) : end + 1;
   const min = Number(header(res.headers, 'oci-chunk-min-length'));
   return {
-    location: location ? new URL(location, res.url) : previous!.location,
+    location: location ? registryUrl(location, res, 'upload Location') : previous!.location,
     offset,
     minChunk: Number.isFinite(min) && min > 0 ? min : previous?.minChunk,
   };

@@ -54,8 +54,13 @@ export function redactUrl(url: string | URL): string {
   for (const key of [...u.searchParams.keys()]) {
     if (SECRET_QUERY.test(key)) u.searchParams.set(key, 'REDACTED');
   }
-  return u.toString();
+  // A registry chooses its Link and Location URLs: one line of an error, not a flood.
+  const text = u.toString();
+  return text.length > MAX_URL_SHOWN ? `${text.slice(0, MAX_URL_SHOWN)}...` : text;
 }
+
+/** The most of a URL an error or a log line shows. */
+const MAX_URL_SHOWN = 512;
 
 /** Every failure talking to a registry: HTTP status or network error, with the registry's codes. */
 export class RegistryError extends ReplicatorError {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import { describeIssue } from '../util/schema.js';
 import { DigestMismatchError, ReplicatorError } from '../errors.js';
+import { remoteText } from './errors.js';
 import { MediaType, isImageManifest, isIndex, isSupportedManifest } from './media-types.js';
 import { isDigest, showName } from './names.js';
 
@@ -82,7 +83,8 @@ export class Manifest {
     }
     const parsed = manifestBodySchema.safeParse(json);
     if (!parsed.success) {
-      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest ${describeIssue(parsed.error)}`);
+      // The issue's path may hold the registry's own keys (annotations): escaped like its text.
+      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest ${remoteText(describeIssue(parsed.error))}`);
     }
     const body = parsed.data;
     const header = contentType?.split(';', 1)[0]?.trim();

@@ -262,11 +262,12 @@ export interface HostileHarbor {
 /**
  * A Harbor API (`/api/v2.0/projects`) that lies about pagination: `full-pages` answers 100
  * projects on every page, without `X-Total-Count` or `Link` (a list that never says it ended);
- * `self-link` answers one project with a `Link` to the very same page. None of the projects is
- * the one a rule asks for, so nothing else is requested. After `maxPages` (default 100) answers
- * it tells the truth (an empty page, no Link), so code without a bound still terminates.
+ * `self-link` answers one project with a `Link` to the very same page; `{ linkTo }` answers one
+ * project with a `Link` to another host's URL. None of the projects is the one a rule asks for,
+ * so nothing else is requested. After `maxPages` (default 100) answers it tells the truth (an
+ * empty page, no Link), so code without a bound still terminates.
  */
-export async function startHostileHarbor(mode: 'full-pages' | 'self-link', maxPages = 100): Promise<HostileHarbor> {
+export async function startHostileHarbor(mode: 'full-pages' | 'self-link' | { linkTo: string }, maxPages = 100): Promise<HostileHarbor> {
   const log: SeenRequest[] = [];
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
@@ -281,7 +282,8 @@ export async function startHostileHarbor(mode: 'full-pages' | 'self-link', maxPa
       const items = honest ? [] : Array.from({ length: 100 }, (_, i) => ({ project_id: page * 1000 + i, name: `decoy-${page}-${i}`, registry_id: 0 }));
       return json(res, 200, items);
     }
-    return json(res, 200, honest ? [] : [{ project_id: 1, name: 'decoy', registry_id: 0 }], honest ? {} : { link: `<${path}>; rel="next"` });
+    const link = mode === 'self-link' ? path : mode.linkTo;
+    return json(res, 200, honest ? [] : [{ project_id: 1, name: 'decoy', registry_id: 0 }], honest ? {} : { link: `<${link}>; rel="next"` });
   });
   const { port, sockets } = await listen(server);
   return { url: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, log, stop: closer(server, sockets) };
