@@ -292,6 +292,21 @@ describe('hostile registries', () => {
     assert.equal(JSON.parse(r.stdout).digest, fan.digest);
     assert.equal(src.count(new RegExp(`/v2/library/fan/manifests/${app.top.digest}$`), 'GET'), 1);
     assert.equal(src.count(/\/blobs\//, 'GET'), app.blobs.length, 'each blob read once');
+
+    // One child named at two levels (directly, and inside a nested index): fetched once, and
+    // pushed before both of its parents (the registry refuses an index whose children are missing).
+    const nested = served(OCI_INDEX, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [app.top] });
+    const dag = served(OCI_INDEX, {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_INDEX, digest: nested.digest, size: nested.bytes.length }, app.top],
+    });
+    src.rules.manifests.set('library/fan:dag', dag).set(`library/fan@${nested.digest}`, nested);
+    const gets = src.count(new RegExp(`/manifests/${app.top.digest}$`), 'GET');
+    const again = await cli(['copy', '--json', ...INSECURE, `${src.host}/library/fan:dag`, `${dst.host}/mirror/dag:1`]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).digest, dag.digest);
+    assert.equal(src.count(new RegExp(`/manifests/${app.top.digest}$`), 'GET') - gets, 1);
   });
 
   it('indexes over limits.max_index_children, max_manifest_bytes or max_index_depth: MANIFEST_LIMIT naming the limit, nothing fetched beyond it', async () => {

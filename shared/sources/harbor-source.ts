@@ -45,7 +45,7 @@ export class HarborSource implements Source {
     for await (const a of this.api.artifacts(repository, signal)) {
       yield {
         repository,
-        digest: text(a.digest),
+        digest: a.digest === undefined || a.digest === null ? undefined : text(a.digest),
         tags: Array.isArray(a.tags) ? a.tags.map((t) => text(t?.name)) : [],
         labels: Array.isArray(a.labels) ? a.labels.map((l) => text(l?.name)) : [],
         type: a.type,
