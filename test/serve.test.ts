@@ -325,11 +325,13 @@ webhook: {auth_header: {env: WEBHOOK_AUTH}}
   });
 
   const env = { API_TOKEN: TOKEN, WEBHOOK_AUTH, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  let logs = '';
   const start = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [CLI, 'serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'state')], {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
     for (let i = 0; i < 200; i++) {
       try {
         if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
@@ -363,7 +365,7 @@ webhook: {auth_header: {env: WEBHOOK_AUTH}}
         if (e.status !== 'InProgress') break;
         await sleep(50);
       }
-      assert.equal(e.status, 'Succeed', JSON.stringify(e));
+      assert.equal(e.status, 'Succeed', `${JSON.stringify(e)}\n${logs.split('\n').filter((l) => !l.includes('"message":"request"')).slice(-60).join('\n')}`);
       assert.equal(e.counts.total, 6);
       for (const [i, l] of layouts.entries()) assert.equal(await manifestDigest(dst.url, `copy/app${i}`, '1'), l.top.digest, `app${i}`);
     } finally {

@@ -1,5 +1,6 @@
 import { ReplicatorError } from '../../shared/errors.js';
 import { formatPlanLine, planRule } from '../../shared/rules/plan.js';
+import { limitsOf } from '../../shared/rules/config-schema.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import type { LoadedConfig } from '../../shared/rules/load-config.js';
 import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
@@ -48,7 +49,7 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
   let runtime: RuleRuntime;
   try {
     loaded.rule(ruleName);
-    const clients = new RegistryClients({ secrets: {}, onEvent });
+    const clients = new RegistryClients({ secrets: {}, onEvent, limits: limitsOf(loaded.config) });
     runtime = await ruleRuntime(loaded, ruleName, clients, { secrets: {}, onEvent });
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;

@@ -13,6 +13,7 @@ import type { ExecutionMessage, TaskMessage } from '../../shared/executions/mess
 import { ConfigView } from '../../shared/rules/config-view.js';
 import { eventBridgeSchedules } from '../../shared/rules/eventbridge-cron.js';
 import { parseConfig } from '../../shared/rules/load-config.js';
+import { limitsOf } from '../../shared/rules/config-schema.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import { RuleRuntimes, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import type { SecretSources } from '../../shared/rules/secrets.js';
@@ -69,7 +70,7 @@ export class LambdaRuntime {
     this.taskQueue = new SqsQueue<TaskMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.taskQueueUrl) });
     const secretsClient = this.tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 }));
     this.secrets = { store: new SecretsManagerStore({ client: secretsClient }) };
-    this.clients = new RegistryClients({ secrets: this.secrets });
+    this.clients = new RegistryClients({ secrets: this.secrets, limits: limitsOf(file.config) });
     this.runtimes = new RuleRuntimes(() => this.config.loaded, this.clients, { secrets: this.secrets });
     this.config = new ConfigView(file, this.serviceStore, (c) => eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems);
     this.frontdoor = new ExecutionFrontdoor({

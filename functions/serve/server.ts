@@ -9,6 +9,7 @@ import { PrometheusCounters } from '../../shared/observability/prometheus.js';
 import type { Log } from '../../shared/observability/telemetry.js';
 import { ConfigView } from '../../shared/rules/config-view.js';
 import type { LoadedConfig } from '../../shared/rules/load-config.js';
+import { limitsOf } from '../../shared/rules/config-schema.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import { resolveSecret } from '../../shared/rules/secrets.js';
 
@@ -66,7 +67,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const log = opts.log ?? new Logger({ serviceName: 'harbor-replicator' });
     const view = new ConfigView(opts.config, embedded.service);
     await view.refresh();
-    const clients = new RegistryClients({ secrets });
+    const clients = new RegistryClients({ secrets, limits: limitsOf(opts.config.config) });
     const counters = new PrometheusCounters(async () => (await embedded.store.activeExecutions()).length);
     const service = new ReplicationService({
       store: embedded.store,

@@ -5,6 +5,7 @@ import type { Credentials, CredentialsSource } from '../registry/auth.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 import { dockerConfigCredentials } from '../registry/docker-config.js';
 import type { HttpEvent } from '../registry/http.js';
+import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import type { RegistryConfig } from './config-schema.js';
 import { resolveSecret, type SecretSources } from './secrets.js';
 
@@ -44,6 +45,8 @@ export interface ClientDeps {
    * registries never loads it, so the local CLI works without AWS). Tests inject mocked clients.
    */
   ecr?: EcrRegistries | undefined;
+  /** The config's `limits:` (`limitsOf`), for every registry of the process; defaults otherwise. */
+  limits?: Limits | undefined;
 }
 
 /**
@@ -55,6 +58,11 @@ export class RegistryClients {
   private ecrApi: Promise<EcrRegistries> | undefined;
 
   constructor(private readonly deps: ClientDeps) {}
+
+  /** What registries' answers may make us do: pages, index fan-out, manifest bytes, nesting. */
+  get limits(): Limits {
+    return this.deps.limits ?? DEFAULT_LIMITS;
+  }
 
   /** ECR's API, shared by every rule of the process (tokens per region, repositories checked). */
   ecr(): Promise<EcrRegistries> {
@@ -91,6 +99,7 @@ export class RegistryClients {
             requestsPerSecond: reg.requests_per_second,
             ...(this.deps.hosts ? { hosts: this.deps.hosts } : {}),
             onEvent: this.deps.onEvent,
+            limits: this.limits,
           }),
       );
       client.catch(() => this.clients.delete(reg.name));

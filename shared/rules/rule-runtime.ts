@@ -53,6 +53,7 @@ export async function ruleRuntime(
       caFile: r.ca_file,
       credentials: await credentialsOf(r, pathOf(r), deps.secrets),
       onEvent: deps.onEvent,
+      maxPages: clients.limits.maxPages,
     });
   const sourceHarbor = source.type === 'harbor' ? await harbor(source) : undefined;
   const lister = sourceHarbor ? new HarborSource(sourceHarbor) : new RegistrySource(sourceClient);
