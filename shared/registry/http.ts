@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { Agent, interceptors, type Dispatcher } from 'undici';
+import { Agent, buildConnector, interceptors, type Dispatcher } from 'undici';
 import { isAbort, StoppedError } from '../errors.js';
+import { AddressRefusedError, guardedLookup, type AddressRule, type ConnectPolicy } from './address-policy.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -62,14 +64,46 @@ export const ERROR_BODY_LIMIT = 64 * 1024;
  * An undici dispatcher for one TLS configuration, with the redirect interceptor composed in
  * (undici 7 follows redirects only through it; it drops `Authorization` when the redirect leaves
  * the origin, which is what keeps registry credentials away from object storage).
+ *
+ * With a `policy`, every connection is checked against it at connect time, on the resolved
+ * address: the client's own requests against `policy.direct`, redirects it follows (to another
+ * origin) against `policy.redirects`, each through its own agent, so DNS cannot dodge either.
  */
-export function createDispatcher(tls: TlsOptions): Dispatcher {
+export function createDispatcher(tls: TlsOptions, policy?: ConnectPolicy): Dispatcher {
   const ca = tls.caFile ? [...rootCertificates, readFileSync(tls.caFile, 'utf8')] : undefined;
-  const agent = new Agent({
-    keepAliveTimeout: 10_000,
-    connect: { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) },
-  });
-  return agent.compose(interceptors.redirect({ maxRedirections: 0 }));
+  const connect = { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) };
+  if (!policy) {
+    const agent = new Agent({ keepAliveTimeout: 10_000, connect });
+    return agent.compose(interceptors.redirect({ maxRedirections: 0 }));
+  }
+  const guarded = (rule: AddressRule) => new Agent({ keepAliveTimeout: 10_000, connect: guardedConnector(connect, rule) });
+  const direct = guarded(policy.direct);
+  const redirects = guarded(policy.redirects);
+  // Outermost: remember where the request started; the redirect handler copies the options it is
+  // given, so its follow-ups carry the mark. Innermost: a follow-up to another origin is a redirect.
+  const mark: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) =>
+    dispatch({ ...opts, [STARTED_AT]: String(opts.origin) } as Dispatcher.DispatchOptions, handler);
+  const route: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+    const started = (opts as { [STARTED_AT]?: string })[STARTED_AT];
+    return started !== undefined && String(opts.origin) !== started ? redirects.dispatch(opts, handler) : dispatch(opts, handler);
+  };
+  return direct.compose(route, interceptors.redirect({ maxRedirections: 0 }), mark);
+}
+
+/** The option the first dispatch of a request is marked with (see createDispatcher). */
+const STARTED_AT = Symbol('harbor-replicator.startedAt');
+
+/** undici's connector with the rule applied: IP literals before connecting, names in the socket's lookup. */
+function guardedConnector(connect: Record<string, unknown>, rule: AddressRule): buildConnector.connector {
+  const base = buildConnector({ ...connect, lookup: guardedLookup(rule) } as buildConnector.BuildOptions);
+  return (opts, callback) => {
+    const hostname = opts.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(hostname) !== 0) {
+      const why = rule.refusal(hostname, hostname);
+      if (why) return callback(new AddressRefusedError(why), null);
+    }
+    return base(opts, callback);
+  };
 }
 
 /**
