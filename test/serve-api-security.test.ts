@@ -343,7 +343,7 @@ api:
   });
 });
 
-describe('userinfo in a registry URL of the config file', () => {
+describe('the config file: userinfo URLs, api.encryption_key', () => {
   it('config check exits 2 naming the field, without the password', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hr-userinfo-'));
     const file = join(dir, 'replicator.yaml');
@@ -352,5 +352,19 @@ describe('userinfo in a registry URL of the config file', () => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /registries\[0\]\.url: must not contain a user name or password/);
     assert.ok(!r.stderr.includes('hunter2'), r.stderr);
+  });
+
+  it('an api.encryption_key that is not 32 bytes of base64: config check and serve exit 2 naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hr-enckey-'));
+    const file = join(dir, 'replicator.yaml');
+    await writeFile(file, 'registries: []\napi: {token: {env: HR_T}, encryption_key: {env: HR_K}}\n');
+    const env = { HR_T: 'token', HR_K: Buffer.alloc(16, 1).toString('base64') };
+    const check = await runCli(['config', 'check', '--config', file], { env });
+    assert.equal(check.code, 2);
+    assert.match(check.stderr, /api\.encryption_key: must be 32 random bytes in base64/);
+    const serve = await runCli(['serve', '--config', file, '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'state')], { env });
+    assert.equal(serve.code, 2);
+    assert.match(serve.stderr, /api\.encryption_key: must be 32 random bytes in base64/);
+    assert.ok(!serve.stderr.includes(env.HR_K));
   });
 });

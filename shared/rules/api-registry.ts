@@ -54,11 +54,7 @@ function credentialProblem(c: unknown, stored: boolean): string | undefined {
   const literal = 'type' in c || 'access_key' in c || 'access_secret' in c;
   const schema = literal ? (stored ? literalStoredSchema : literalInputSchema) : referenceSchema;
   const parsed = schema.safeParse(c);
-  if (!parsed.success) {
-    const issue = describeIssue(parsed.error, 'credential');
-    return issue.startsWith('credential: ') ? `credential: ${SHAPES}` : issue;
-  }
-  return undefined;
+  return parsed.success ? undefined : describeIssue(parsed.error, 'credential');
 }
 
 function parseCredential<T>(c: Record<string, unknown>, stored: boolean): T {

@@ -69,7 +69,7 @@ export class ApiSecrets {
       throw new ApiCredentialError('credential.access_secret: is required (there is no stored secret to keep)');
     }
     if (this.opts.writer) {
-      if (!this.opts.prefix) throw new ApiCredentialError('credential.access_secret: literal secrets need a secret prefix (api.secret_prefix)');
+      if (!this.opts.prefix) throw new ApiCredentialError('credential.access_secret: literal secrets need a Secrets Manager prefix to be written under (the stack sets API_SECRET_PREFIX from api.secret_prefix); none is set');
       const name = this.secretNameOf(registry);
       await this.opts.writer.put(name, input.access_secret, { 'harbor-replicator:managed-by': 'api', 'harbor-replicator:registry': registry });
       return { type: 'basic', access_key: input.access_key, access_secret: { secret: name } };
