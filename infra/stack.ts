@@ -46,11 +46,16 @@ export class HarborReplicatorStack extends Stack {
     const schedules = new RuleSchedules(this, 'Schedules', { schedules: deployment.schedules, executionQueue: executions.queue });
     const secrets = new SecretReferences(this, 'Secrets');
 
+    /** Where the API keeps literal credentials, and where `{secret}` references through the API must be. */
+    const apiSecretPrefix = apiSecretPrefixOf(deployment, this.stackName);
+
     const environment = {
       [ENV.table]: table.tableName,
       [ENV.executionQueueUrl]: executions.queue.queueUrl,
       [ENV.taskQueueUrl]: tasks.queue.queueUrl,
     };
+    // The functions that resolve registry credentials (the API's ping, the planner, the copier).
+    const credentialEnvironment = { [ENV.apiSecretPrefix]: apiSecretPrefix };
     const fn = (name: 'webhook' | 'api' | 'planner' | 'copier', description: string, settings: FunctionSettings, extra: Record<string, string> = {}) =>
       new ReplicatorFunction(this, { webhook: 'Receiver', api: 'Api', planner: 'Planner', copier: 'Copier' }[name], {
         name,
@@ -61,12 +66,13 @@ export class HarborReplicatorStack extends Stack {
       });
     const receiver = fn('webhook', "harbor-replicator: Harbor's webhook receiver (records the delivery, enqueues plan jobs)", RECEIVER);
     const api = fn('api', 'harbor-replicator: management API (registries, rules, executions, tasks)', aws.api, {
+      ...credentialEnvironment,
       [ENV.scheduleGroup]: schedules.groupName,
       [ENV.schedulerRoleArn]: schedules.role.roleArn,
       [ENV.executionQueueArn]: executions.queue.queueArn,
     });
-    const planner = fn('planner', "harbor-replicator: planner (lists a rule's source, writes tasks, enqueues them)", aws.planner);
-    const copier = fn('copier', 'harbor-replicator: copier (copies one artifact per task message)', aws.copier);
+    const planner = fn('planner', "harbor-replicator: planner (lists a rule's source, writes tasks, enqueues them)", aws.planner, credentialEnvironment);
+    const copier = fn('copier', 'harbor-replicator: copier (copies one artifact per task message)', aws.copier, credentialEnvironment);
 
     // Least privilege, function by function.
     for (const f of [receiver, api, planner, copier]) table.grantReadWriteData(f.role);
@@ -78,7 +84,9 @@ export class HarborReplicatorStack extends Stack {
     executions.queue.grantSendMessages(planner.role);
     tasks.queue.grantSendMessages(copier.role); // continuations of long copies are re-queued
     if (deployment.webhookSecret) secrets.grantRead(receiver.role, [deployment.webhookSecret]);
-    for (const f of [api, planner, copier]) secrets.grantRead(f.role, deployment.registrySecrets);
+    for (const f of [api, planner, copier]) secrets.grantRead(f.role, [...new Set([...deployment.registrySecrets, ...deployment.apiAllowedSecrets])]);
+    // API-managed credentials: the API writes literals under the prefix; the three read them.
+    secrets.grantApiManaged(api.role, [planner.role, copier.role], apiSecretPrefix);
     schedules.grantManageApiSchedules(api.role);
     const copierEcr = copierEcrStatements(deployment.ecr);
     const plannerEcr = plannerEcrStatements(deployment.ecr);
@@ -128,6 +136,7 @@ export class HarborReplicatorStack extends Stack {
     planner.acknowledgeAnyResource(...(plannerEcr.length ? [ECR_AUTH_REASON] : []));
     copier.acknowledgeAnyResource(...(copierEcr.length ? [ECR_AUTH_REASON] : []));
     schedules.acknowledgeApiSchedulesGrant(api.role);
+    for (const f of [api, planner, copier]) secrets.acknowledgeApiManaged(f.role, apiSecretPrefix);
     acknowledgeEcrRepositories(planner.role, plannerEcr);
     acknowledgeEcrRepositories(copier.role, copierEcr);
 
@@ -138,6 +147,11 @@ export class HarborReplicatorStack extends Stack {
     new CfnOutput(this, 'TaskQueueUrl', { value: tasks.queue.queueUrl });
     new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
   }
+}
+
+/** `api.secret_prefix`, or `harbor-replicator/<stack name>/api/`. */
+export function apiSecretPrefixOf(deployment: Deployment, stackName: string): string {
+  return deployment.config.api?.secret_prefix ?? `harbor-replicator/${stackName}/api/`;
 }
 
 /**

@@ -26,7 +26,14 @@ import {
   UpdateScheduleCommand,
   type GetScheduleOutput,
 } from '@aws-sdk/client-scheduler';
-import { GetSecretValueCommand, ResourceNotFoundException as SecretNotFound, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException as SecretNotFound,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseEcrHost, EcrRegistries } from '../shared/adapters/ecr-registry.js';
 import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-dynamodb.js';
@@ -132,7 +139,34 @@ describe('SecretsManagerStore', () => {
     assert.equal(await resolveSecret({ secret: 'ok' }, 'registries[0].credential.password', { store }), 'pw');
     await assert.rejects(resolveSecret({ secret: 'gone' }, 'registries[1].credential.password', { store }), /registries\[1\]\.credential\.password: cannot read secret gone/);
   });
+
+  it('writes (API literals): CreateSecret with its tags, PutSecretValue when it exists; the new value is read at once; errors name the secret, never the value', async () => {
+    const { mock, store } = setup();
+    mock.on(GetSecretValueCommand).resolves({ SecretString: 'old-value' });
+    assert.equal(await store.get('api/r1'), 'old-value');
+    mock.on(CreateSecretCommand).resolvesOnce({}).rejects(new ResourceExistsException({ message: 'exists', ...meta }));
+    mock.on(PutSecretValueCommand).resolvesOnce({}).rejects(new AccessDeniedLike());
+    await store.put('api/r2', 'v2-s3cret', { 'harbor-replicator:registry': 'r2' });
+    assert.deepEqual(mock.commandCalls(CreateSecretCommand)[0]!.args[0].input, { Name: 'api/r2', SecretString: 'v2-s3cret', Tags: [{ Key: 'harbor-replicator:registry', Value: 'r2' }] });
+    await store.put('api/r1', 'new-value');
+    assert.deepEqual(mock.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input), [{ SecretId: 'api/r1', SecretString: 'new-value' }]);
+    assert.equal(await store.get('api/r1'), 'new-value', 'the cached old value is replaced');
+    await assert.rejects(store.put('api/r1', 'third-s3cret'), (err: ReplicatorError) => {
+      assert.equal(err.code, 'SECRET_UNWRITABLE');
+      assert.match(err.message, /"api\/r1": AccessDeniedException/);
+      assert.doesNotMatch(err.message, /third-s3cret/);
+      return true;
+    });
+  });
 });
+
+/** An AWS error of another kind than ResourceExistsException. */
+class AccessDeniedLike extends Error {
+  override name = 'AccessDeniedException';
+  constructor() {
+    super('not authorized to perform secretsmanager:PutSecretValue');
+  }
+}
 
 describe('EventBridgeSchedules', () => {
   const GROUP = 'replicator-api';

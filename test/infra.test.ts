@@ -38,6 +38,7 @@ rules:
   - {name: on-push, src_registry: hq, dest_registry: ecr-dst, replicate_deletion: true, trigger: {type: event_based}}
   - {name: from-ecr, src_registry: ecr-src, dest_registry: branch}
 webhook: {auth_header: {secret: webhook-auth}}
+api: {allowed_secrets: [team/shared-robot]}
 aws:
   copier: {memory_mb: 2048, timeout_s: 600, reserved_concurrency: 20}
   planner: {timeout_s: 900}
@@ -491,6 +492,38 @@ describe('AWS deployment: the stack', () => {
     const api = lid(stack, 'Http/Api/Resource');
     assert.deepEqual(outputs.WebhookUrl!.Value, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [api, 'ApiEndpoint'] }, '/webhooks/harbor']] });
     assert.deepEqual(outputs.ApiUrl!.Value, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [api, 'ApiEndpoint'] }, '/api/v1']] });
+  });
+
+  it('API-managed credentials: only the API may create, put and tag secrets, under the prefix; it, the planner and the copier read them; the prefix is in their environment', () => {
+    const prefix = 'harbor-replicator/HarborReplicator/api/';
+    const prefixArn = JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${prefix}*`]] });
+    const roles = Object.fromEntries(['Receiver', 'Api', 'Planner', 'Copier'].map((r) => [r, statementsOf(t, stack, r)]));
+    for (const action of ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource']) {
+      assert.deepEqual(grants(roles.Api!, action), [prefixArn], action);
+      for (const other of ['Receiver', 'Planner', 'Copier']) assert.deepEqual(grants(roles[other]!, action), [], `${other} ${action}`);
+    }
+    const write = roles.Api!.find((s) => actionsOf(s).includes('secretsmanager:CreateSecret'))!;
+    assert.deepEqual(actionsOf(write).sort(), ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource'], 'nothing else on the prefix (no delete, no policy)');
+    for (const r of ['Api', 'Planner', 'Copier']) {
+      assert.ok(grants(roles[r]!, 'secretsmanager:GetSecretValue').includes(prefixArn), r);
+      assert.match(grants(roles[r]!, 'secretsmanager:GetSecretValue').join(' '), /secret:team\/shared-robot-\?\?\?\?\?\?/, `${r} reads api.allowed_secrets`);
+    }
+    assert.ok(!grants(roles.Receiver!, 'secretsmanager:GetSecretValue').includes(prefixArn));
+    assert.ok(!Object.values(roles).some((ss) => [...allActions(ss)].some((a) => a === 'secretsmanager:DeleteSecret' || a === 'secretsmanager:*')));
+    const fns = t.findResources('AWS::Lambda::Function');
+    const envOf = (fn: string) => fns[lid(stack, `${fn}/Function/Resource`)]!.Properties.Environment.Variables;
+    for (const fn of ['Api', 'Planner', 'Copier']) assert.equal(envOf(fn)[ENV.apiSecretPrefix], prefix, fn);
+    assert.equal(envOf('Receiver')[ENV.apiSecretPrefix], undefined);
+  });
+
+  it('api.secret_prefix names the prefix (grants and environment)', async () => {
+    const custom = await loadDeployment(await configFile('prefix.yaml', `${FULL}\n`.replace('api: {allowed_secrets: [team/shared-robot]}', 'api: {secret_prefix: team/replicator/}')));
+    const s = new HarborReplicatorStack(new App({ context: NO_BUNDLING }), 'HarborReplicator', { deployment: custom });
+    const tt = Template.fromStack(s);
+    assert.match(grants(statementsOf(tt, s, 'Api'), 'secretsmanager:CreateSecret').join(' '), /:secret:team\/replicator\/\*"/);
+    const env = tt.findResources('AWS::Lambda::Function')[lid(s, 'Copier/Function/Resource')]!.Properties.Environment.Variables;
+    assert.equal(env[ENV.apiSecretPrefix], 'team/replicator/');
+    assert.deepEqual(new AwsSolutionsChecks().validateScope(s).violations, [], 'the acknowledgement follows the prefix');
   });
 
   it('the template holds secret names, never values, and no config file content', () => {

@@ -251,7 +251,7 @@ api: {token: {env: API_TOKEN}}
     const created = await api('/registries', { method: 'POST', body: JSON.stringify({ name: 'dr', type: 'docker-registry', url: `http://${dst.host}` }) });
     assert.equal(created.status, 201);
     assert.equal((await api('/registries', { method: 'POST', body: JSON.stringify({ name: 'dr', type: 'docker-registry', url: `http://${dst.host}` }) })).status, 409);
-    assert.deepEqual((await api('/registries/dr/ping', { method: 'POST' })).body, { ok: true });
+    assert.deepEqual((await api('/registries/dr/ping', { method: 'POST' })).body, { ok: true, status: 200, code: null });
     const rule = await api('/rules', { method: 'POST', body: JSON.stringify({ name: 'api-rule', src_registry: 'hq', dest_registry: 'dr', dest_namespace: 'viaapi', filters: [{ type: 'name', value: 'library/app' }] }) });
     assert.equal(rule.status, 201);
     assert.equal((await api('/registries/dr', { method: 'DELETE' })).status, 400, 'a registry a rule uses cannot go');

@@ -15,6 +15,11 @@ export const ENV = {
   schedulerRoleArn: 'SCHEDULER_ROLE_ARN',
   /** API function: the execution queue's ARN (the schedules' target). */
   executionQueueArn: 'EXECUTION_QUEUE_ARN',
+  /**
+   * API, planner and copier: the Secrets Manager name prefix of API-managed credentials (the API
+   * writes literals there; `{secret}` references through the API must be under it).
+   */
+  apiSecretPrefix: 'API_SECRET_PREFIX',
 } as const;
 
 /**

@@ -29,6 +29,7 @@ import {
   type TaskStatus,
   type Trigger,
 } from '../executions/model.js';
+import { ReplicatorError } from '../errors.js';
 import { alreadyApplied, applyMove, countDelta, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../executions/transitions.js';
 import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../ports.js';
 
@@ -200,8 +201,8 @@ export class DynamoDBTaskStore implements TaskStore {
       input.ExpressionAttributeNames = { '#s': 'status' };
       input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':s': query.status };
     }
-    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor);
-    const r = await this.doc.send(new QueryCommand(input));
+    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor, input);
+    const r = await queryPage(this.doc, input);
     const items = await Promise.all(
       (r.Items ?? []).map(async (i) => toExecution(i, (i.finalCounts as TaskCounts | undefined) ?? (await this.counts(String(i.id))))),
     );
@@ -351,8 +352,8 @@ export class DynamoDBTaskStore implements TaskStore {
           ExpressionAttributeValues: { ':pk': `EXEC#${executionId}`, ':t': 'TASK#' },
         };
     input.Limit = query.limit ?? 100;
-    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor);
-    const r = await this.doc.send(new QueryCommand(input));
+    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor, input);
+    const r = await queryPage(this.doc, input);
     return { items: (r.Items ?? []).map(toTask), cursor: r.LastEvaluatedKey ? encodeCursor(r.LastEvaluatedKey) : undefined };
   }
 
@@ -699,11 +700,41 @@ function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-function decodeCursor(cursor: string): Record<string, unknown> {
+/** A listing cursor this store did not give out for that listing (the API answers 400). */
+export class InvalidCursorError extends ReplicatorError {
+  override name = 'InvalidCursorError';
+  constructor() {
+    super('INVALID_CURSOR', 'cursor: not a cursor of this listing (pass next_cursor from the previous page as is)');
+  }
+}
+
+/** The key attributes a cursor may hold (the table's and its indexes'), all strings. */
+const CURSOR_KEYS = new Set(['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK']);
+
+/** A cursor back into a key, checked to be one of `input`'s: its partition, key attributes only. */
+function decodeCursor(cursor: string, input: QueryCommandInput): Record<string, unknown> {
+  let key: unknown;
   try {
-    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw new Error('invalid cursor');
+    throw new InvalidCursorError();
+  }
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) throw new InvalidCursorError();
+  const entries = Object.entries(key);
+  if (entries.length === 0 || entries.some(([k, v]) => !CURSOR_KEYS.has(k) || typeof v !== 'string')) throw new InvalidCursorError();
+  // The partition the query reads: `GSI1PK = :pk` (or `PK = :pk AND ...`).
+  const partition = /^(\w+) = :pk\b/.exec(input.KeyConditionExpression ?? '')?.[1];
+  if (!partition || (key as Record<string, unknown>)[partition] !== input.ExpressionAttributeValues?.[':pk']) throw new InvalidCursorError();
+  return key as Record<string, unknown>;
+}
+
+/** A query whose start key DynamoDB refuses (a forged cursor of the right shape) is a bad cursor, not a failure. */
+async function queryPage(doc: DynamoDBDocumentClient, input: QueryCommandInput) {
+  try {
+    return await doc.send(new QueryCommand(input));
+  } catch (err) {
+    if (input.ExclusiveStartKey && (err as Error).name === 'ValidationException') throw new InvalidCursorError();
+    throw err;
   }
 }
 

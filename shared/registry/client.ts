@@ -1,6 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Dispatcher } from 'undici';
 import { ReplicatorError } from '../errors.js';
+import type { ConnectPolicy } from './address-policy.js';
 import { Authenticator, pullScope, pushScope, type CredentialsSource, type Scope } from './auth.js';
 import { DEFAULT_RETRY_POLICY, HostStates, type RetryPolicy } from './backoff.js';
 import { parseChallenge, type Challenge } from './challenge.js';
@@ -45,8 +46,10 @@ export interface RegistryOptions {
   requestsPerSecond?: number | undefined;
   /** Blob transfers at once to or from this registry, across all copies using this client. */
   maxConcurrency?: number | undefined;
-  /** Inject a dispatcher (tests); by default one is made from the TLS options. */
+  /** Inject a dispatcher (tests); by default one is made from the TLS options and `connectPolicy`. */
   dispatcher?: Dispatcher;
+  /** Which addresses connections may reach (checked on resolved addresses); none checked without. */
+  connectPolicy?: ConnectPolicy | undefined;
   onEvent?: ((e: HttpEvent) => void) | undefined;
   /** Bounds on what this registry's answers can make us do (the config's `limits:`). */
   limits?: Limits | undefined;
@@ -96,7 +99,7 @@ export class RegistryClient {
     this.scheme = options.scheme ?? 'https';
     const tlsVerify = options.tlsVerify ?? true;
     this.ctx = {
-      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile }),
+      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile }, options.connectPolicy),
       hosts: options.hosts ?? (options.retry ? new HostStates(options.retry) : defaultHosts),
       onEvent: options.onEvent,
       rateLimit: options.requestsPerSecond ? new RateLimiter(options.requestsPerSecond) : undefined,

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { isAbort, ReplicatorError, StoppedError } from '../errors.js';
+import { AddressRefusedError, guardedLookup, type AddressRule, type ConnectPolicy } from './address-policy.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -77,13 +79,35 @@ export const ERROR_BODY_LIMIT = 64 * 1024;
  * not by undici's redirect interceptor: that one drops `Authorization` when a hop leaves the
  * origin (on 307/308 too), but hides where the final answer came from, and a 401 from object
  * storage must not be taken for the registry's challenge.
+ *
+ * With a `policy`, every connection is checked against it at connect time, on the resolved
+ * address: the client's own requests against `policy.direct`, the redirect hops `send` follows
+ * to another origin against `policy.redirects` (through the dispatcher's `redirects` agent),
+ * so DNS cannot dodge either.
  */
-export function createDispatcher(tls: TlsOptions): Dispatcher {
+export function createDispatcher(tls: TlsOptions, policy?: ConnectPolicy): Dispatcher {
   const ca = tls.caFile ? [...rootCertificates, readFileSync(tls.caFile, 'utf8')] : undefined;
-  return new Agent({
-    keepAliveTimeout: 10_000,
-    connect: { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) },
-  });
+  const connect = { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) };
+  if (!policy) return new Agent({ keepAliveTimeout: 10_000, connect });
+  const guarded = (rule: AddressRule) => new Agent({ keepAliveTimeout: 10_000, connect: guardedConnector(connect, rule) });
+  const redirects = guarded(policy.redirects);
+  return Object.assign(guarded(policy.direct), { redirects });
+}
+
+/** A dispatcher whose redirect hops to another origin go through their own, differently checked, agent. */
+export type PolicedDispatcher = Dispatcher & { readonly redirects?: Dispatcher };
+
+/** undici's connector with the rule applied: IP literals before connecting, names in the socket's lookup. */
+function guardedConnector(connect: Record<string, unknown>, rule: AddressRule): buildConnector.connector {
+  const base = buildConnector({ ...connect, lookup: guardedLookup(rule) } as buildConnector.BuildOptions);
+  return (opts, callback) => {
+    const hostname = opts.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(hostname) !== 0) {
+      const why = rule.refusal(hostname, hostname);
+      if (why) return callback(new AddressRefusedError(why), null);
+    }
+    return base(opts, callback);
+  };
 }
 
 /**
@@ -162,6 +186,14 @@ function firstHeader(headers: Headers, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** An address refusal in a connection error or its causes. */
+function refusalIn(err: unknown): AddressRefusedError | undefined {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof AddressRefusedError) return e;
+  }
+  return undefined;
+}
+
 /** The connection failed before an HTTP answer (kept apart from the auth layer's own errors). */
 class NoAnswer {
   constructor(readonly cause: unknown) {}
@@ -185,7 +217,9 @@ async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpRespons
     const started = Date.now();
     let r: Dispatcher.ResponseData;
     try {
-      r = await ctx.dispatcher.request({
+      // A hop to another origin is a redirect (object storage): its own connection rules.
+      const dispatcher = hop > 0 && url.origin !== req.url.origin ? ((ctx.dispatcher as PolicedDispatcher).redirects ?? ctx.dispatcher) : ctx.dispatcher;
+      r = await dispatcher.request({
         origin: url.origin,
         path: url.pathname + url.search,
         method,
@@ -243,6 +277,9 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
       if (!(caught instanceof NoAnswer)) throw caught;
       const err = caught.cause;
       if (isAbort(err) || req.signal?.aborted) throw new StoppedError('stopped', { cause: err });
+      // Refused by the connection rules before any connection: ours, final, and said as such.
+      const refused = refusalIn(err);
+      if (refused) throw refused;
       const error = RegistryError.fromNetwork(req.method, req.url, err);
       if (error.retryable && replayable && attempt < policy.maxAttempts) {
         const delayMs = host.onFailure();
