@@ -211,12 +211,13 @@ describe('AWS deployment: the stack', () => {
       'AWS::SQS::QueuePolicy': 4, // TLS only
       'AWS::Scheduler::ScheduleGroup': 1,
       'AWS::Scheduler::Schedule': 2, // the two enabled scheduled rules
-      'AWS::IAM::Role': 5, // four functions, the scheduler
-      'AWS::IAM::Policy': 5,
-      'AWS::Logs::LogGroup': 5, // four functions, API access logs
-      'AWS::Lambda::Function': 4,
+      'AWS::IAM::Role': 6, // five functions, the scheduler
+      'AWS::IAM::Policy': 6,
+      'AWS::Logs::LogGroup': 6, // five functions, API access logs
+      'AWS::Lambda::Function': 5,
       'AWS::Lambda::EventSourceMapping': 2,
-      'AWS::Lambda::Permission': 3, // one per route
+      'AWS::Lambda::Permission': 4, // one per route, and the sweeper's schedule
+      'AWS::Events::Rule': 1, // the sweeper, every 5 minutes
       'AWS::ApiGatewayV2::Api': 1,
       'AWS::ApiGatewayV2::Integration': 2,
       'AWS::ApiGatewayV2::Route': 3,
@@ -300,7 +301,10 @@ describe('AWS deployment: the stack', () => {
     assert.equal(apiEnv[ENV.scheduleGroup], t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name);
     assert.deepEqual(apiEnv[ENV.schedulerRoleArn], { 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] });
     assert.deepEqual(apiEnv[ENV.executionQueueArn], { 'Fn::GetAtt': [lid(stack, 'ExecutionQueue/Queue/Resource'), 'Arn'] });
-    for (const other of ['Receiver', 'Planner', 'Copier']) assert.equal(fn(other).Environment.Variables[ENV.scheduleGroup], undefined);
+    for (const other of ['Receiver', 'Planner', 'Copier', 'Sweeper']) assert.equal(fn(other).Environment.Variables[ENV.scheduleGroup], undefined);
+    // The sweeper's clocks are the queues' visibility timeouts (six times their consumer's timeout).
+    assert.equal(fn('Sweeper').Environment.Variables[ENV.taskLostAfterMs], String(6 * 600 * 1000));
+    assert.equal(fn('Sweeper').Environment.Variables[ENV.planGraceMs], String(6 * 900 * 1000));
     const logGroups = Object.values(t.findResources('AWS::Logs::LogGroup'));
     assert.ok(logGroups.every((g) => g.Properties.RetentionInDays === 30));
   });
@@ -384,6 +388,7 @@ describe('AWS deployment: the stack', () => {
     const api = statementsOf(t, stack, 'Api');
     const planner = statementsOf(t, stack, 'Planner');
     const copier = statementsOf(t, stack, 'Copier');
+    const sweeper = statementsOf(t, stack, 'Sweeper');
 
     // Secrets: the webhook secret to the receiver only; registry secrets to api, planner, copier.
     const secretsOf = (ss: Statement[]) => grants(ss, 'secretsmanager:GetSecretValue').join(' ');
@@ -403,6 +408,9 @@ describe('AWS deployment: the stack', () => {
     // The planner turns a schedule's firing into an execution whose plan job it enqueues for itself.
     assert.ok(receives(planner).includes(execQueue) && sends(planner).includes(taskQueue) && sends(planner).includes(execQueue));
     assert.ok(receives(copier).includes(taskQueue) && sends(copier).includes(taskQueue) && !sends(copier).includes(execQueue) && !receives(copier).includes(execQueue));
+    // The sweeper requeues tasks and resumes plannings: it sends to both queues, receives from none, reads no secret.
+    assert.ok(sends(sweeper).includes(taskQueue) && sends(sweeper).includes(execQueue) && receives(sweeper) === '');
+    assert.equal(secretsOf(sweeper), '');
 
     // Scheduler: the API manages api-* schedules of the group and passes the scheduler role, nothing else.
     const group = t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name;
@@ -413,13 +421,13 @@ describe('AWS deployment: the stack', () => {
     }
     assert.deepEqual(grants(api, 'scheduler:ListSchedules'), ['"*"']);
     assert.deepEqual(grants(api, 'iam:PassRole'), [JSON.stringify({ 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] })]);
-    for (const ss of [receiver, planner, copier]) {
+    for (const ss of [receiver, planner, copier, sweeper]) {
       assert.ok(![...allActions(ss)].some((a) => a.startsWith('scheduler:') || a === 'iam:PassRole'));
     }
 
     // Every function reads and writes the table, and nothing else of DynamoDB.
     const table = lid(stack, 'Store/Table/Resource');
-    for (const ss of [receiver, api, planner, copier]) {
+    for (const ss of [receiver, api, planner, copier, sweeper]) {
       assert.ok(grants(ss, 'dynamodb:PutItem').every((r) => r.includes(table)) && grants(ss, 'dynamodb:PutItem').length === 1);
     }
   });
@@ -484,6 +492,14 @@ describe('AWS deployment: the stack', () => {
     for (const m of ['ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage', 'Errors', 'Duration', 'Throttles', 'ExecutionsFailed', 'ExecutionsSucceeded', 'TasksFailed', 'TasksSucceeded', 'BytesCopied']) {
       assert.ok(body.includes(`\\"${m}\\"`), m);
     }
+  });
+
+  it('sweeper: an EventBridge rule every 5 minutes invokes it, no retries (the next sweep is the retry)', () => {
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [{ Arn: { 'Fn::GetAtt': [lid(stack, 'Sweeper/Function/Resource'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } }],
+    });
   });
 
   it('outputs: webhook and API URLs, table, queues, dashboard', () => {
@@ -571,7 +587,7 @@ describe('AWS deployment: the app without a config (the example), no ECR', () =>
 });
 
 describe('AWS deployment: npx cdk synth', () => {
-  it('synthesizes offline with the four bundles, cdk-nag passing and the config baked into the copier', async (ctx) => {
+  it('synthesizes offline with the five bundles, cdk-nag passing and the config baked into the copier', async (ctx) => {
     const out = join(work, 'cdk.out');
     const config = await configFile('synth.yaml', FULL);
     // `--build ""`: dist/ is what the suite runs; rebuilding it here would race the other test files.
@@ -591,7 +607,7 @@ describe('AWS deployment: npx cdk synth', () => {
       if (res.Type !== 'AWS::Lambda::Function') continue;
       assets[id.replace(/Function[0-9A-F]{8}$/, '')] = join(out, res.Metadata['aws:asset:path']!);
     }
-    assert.deepEqual(Object.keys(assets).sort(), ['Api', 'Copier', 'Planner', 'Receiver']);
+    assert.deepEqual(Object.keys(assets).sort(), ['Api', 'Copier', 'Planner', 'Receiver', 'Sweeper']);
     for (const dir of Object.values(assets)) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       assert.ok(code.startsWith("import { createRequire as __hrRequire } from 'node:module';"), 'ESM with the createRequire banner');

@@ -58,6 +58,11 @@ export interface CopyResult {
   seconds: number;
   /** Why nothing was copied, for `skipped`. */
   reason?: string;
+  /**
+   * The source tag moved (to `by`; null: deleted) after the copy was planned: the planned content
+   * was pushed by digest, and the destination tag left alone.
+   */
+  superseded?: { tag: string; by: string | null };
 }
 
 /** Blobs up to this size are copied outside the transfer slots. */
@@ -204,13 +209,20 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   if (failure !== undefined) throw signal?.aborted ? new StoppedError('stopped', { cause: failure }) : failure;
   if (handedOver) throw new HandedOverError(options.handover?.checkpoints() ?? []);
 
+  // A tag never goes backwards: when the source tag has moved (or gone) since the digest was
+  // planned, the planned content is pushed by digest only and the tag is left to the newer
+  // content's own copy (its webhook, or the next run).
+  const superseded = await movedSourceTag(src, dst, signal);
+  const topReference = (reference: string) => (superseded && reference === dstTarget ? top.digest : reference);
+
   // Children before parents: lowest height first, manifests of one height in parallel.
   for (let height = 0; height <= Math.max(...plan.pushes.map((p) => p.height)); height++) {
     throwIfStopped(signal);
     await Promise.all(
       plan.pushes
         .filter((p) => p.height === height)
-        .map(async ({ manifest, reference }) => {
+        .map(async ({ manifest, reference: planned }) => {
+          const reference = manifest === top ? topReference(planned) : planned;
           await dst.client.putManifest(dst.ref.repository, reference, manifest, signal);
           bytes += manifest.bytes.length;
           emit({ kind: 'manifest-pushed', reference, digest: manifest.digest, mediaType: manifest.mediaType });
@@ -222,7 +234,20 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
     bytes,
     blobs: counts,
     manifests: { pushed: plan.pushes.length, present: plan.present },
+    ...(superseded ? { superseded } : {}),
   });
+}
+
+/**
+ * Whether the source tag still names the digest the copy was planned with (asked just before
+ * the tag is pushed): undefined when it does, or when nothing pins it (a copy by tag alone); else
+ * the tag and what it names now (null: it is gone).
+ */
+async function movedSourceTag(src: ImageLocation, dst: ImageLocation, signal: AbortSignal | undefined): Promise<CopyResult['superseded']> {
+  if (!src.ref.tag || !src.ref.digest || !dst.ref.tag) return undefined;
+  const now = await src.client.headManifest(src.ref.repository, src.ref.tag, signal);
+  if (now?.digest === src.ref.digest) return undefined;
+  return { tag: dst.ref.tag, by: now?.digest ?? null };
 }
 
 /**
