@@ -28,7 +28,7 @@ export async function copyArtifact(
           // Untagged: pushed by the digest of what is copied (which `platforms` may narrow).
           ref: { registry: d.host, repository: d.repository, ...(t.dst ? { tag: t.dst } : {}) },
         },
-        options,
+        { ...options, tagMustStillName: true },
       ),
     );
   }

@@ -35,6 +35,12 @@ export interface ImageCopyOptions {
   /** Known blob locations at destinations, shared across copies of a process for mounts. */
   locations?: BlobLocations;
   signal?: AbortSignal | undefined;
+  /**
+   * A planned copy (a task): the source tag is asked again just before the destination tag is
+   * pushed, and if it has moved the content goes by digest only (see `movedSourceTag`). Off for
+   * `copy`, where `repo:tag@digest` asks for exactly that digest under that tag.
+   */
+  tagMustStillName?: boolean;
   /** Hand over before a deadline (chunked uploads are continued by a later run). */
   handover?: Handover | undefined;
   /** Bounds on the source's manifest tree; default: the source client's (the config's `limits:`). */
@@ -212,7 +218,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   // A tag never goes backwards: when the source tag has moved (or gone) since the digest was
   // planned, the planned content is pushed by digest only and the tag is left to the newer
   // content's own copy (its webhook, or the next run).
-  const superseded = await movedSourceTag(src, dst, signal);
+  const superseded = options.tagMustStillName ? await movedSourceTag(src, dst, signal) : undefined;
   const topReference = (reference: string) => (superseded && reference === dstTarget ? top.digest : reference);
 
   // Children before parents: lowest height first, manifests of one height in parallel.

@@ -5,7 +5,7 @@ import { BlobLocations } from '../copy/blob-locations.js';
 import { describeError, ReplicatorError } from '../errors.js';
 import type { HarborArtifactEvent } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
-import type { DeliveryLog, TaskStore } from '../ports.js';
+import type { DeliveryLog, Queue, TaskStore } from '../ports.js';
 import type { ConfigView } from '../rules/config-view.js';
 import type { RegistryClients } from '../rules/registry-endpoint.js';
 import { RuleRuntimes, type RuleRuntime } from '../rules/rule-runtime.js';
@@ -34,6 +34,10 @@ export interface ServiceDeps {
   retryDelayMs?: (attempt: number) => number;
   /** The sweeper's clock (tests inject one); the system clock by default. */
   clock?: SchedulerClock;
+  /** The queues (tests inject faulty ones); in-process queues by default. */
+  queues?: { task?: Queue<TaskMessage>; plan?: Queue<PlanJob> };
+  /** Workers' lease on a task (default 10 minutes, renewed every third of it). */
+  leaseMs?: number;
 }
 
 /**
@@ -60,8 +64,8 @@ const systemClock: SchedulerClock = {
  * open and finishes them; on close it stops taking work and hands running tasks back.
  */
 export class ReplicationService {
-  private readonly taskQueue = new MemoryQueue<TaskMessage>({ highWater: 10_000, visibilityTimeoutMs: TASK_VISIBILITY_MS });
-  private readonly planQueue = new MemoryQueue<PlanJob>({ highWater: 100_000, visibilityTimeoutMs: PLAN_VISIBILITY_MS });
+  private readonly taskQueue: Queue<TaskMessage>;
+  private readonly planQueue: Queue<PlanJob>;
   private readonly clock: SchedulerClock;
   private sweepTimer: { cancel(): void } | undefined;
   private readonly runtimes: RuleRuntimes;
@@ -80,6 +84,8 @@ export class ReplicationService {
 
   constructor(private readonly deps: ServiceDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.taskQueue = deps.queues?.task ?? new MemoryQueue<TaskMessage>({ highWater: 10_000, visibilityTimeoutMs: TASK_VISIBILITY_MS });
+    this.planQueue = deps.queues?.plan ?? new MemoryQueue<PlanJob>({ highWater: 100_000, visibilityTimeoutMs: PLAN_VISIBILITY_MS });
     this.runtimes = new RuleRuntimes(() => deps.config.loaded, deps.clients, { secrets: deps.secrets });
     setMaxListeners(0, this.closing.signal, this.accepting.signal);
     this.frontdoor = new ExecutionFrontdoor({
@@ -198,19 +204,34 @@ export class ReplicationService {
 
   // ---- planners and workers ------------------------------------------------------------------
 
-  private async planLoop(): Promise<void> {
+  /**
+   * Runs `step` until the service closes. A step that throws (a store or queue fault) is logged and
+   * the loop goes on after a pause: a loop that died would leave its share of the work to the sweeper.
+   */
+  private async loop(name: string, step: () => Promise<void>): Promise<void> {
     while (!this.accepting.signal.aborted) {
+      try {
+        await step();
+      } catch (err) {
+        this.deps.log.error(`${name} loop: step failed`, { error: describeError(err) });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private planLoop(): Promise<void> {
+    return this.loop('planner', async () => {
       const [job] = await this.planQueue.receive(1, 1000, this.accepting.signal);
-      if (!job) continue;
+      if (!job) return;
       try {
         await this.plan(job.body);
       } catch (err) {
         // Nothing else plans it locally: a failure is final (the sweeper resumes only a planner that died).
         await failPlanning(this.deps.store, job.body, err, this.deps.log).catch(() => {});
-        await this.settle(job.body.executionId);
+        await this.settle(job.body.executionId).catch(() => undefined);
       }
       await this.planQueue.ack(job.receipt);
-    }
+    });
   }
 
   private plan(job: PlanJob): Promise<void> {
@@ -223,14 +244,14 @@ export class ReplicationService {
     }).then(async () => void (await this.settle(job.executionId)));
   }
 
-  private async workLoop(): Promise<void> {
-    while (!this.accepting.signal.aborted) {
+  private workLoop(): Promise<void> {
+    return this.loop('worker', async () => {
       const [msg] = await this.taskQueue.receive(1, 1000, this.accepting.signal);
-      if (!msg) continue;
+      if (!msg) return;
       const rule = await this.ruleOf(msg.body.executionId);
       if (!rule) {
         await this.taskQueue.ack(msg.receipt);
-        continue;
+        return;
       }
       let limit = this.ruleLimits.get(rule);
       if (!limit) {
@@ -253,14 +274,12 @@ export class ReplicationService {
           ruleOf: (id) => this.ruleOf(id),
           shuttingDown: () => this.shuttingDown,
           ...(this.deps.retryDelayMs ? { retryDelayMs: this.deps.retryDelayMs } : {}),
+          ...(this.deps.leaseMs ? { leaseMs: this.deps.leaseMs } : {}),
           onEvent: (e) => this.onWorkerEvent(e),
         }),
       ).catch((err: unknown) => this.deps.log.error('task failed unexpectedly', { execution: msg.body.executionId, task: msg.body.taskId, error: String(err) }));
-      if (!this.shuttingDown) {
-        const e = await this.settle(msg.body.executionId).catch(() => undefined);
-        void e;
-      }
-    }
+      if (!this.shuttingDown) await this.settle(msg.body.executionId).catch(() => undefined);
+    });
   }
 
   private onWorkerEvent(e: WorkerEvent): void {
