@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-dynamodb.js';
+import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-store.js';
 import { ACTIVE_REASON, runExecution, type RunEvent } from '../shared/executions/local-runner.js';
 import { planArtifactEvent } from '../shared/executions/planner.js';
 import { processTask } from '../shared/executions/worker.js';
@@ -237,7 +237,7 @@ ${rules}`;
       const holder = spawn(process.execPath, [
         '--input-type=module',
         '-e',
-        `const m = await import(${JSON.stringify(new URL('../shared/adapters/embedded-dynamodb.js', import.meta.url).href)}); await m.openEmbeddedStore(${JSON.stringify(dataDir)}); console.log('locked'); setTimeout(() => {}, 60000);`,
+        `const m = await import(${JSON.stringify(new URL('../shared/adapters/embedded-store.js', import.meta.url).href)}); await m.openEmbeddedStore(${JSON.stringify(dataDir)}); console.log('locked'); setTimeout(() => {}, 60000);`,
       ], { stdio: ['ignore', 'pipe', 'inherit'] });
       try {
         await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));

@@ -29,7 +29,8 @@ import {
   type TaskStatus,
   type Trigger,
 } from '../executions/model.js';
-import { alreadyApplied, applyMove, countDelta, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../executions/transitions.js';
+import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../executions/transitions.js';
+import { decodeCursor as decodeJsonCursor, encodeCursor, InvalidCursorError } from './listing-cursor.js';
 import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../ports.js';
 
 /**
@@ -640,31 +641,6 @@ function moveExpression(executionId: string, move: TaskMove, ttl: number | undef
   };
 }
 
-/** New tasks as the store records them: revision 0; Pending ones due now, others born final. */
-export function newTasks(executionId: string, firstId: number, tasks: readonly NewTask[], now: number): Task[] {
-  const at = new Date(now).toISOString();
-  return tasks.map((t, i) => {
-    const status = t.status ?? 'Pending';
-    const final = status !== 'Pending';
-    return {
-      executionId,
-      id: firstId + i,
-      operation: t.operation,
-      source: t.source,
-      destination: t.destination,
-      digest: t.digest,
-      status,
-      statusText: t.statusText,
-      ...(t.error ? { error: t.error } : {}),
-      attempts: 0,
-      revision: 0,
-      requeues: 0,
-      bytes: 0,
-      ...(final ? { startTime: at, endTime: at } : { queuedAt: now }),
-    };
-  });
-}
-
 /** What settling needs to know of an execution item. */
 function executionFacts(i: Record<string, unknown>): ExecutionFacts {
   return {
@@ -695,16 +671,11 @@ function toExecution(i: Record<string, unknown>, counts: TaskCounts): Execution 
   };
 }
 
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
+/** A cursor back into a DynamoDB key (any other JSON is not a cursor of ours). */
 function decodeCursor(cursor: string): Record<string, unknown> {
-  try {
-    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw new Error('invalid cursor');
-  }
+  const key = decodeJsonCursor(cursor);
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) throw new InvalidCursorError();
+  return key as Record<string, unknown>;
 }
 
 /** Creates the table with its indexes when it does not exist (on-demand capacity). */

@@ -79,6 +79,7 @@ export function createApp(deps: AppDeps): Hono {
     if (err instanceof EnqueueFailedError) return c.json({ error: { code: err.code, message: err.message }, execution: err.execution }, 503);
     if (err instanceof ReplicatorError && (err.code === 'RULE_UNKNOWN' || err.code === 'REGISTRY_UNKNOWN')) return error(c, 404, err.code, err.message);
     if (err instanceof ReplicatorError && err.code === 'RULE_DISABLED') return error(c, 409, err.code, err.message);
+    if (err instanceof ReplicatorError && err.code === 'INVALID_CURSOR') return error(c, 400, err.code, err.message);
     deps.log.error('request failed', { method: c.req.method, path: c.req.path, error: (err as Error).message });
     return error(c, 500, 'INTERNAL', 'internal error');
   });
