@@ -66,7 +66,8 @@ export class SqliteTaskStore implements TaskStore {
     const rule = query.rule ?? null;
     const status = query.status ?? null;
     const limit = pageSize(query.limit, 20);
-    // Newest first: (start, id) descending; the cursor is the last item's position in this listing.
+    // Newest first: (start, id) descending; the cursor is the last item's position in this listing
+    // (and names the listing, so a cursor of another one is refused). No cursor: from above any ISO time.
     let after: [string, number] = ['\u{10ffff}', Number.MAX_SAFE_INTEGER];
     if (query.cursor) {
       const c = decodeCursor(query.cursor) as Partial<ExecutionCursor> | null;
@@ -95,9 +96,9 @@ export class SqliteTaskStore implements TaskStore {
   // ---- planning -----------------------------------------------------------------------------
 
   async addTasks(executionId: string, firstId: number, tasks: NewTask[]): Promise<Task[]> {
-    const eid = this.existing(executionId);
     const created = newTasks(executionId, firstId, tasks, this.now());
     return this.db.transaction(() => {
+      const eid = this.existing(executionId);
       const delta = emptyCounts();
       const out: Task[] = [];
       for (const t of created) {
@@ -258,10 +259,9 @@ export class SqliteTaskStore implements TaskStore {
       truth,
     );
     if (!decision.close) return { execution: { ...toExecution(row), counts: truth }, closed: false };
+    // Conditioned on InProgress like DynamoDB's close, though inside this transaction it still is.
     const closed = this.q.close.get(decision.status, this.iso(), decision.statusText ?? null, ...countValues(truth), eid);
-    // Not InProgress any more: closed by an earlier call of this same transaction's caller (cannot happen), so read it.
-    if (!closed) return { execution: toExecution(this.q.execution.get(eid)!), closed: false };
-    return { execution: toExecution(closed), closed: true };
+    return closed ? { execution: toExecution(closed), closed: true } : { execution: toExecution(this.q.execution.get(eid)!), closed: false };
   }
 
   /** After the commit: tells `onFinished` about a close. */
@@ -346,6 +346,11 @@ const COUNTS = ['total', 'pending', 'scheduled', 'running', 'succeed', 'failed',
 /** The task columns a move writes, in `taskState`'s order. */
 const STATE = ['digest', 'status', 'status_text', 'error', 'attempts', 'revision', 'requeues', 'bytes', 'start_time', 'end_time', 'lease_until', 'lease_token', 'queued_at', 'last_move', 'checkpoint'] as const;
 
+/**
+ * Every statement, prepared once. `INDEXED BY` names the index a query is meant to use: SQLite
+ * refuses to prepare the statement if that index cannot serve it, so a listing, the active
+ * executions or a recount can never silently become a table scan (checked when the store is made).
+ */
 function statements(db: Database) {
   const execution = <R = ExecutionRow>(sql: string) => db.prepare<R>(sql);
   const listing = (where: string, index: string) =>
