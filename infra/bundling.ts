@@ -9,7 +9,7 @@ import { LogLevel, OutputFormat, SourceMapMode, type BundlingOptions } from 'aws
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The Lambda entry points, each exporting `handler` (functions/lambda/<name>.ts). */
-export const LAMBDA_ENTRIES = ['webhook', 'api', 'planner', 'copier'] as const;
+export const LAMBDA_ENTRIES = ['webhook', 'api', 'planner', 'copier', 'sweeper'] as const;
 export type LambdaName = (typeof LAMBDA_ENTRIES)[number];
 
 /** A Lambda entry file, absolute. */

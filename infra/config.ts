@@ -73,6 +73,8 @@ export interface Deployment {
   webhookSecret: string | undefined;
   /** Secrets Manager secrets of registry credentials (names or ARNs, unique). */
   registrySecrets: string[];
+  /** `api.allowed_secrets`: other secrets API-managed registries may reference (read by the API, planner and copier). */
+  apiAllowedSecrets: string[];
   /** Enabled scheduled rules, one schedule each. */
   schedules: ScheduledRule[];
   /** aws-ecr registries and what the rules do with them. */
@@ -166,6 +168,9 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
   if (config.api?.token) {
     warnings.push('api.token is not used on AWS: the API is authorized by IAM (SigV4) at API Gateway');
   }
+  if (config.api?.encryption_key) {
+    warnings.push('api.encryption_key is not used on AWS: literal credentials given through the API are kept in Secrets Manager under api.secret_prefix');
+  }
 
   for (const f of ['planner', 'copier'] as const) {
     if (config.aws[f].reserved_concurrency === 1) {
@@ -203,6 +208,7 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
     configJson: JSON.stringify(config),
     webhookSecret,
     registrySecrets: [...registrySecrets].sort(),
+    apiAllowedSecrets: [...new Set(config.api?.allowed_secrets ?? [])].sort(),
     schedules,
     ecr: [...ecr.values()],
     warnings,

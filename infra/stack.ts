@@ -1,23 +1,29 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
+import { Rule as EventsRule, Schedule as EventsSchedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ENV } from '../functions/lambda/environment.js';
+import { SWEEP_INTERVAL_MS } from '../shared/executions/sweeper.js';
+import type { LambdaName } from './bundling.js';
 import type { Deployment } from './config.js';
 import { acknowledgeEcrRepositories, copierEcrStatements, ECR_AUTH_REASON, plannerEcrStatements } from './ecr.js';
 import { ReplicatorFunction, type FunctionSettings } from './functions.js';
 import { ReplicatorHttpApi } from './http-api.js';
 import { Monitoring } from './monitoring.js';
 import { acknowledge } from './nag.js';
-import { WorkQueue } from './queues.js';
+import { visibilityFor, WorkQueue } from './queues.js';
 import { RuleSchedules } from './schedules.js';
 import { SecretReferences } from './secrets.js';
 import { ReplicatorTable } from './table.js';
 
 /** The receiver answers Harbor within its 3 s; it only records and enqueues. */
 const RECEIVER: FunctionSettings = { memory_mb: 256, timeout_s: 10 };
+/** The sweeper reads the open executions and writes a few repairs: small, and done well within its 5 minutes. */
+const SWEEPER: FunctionSettings = { memory_mb: 512, timeout_s: 240 };
 /** Planner messages per invocation: webhook bursts come as many small plan jobs. */
 export const PLANNER_BATCH_SIZE = 10;
 
@@ -46,13 +52,18 @@ export class HarborReplicatorStack extends Stack {
     const schedules = new RuleSchedules(this, 'Schedules', { schedules: deployment.schedules, executionQueue: executions.queue });
     const secrets = new SecretReferences(this, 'Secrets');
 
+    /** Where the API keeps literal credentials, and where `{secret}` references through the API must be. */
+    const apiSecretPrefix = apiSecretPrefixOf(deployment, this.stackName);
+
     const environment = {
       [ENV.table]: table.tableName,
       [ENV.executionQueueUrl]: executions.queue.queueUrl,
       [ENV.taskQueueUrl]: tasks.queue.queueUrl,
     };
-    const fn = (name: 'webhook' | 'api' | 'planner' | 'copier', description: string, settings: FunctionSettings, extra: Record<string, string> = {}) =>
-      new ReplicatorFunction(this, { webhook: 'Receiver', api: 'Api', planner: 'Planner', copier: 'Copier' }[name], {
+    // The functions that resolve registry credentials (the API's ping, the planner, the copier).
+    const credentialEnvironment = { [ENV.apiSecretPrefix]: apiSecretPrefix };
+    const fn = (name: LambdaName, description: string, settings: FunctionSettings, extra: Record<string, string> = {}) =>
+      new ReplicatorFunction(this, { webhook: 'Receiver', api: 'Api', planner: 'Planner', copier: 'Copier', sweeper: 'Sweeper' }[name], {
         name,
         description,
         settings,
@@ -61,15 +72,27 @@ export class HarborReplicatorStack extends Stack {
       });
     const receiver = fn('webhook', "harbor-replicator: Harbor's webhook receiver (records the delivery, enqueues plan jobs)", RECEIVER);
     const api = fn('api', 'harbor-replicator: management API (registries, rules, executions, tasks)', aws.api, {
+      ...credentialEnvironment,
       [ENV.scheduleGroup]: schedules.groupName,
       [ENV.schedulerRoleArn]: schedules.role.roleArn,
       [ENV.executionQueueArn]: executions.queue.queueArn,
     });
-    const planner = fn('planner', "harbor-replicator: planner (lists a rule's source, writes tasks, enqueues them)", aws.planner);
-    const copier = fn('copier', 'harbor-replicator: copier (copies one artifact per task message)', aws.copier);
+    const planner = fn('planner', "harbor-replicator: planner (lists a rule's source, writes tasks, enqueues them)", aws.planner, credentialEnvironment);
+    const copier = fn('copier', 'harbor-replicator: copier (copies one artifact per task message)', aws.copier, credentialEnvironment);
+    // Every execution ends: a lost message, a dead copier or planner, a lost counter write are
+    // repaired within one lease plus one sweep. Its clocks are the queues' visibility timeouts.
+    const sweeper = fn('sweeper', 'harbor-replicator: sweeper (every 5 minutes: recounts, requeues lost tasks, resumes dead plannings, closes executions)', SWEEPER, {
+      [ENV.taskLostAfterMs]: String(visibilityFor(Duration.seconds(aws.copier.timeout_s)).toMilliseconds()),
+      [ENV.planGraceMs]: String(visibilityFor(Duration.seconds(aws.planner.timeout_s)).toMilliseconds()),
+    });
+    new EventsRule(this, 'SweeperSchedule', {
+      description: 'harbor-replicator: runs the sweeper',
+      schedule: EventsSchedule.rate(Duration.minutes(SWEEP_INTERVAL_MS / 60_000)),
+      targets: [new LambdaFunction(sweeper.fn, { retryAttempts: 0 })], // the next sweep is the retry
+    });
 
     // Least privilege, function by function.
-    for (const f of [receiver, api, planner, copier]) table.grantReadWriteData(f.role);
+    for (const f of [receiver, api, planner, copier, sweeper]) table.grantReadWriteData(f.role);
     executions.queue.grantSendMessages(receiver.role);
     executions.queue.grantSendMessages(api.role);
     tasks.queue.grantSendMessages(planner.role);
@@ -77,8 +100,12 @@ export class HarborReplicatorStack extends Stack {
     // whose plan job goes back onto the execution queue (as a webhook's or the API's does).
     executions.queue.grantSendMessages(planner.role);
     tasks.queue.grantSendMessages(copier.role); // continuations of long copies are re-queued
+    tasks.queue.grantSendMessages(sweeper.role); // tasks whose worker or message was lost
+    executions.queue.grantSendMessages(sweeper.role); // plannings whose planner died
     if (deployment.webhookSecret) secrets.grantRead(receiver.role, [deployment.webhookSecret]);
-    for (const f of [api, planner, copier]) secrets.grantRead(f.role, deployment.registrySecrets);
+    for (const f of [api, planner, copier]) secrets.grantRead(f.role, [...new Set([...deployment.registrySecrets, ...deployment.apiAllowedSecrets])]);
+    // API-managed credentials: the API writes literals under the prefix; the three read them.
+    secrets.grantApiManaged(api.role, [planner.role, copier.role], apiSecretPrefix);
     schedules.grantManageApiSchedules(api.role);
     const copierEcr = copierEcrStatements(deployment.ecr);
     const plannerEcr = plannerEcrStatements(deployment.ecr);
@@ -114,20 +141,23 @@ export class HarborReplicatorStack extends Stack {
         { label: 'api', fn: api.fn },
         { label: 'planner', fn: planner.fn },
         { label: 'copier', fn: copier.fn },
+        { label: 'sweeper', fn: sweeper.fn },
       ],
       alarmAction: props.alarmTopicArn ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)) : undefined,
     });
 
     // cdk-nag: the wildcards above, each acknowledged where it is granted, with its reason.
     const indexes = `AwsSolutions-IAM5[Resource::<${this.getLogicalId(table.node.defaultChild as CfnTable)}.Arn>/index/*]`;
-    for (const f of [receiver, api, planner, copier]) {
+    for (const f of [receiver, api, planner, copier, sweeper]) {
       acknowledge(f.role, { [indexes]: "Queries through the table's own global secondary indexes (GSI1-GSI4): the wildcard is this table's indexes only" });
     }
     receiver.acknowledgeAnyResource();
     api.acknowledgeAnyResource('scheduler:ListSchedules has no resource-level permissions');
     planner.acknowledgeAnyResource(...(plannerEcr.length ? [ECR_AUTH_REASON] : []));
     copier.acknowledgeAnyResource(...(copierEcr.length ? [ECR_AUTH_REASON] : []));
+    sweeper.acknowledgeAnyResource();
     schedules.acknowledgeApiSchedulesGrant(api.role);
+    for (const f of [api, planner, copier]) secrets.acknowledgeApiManaged(f.role, apiSecretPrefix);
     acknowledgeEcrRepositories(planner.role, plannerEcr);
     acknowledgeEcrRepositories(copier.role, copierEcr);
 
@@ -138,6 +168,11 @@ export class HarborReplicatorStack extends Stack {
     new CfnOutput(this, 'TaskQueueUrl', { value: tasks.queue.queueUrl });
     new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
   }
+}
+
+/** `api.secret_prefix`, or `harbor-replicator/<stack name>/api/`. */
+export function apiSecretPrefixOf(deployment: Deployment, stackName: string): string {
+  return deployment.config.api?.secret_prefix ?? `harbor-replicator/${stackName}/api/`;
 }
 
 /**

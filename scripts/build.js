@@ -10,7 +10,7 @@ import { build } from 'esbuild';
 const root = fileURLToPath(new URL('..', import.meta.url));
 execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}tsconfig.json`], { stdio: 'inherit' });
 
-/** Maps the engine's `undici` imports to the two modules it uses (Agent, redirect interceptor). */
+/** Maps the engine's `undici` imports to what it uses (Agent, Dispatcher#request, the connector). */
 const undiciLite = {
   name: 'undici-lite',
   setup(b) {

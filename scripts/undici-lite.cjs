@@ -1,12 +1,14 @@
-// What the engine uses of undici, and nothing else: Agent, Dispatcher#request and the redirect
-// interceptor, wired the way undici's index.js wires them. The bundled CLI starts in a third of
-// the time without fetch, WebSocket, mocks and the cache (see scripts/build.js). Internal paths
-// are pinned by package-lock.json, and every CLI test runs this bundle.
+// What the engine uses of undici, and nothing else: Agent, Dispatcher#request and the connector
+// (wrapped to check addresses, see shared/registry/address-policy.ts), wired the way undici's
+// index.js wires them (redirects are followed by shared/registry/http.ts itself, hop by hop, so
+// credentials stay with their origin). The bundled CLI starts in a third of the time without
+// fetch, WebSocket, mocks and the cache (see scripts/build.js). Internal paths are pinned by
+// package-lock.json, and every CLI test runs this bundle.
 'use strict';
 const Dispatcher = require('undici/lib/dispatcher/dispatcher.js');
 const Agent = require('undici/lib/dispatcher/agent.js');
-const redirect = require('undici/lib/interceptor/redirect.js');
+const buildConnector = require('undici/lib/core/connect.js');
 
 Dispatcher.prototype.request = require('undici/lib/api/api-request.js');
 
-module.exports = { Agent, interceptors: { redirect } };
+module.exports = { Agent, buildConnector };

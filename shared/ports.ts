@@ -13,6 +13,12 @@ export interface SecretStore {
   get(nameOrArn: string): Promise<string>;
 }
 
+/** Writes named secrets (AWS Secrets Manager: the API keeps literal credentials there). */
+export interface SecretWriter {
+  /** Creates the secret, or puts a new value in it when it exists; `tags` are set on creation. */
+  put(name: string, value: string, tags?: Record<string, string>): Promise<void>;
+}
+
 /** Filters of an execution listing, newest first. */
 export interface ExecutionQuery {
   rule?: string | undefined;

@@ -26,7 +26,14 @@ import {
   UpdateScheduleCommand,
   type GetScheduleOutput,
 } from '@aws-sdk/client-scheduler';
-import { GetSecretValueCommand, ResourceNotFoundException as SecretNotFound, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException as SecretNotFound,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseEcrHost, EcrRegistries } from '../shared/adapters/ecr-registry.js';
 import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-store.js';
@@ -132,7 +139,34 @@ describe('SecretsManagerStore', () => {
     assert.equal(await resolveSecret({ secret: 'ok' }, 'registries[0].credential.password', { store }), 'pw');
     await assert.rejects(resolveSecret({ secret: 'gone' }, 'registries[1].credential.password', { store }), /registries\[1\]\.credential\.password: cannot read secret gone/);
   });
+
+  it('writes (API literals): CreateSecret with its tags, PutSecretValue when it exists; the new value is read at once; errors name the secret, never the value', async () => {
+    const { mock, store } = setup();
+    mock.on(GetSecretValueCommand).resolves({ SecretString: 'old-value' });
+    assert.equal(await store.get('api/r1'), 'old-value');
+    mock.on(CreateSecretCommand).resolvesOnce({}).rejects(new ResourceExistsException({ message: 'exists', ...meta }));
+    mock.on(PutSecretValueCommand).resolvesOnce({}).rejects(new AccessDeniedLike());
+    await store.put('api/r2', 'v2-s3cret', { 'harbor-replicator:registry': 'r2' });
+    assert.deepEqual(mock.commandCalls(CreateSecretCommand)[0]!.args[0].input, { Name: 'api/r2', SecretString: 'v2-s3cret', Tags: [{ Key: 'harbor-replicator:registry', Value: 'r2' }] });
+    await store.put('api/r1', 'new-value');
+    assert.deepEqual(mock.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input), [{ SecretId: 'api/r1', SecretString: 'new-value' }]);
+    assert.equal(await store.get('api/r1'), 'new-value', 'the cached old value is replaced');
+    await assert.rejects(store.put('api/r1', 'third-s3cret'), (err: ReplicatorError) => {
+      assert.equal(err.code, 'SECRET_UNWRITABLE');
+      assert.match(err.message, /"api\/r1": AccessDeniedException/);
+      assert.doesNotMatch(err.message, /third-s3cret/);
+      return true;
+    });
+  });
 });
+
+/** An AWS error of another kind than ResourceExistsException. */
+class AccessDeniedLike extends Error {
+  override name = 'AccessDeniedException';
+  constructor() {
+    super('not authorized to perform secretsmanager:PutSecretValue');
+  }
+}
 
 describe('EventBridgeSchedules', () => {
   const GROUP = 'replicator-api';
@@ -469,7 +503,7 @@ rules:
     const patches = (repo: string) => ecrProxy.log.filter((x) => x.method === 'PATCH' && x.path.startsWith(`/v2/${repo}/blobs/uploads/`)).length;
     const ensured: string[] = [];
     const rt = await ruleRuntime(loaded, 'to-ecr', clients, { secrets });
-    const e = await runExecution({ store: embedded.store, runtime: { ...rt, ensureDestinationRepository: async (repo) => void ensured.push(repo) }, trigger: 'manual' });
+    const e = await runExecution({ store: embedded.store, config: loaded, runtime: { ...rt, ensureDestinationRepository: async (repo) => void ensured.push(repo) }, trigger: 'manual' });
     assert.equal(e.status, 'Succeed');
     assert.equal(await manifestDigest(ecrLike.url, 'e/a', '1', basic('AWS', 'ecr-token-pw')), imageA.top.digest);
     assert.deepEqual(ensured, ['e/a']);
@@ -477,7 +511,7 @@ rules:
     assert.ok(ecrProxy.log.some((x) => x.method === 'PUT' && x.path.startsWith('/v2/e/a/blobs/uploads/')));
 
     // The same rule into another registry type does chunk: the ECR exception is what kept it out.
-    const plain = await runExecution({ store: embedded.store, runtime: await ruleRuntime(loaded, 'to-plain', clients, { secrets }), trigger: 'manual' });
+    const plain = await runExecution({ store: embedded.store, config: loaded, runtime: await ruleRuntime(loaded, 'to-plain', clients, { secrets }), trigger: 'manual' });
     assert.equal(plain.status, 'Succeed');
     assert.ok(patches('p/b') > 0, 'docker-registry destination: chunked');
   });

@@ -55,10 +55,12 @@ registries:
   - {name: dst, type: docker-registry, url: "http://${dstProxy.host}"}
 rules:
 ${rules}`;
-  const runtimeOf = async (rules: string, name: string) =>
-    ruleRuntime(parseConfig(yaml(rules), 'test.yaml'), name, new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} });
+  const runtimeOf = async (rules: string, name: string) => {
+    const config = parseConfig(yaml(rules), 'test.yaml');
+    return { config, runtime: await ruleRuntime(config, name, new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} }) };
+  };
   const run = async (rules: string, name: string, extra: { signal?: AbortSignal; onEvent?: (e: RunEvent) => void } = {}) =>
-    runExecution({ store: embedded.store, runtime: await runtimeOf(rules, name), trigger: 'manual', retryDelayMs: () => 20, ...extra });
+    runExecution({ store: embedded.store, ...(await runtimeOf(rules, name)), trigger: 'manual', retryDelayMs: () => 20, ...extra });
   const mirror = (name: string, ns: string, filters = '[{type: name, value: "library/*"}, {type: tag, value: "rc*", decoration: excludes}]') =>
     `  - {name: ${name}, src_registry: src, dest_registry: dst, dest_namespace: ${ns}, filters: ${filters}}`;
 
@@ -115,7 +117,7 @@ ${rules}`;
     const queue = new MemoryQueue<{ executionId: string; taskId: number }>();
     await queue.send([{ executionId: e.id, taskId: 1 }]);
     const [msg] = await queue.receive(1, 0);
-    const runtime = await runtimeOf(mirror('m4', 'm4'), 'm4');
+    const { runtime } = await runtimeOf(mirror('m4', 'm4'), 'm4');
     await processTask(msg!, { store: embedded.store, taskQueue: queue, runtime: async () => runtime });
     assert.deepEqual((await embedded.store.getExecution(e.id))?.counts, before?.counts);
     assert.equal(queue.size, 0, 'acknowledged');
@@ -151,7 +153,7 @@ ${rules}`;
   it("deletion tasks delete by digest at the destination; already gone counts as success", async () => {
     await pushLayout(small, `${dst.host}/del/a:1`);
     const rules = `  - {name: del, src_registry: src, dest_registry: dst, dest_namespace: del, replicate_deletion: true, trigger: {type: event_based}}`;
-    const runtime = await runtimeOf(rules, 'del');
+    const { runtime } = await runtimeOf(rules, 'del');
     const planned = planArtifactEvent(runtime.rule, { operation: 'deletion', repository: 'library/a', digest: small.top.digest, tags: ['1'] }, {
       source: 'src',
       destination: 'dst',
@@ -169,6 +171,49 @@ ${rules}`;
     const tasks = (await embedded.store.listTasks(e.id, {})).items;
     assert.deepEqual(tasks.map((t) => [t.status, t.statusText]), [['Success', 'deleted'], ['Success', 'already gone']]);
     assert.equal((await embedded.store.getExecution(e.id))?.status, 'Succeed');
+  });
+
+  it('a tag moved at the source after planning never goes backwards: the planned digest is pushed by digest only, the tag left alone', async () => {
+    // Planned when `moving/app:1` named `small`; the tag then moved to `other` (as a second push
+    // of `latest` does while the first copy waits for a retry). A source of its own: the other
+    // tests list the shared one.
+    const own = await startRegistry();
+    try {
+      const other = await imageLayout([{ size: 12_345 }]);
+      await pushLayout(small, `${own.host}/moving/app:1`);
+      await pushLayout(other, `${own.host}/moving/app:1`);
+      const config = parseConfig(
+        `registries:
+  - {name: src, type: docker-registry, url: "http://${own.host}"}
+  - {name: dst, type: docker-registry, url: "http://${dst.host}"}
+rules:
+  - {name: mv, src_registry: src, dest_registry: dst, dest_namespace: mv, dest_namespace_replace_count: 0}
+`,
+        'test.yaml',
+      );
+      const runtime = await ruleRuntime(config, 'mv', new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} });
+      const e = await embedded.store.createExecution({ rule: 'mv', trigger: 'event_based' });
+      await embedded.store.addTasks(e.id, 1, [
+        { operation: 'copy', source: { registry: 'src', repository: 'moving/app', tags: ['1'] }, destination: { registry: 'dst', repository: 'mv/moving/app', tags: ['1'] }, digest: small.top.digest },
+      ]);
+      await embedded.store.finishPlanning(e.id, 1);
+      const queue = new MemoryQueue<{ executionId: string; taskId: number }>();
+      await queue.send([{ executionId: e.id, taskId: 1 }]);
+      const [msg] = await queue.receive(1, 0);
+      await processTask(msg!, { store: embedded.store, taskQueue: queue, runtime: async () => runtime });
+      const [t] = (await embedded.store.listTasks(e.id, {})).items;
+      assert.equal(t?.status, 'Success');
+      assert.equal(t?.statusText, `tag 1 moved to ${other.top.digest}; superseded (the planned digest was pushed by digest only)`);
+      assert.equal(await manifestDigest(dst.url, 'mv/moving/app', small.top.digest), small.top.digest, 'the planned content is there, by digest');
+      assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '1'), undefined, 'the tag was not pushed with the older content');
+
+      // A run now plans what the tag names: the newer content, under the tag.
+      const again = await runExecution({ store: embedded.store, config, runtime, trigger: 'manual' });
+      assert.equal(again.status, 'Succeed', JSON.stringify((await embedded.store.listTasks(again.id, {})).items));
+      assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '1'), other.top.digest);
+    } finally {
+      await own.stop();
+    }
   });
 
   it('the event planner applies the rule to one artifact with all its tags', () => {

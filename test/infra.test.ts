@@ -38,6 +38,7 @@ rules:
   - {name: on-push, src_registry: hq, dest_registry: ecr-dst, replicate_deletion: true, trigger: {type: event_based}}
   - {name: from-ecr, src_registry: ecr-src, dest_registry: branch}
 webhook: {auth_header: {secret: webhook-auth}}
+api: {allowed_secrets: [team/shared-robot]}
 aws:
   copier: {memory_mb: 2048, timeout_s: 600, reserved_concurrency: 20}
   planner: {timeout_s: 900}
@@ -210,12 +211,13 @@ describe('AWS deployment: the stack', () => {
       'AWS::SQS::QueuePolicy': 4, // TLS only
       'AWS::Scheduler::ScheduleGroup': 1,
       'AWS::Scheduler::Schedule': 2, // the two enabled scheduled rules
-      'AWS::IAM::Role': 5, // four functions, the scheduler
-      'AWS::IAM::Policy': 5,
-      'AWS::Logs::LogGroup': 5, // four functions, API access logs
-      'AWS::Lambda::Function': 4,
+      'AWS::IAM::Role': 6, // five functions, the scheduler
+      'AWS::IAM::Policy': 6,
+      'AWS::Logs::LogGroup': 6, // five functions, API access logs
+      'AWS::Lambda::Function': 5,
       'AWS::Lambda::EventSourceMapping': 2,
-      'AWS::Lambda::Permission': 3, // one per route
+      'AWS::Lambda::Permission': 4, // one per route, and the sweeper's schedule
+      'AWS::Events::Rule': 1, // the sweeper, every 5 minutes
       'AWS::ApiGatewayV2::Api': 1,
       'AWS::ApiGatewayV2::Integration': 2,
       'AWS::ApiGatewayV2::Route': 3,
@@ -299,7 +301,10 @@ describe('AWS deployment: the stack', () => {
     assert.equal(apiEnv[ENV.scheduleGroup], t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name);
     assert.deepEqual(apiEnv[ENV.schedulerRoleArn], { 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] });
     assert.deepEqual(apiEnv[ENV.executionQueueArn], { 'Fn::GetAtt': [lid(stack, 'ExecutionQueue/Queue/Resource'), 'Arn'] });
-    for (const other of ['Receiver', 'Planner', 'Copier']) assert.equal(fn(other).Environment.Variables[ENV.scheduleGroup], undefined);
+    for (const other of ['Receiver', 'Planner', 'Copier', 'Sweeper']) assert.equal(fn(other).Environment.Variables[ENV.scheduleGroup], undefined);
+    // The sweeper's clocks are the queues' visibility timeouts (six times their consumer's timeout).
+    assert.equal(fn('Sweeper').Environment.Variables[ENV.taskLostAfterMs], String(6 * 600 * 1000));
+    assert.equal(fn('Sweeper').Environment.Variables[ENV.planGraceMs], String(6 * 900 * 1000));
     const logGroups = Object.values(t.findResources('AWS::Logs::LogGroup'));
     assert.ok(logGroups.every((g) => g.Properties.RetentionInDays === 30));
   });
@@ -383,6 +388,7 @@ describe('AWS deployment: the stack', () => {
     const api = statementsOf(t, stack, 'Api');
     const planner = statementsOf(t, stack, 'Planner');
     const copier = statementsOf(t, stack, 'Copier');
+    const sweeper = statementsOf(t, stack, 'Sweeper');
 
     // Secrets: the webhook secret to the receiver only; registry secrets to api, planner, copier.
     const secretsOf = (ss: Statement[]) => grants(ss, 'secretsmanager:GetSecretValue').join(' ');
@@ -402,6 +408,9 @@ describe('AWS deployment: the stack', () => {
     // The planner turns a schedule's firing into an execution whose plan job it enqueues for itself.
     assert.ok(receives(planner).includes(execQueue) && sends(planner).includes(taskQueue) && sends(planner).includes(execQueue));
     assert.ok(receives(copier).includes(taskQueue) && sends(copier).includes(taskQueue) && !sends(copier).includes(execQueue) && !receives(copier).includes(execQueue));
+    // The sweeper requeues tasks and resumes plannings: it sends to both queues, receives from none, reads no secret.
+    assert.ok(sends(sweeper).includes(taskQueue) && sends(sweeper).includes(execQueue) && receives(sweeper) === '');
+    assert.equal(secretsOf(sweeper), '');
 
     // Scheduler: the API manages api-* schedules of the group and passes the scheduler role, nothing else.
     const group = t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name;
@@ -412,13 +421,13 @@ describe('AWS deployment: the stack', () => {
     }
     assert.deepEqual(grants(api, 'scheduler:ListSchedules'), ['"*"']);
     assert.deepEqual(grants(api, 'iam:PassRole'), [JSON.stringify({ 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] })]);
-    for (const ss of [receiver, planner, copier]) {
+    for (const ss of [receiver, planner, copier, sweeper]) {
       assert.ok(![...allActions(ss)].some((a) => a.startsWith('scheduler:') || a === 'iam:PassRole'));
     }
 
     // Every function reads and writes the table, and nothing else of DynamoDB.
     const table = lid(stack, 'Store/Table/Resource');
-    for (const ss of [receiver, api, planner, copier]) {
+    for (const ss of [receiver, api, planner, copier, sweeper]) {
       assert.ok(grants(ss, 'dynamodb:PutItem').every((r) => r.includes(table)) && grants(ss, 'dynamodb:PutItem').length === 1);
     }
   });
@@ -485,12 +494,52 @@ describe('AWS deployment: the stack', () => {
     }
   });
 
+  it('sweeper: an EventBridge rule every 5 minutes invokes it, no retries (the next sweep is the retry)', () => {
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [{ Arn: { 'Fn::GetAtt': [lid(stack, 'Sweeper/Function/Resource'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } }],
+    });
+  });
+
   it('outputs: webhook and API URLs, table, queues, dashboard', () => {
     const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
     assert.deepEqual(Object.keys(outputs).sort(), ['ApiUrl', 'DashboardName', 'ExecutionQueueUrl', 'TableName', 'TaskQueueUrl', 'WebhookUrl']);
     const api = lid(stack, 'Http/Api/Resource');
     assert.deepEqual(outputs.WebhookUrl!.Value, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [api, 'ApiEndpoint'] }, '/webhooks/harbor']] });
     assert.deepEqual(outputs.ApiUrl!.Value, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [api, 'ApiEndpoint'] }, '/api/v1']] });
+  });
+
+  it('API-managed credentials: only the API may create, put and tag secrets, under the prefix; it, the planner and the copier read them; the prefix is in their environment', () => {
+    const prefix = 'harbor-replicator/HarborReplicator/api/';
+    const prefixArn = JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:secret:${prefix}*`]] });
+    const roles = Object.fromEntries(['Receiver', 'Api', 'Planner', 'Copier'].map((r) => [r, statementsOf(t, stack, r)]));
+    for (const action of ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource']) {
+      assert.deepEqual(grants(roles.Api!, action), [prefixArn], action);
+      for (const other of ['Receiver', 'Planner', 'Copier']) assert.deepEqual(grants(roles[other]!, action), [], `${other} ${action}`);
+    }
+    const write = roles.Api!.find((s) => actionsOf(s).includes('secretsmanager:CreateSecret'))!;
+    assert.deepEqual(actionsOf(write).sort(), ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource'], 'nothing else on the prefix (no delete, no policy)');
+    for (const r of ['Api', 'Planner', 'Copier']) {
+      assert.ok(grants(roles[r]!, 'secretsmanager:GetSecretValue').includes(prefixArn), r);
+      assert.match(grants(roles[r]!, 'secretsmanager:GetSecretValue').join(' '), /secret:team\/shared-robot-\?\?\?\?\?\?/, `${r} reads api.allowed_secrets`);
+    }
+    assert.ok(!grants(roles.Receiver!, 'secretsmanager:GetSecretValue').includes(prefixArn));
+    assert.ok(!Object.values(roles).some((ss) => [...allActions(ss)].some((a) => a === 'secretsmanager:DeleteSecret' || a === 'secretsmanager:*')));
+    const fns = t.findResources('AWS::Lambda::Function');
+    const envOf = (fn: string) => fns[lid(stack, `${fn}/Function/Resource`)]!.Properties.Environment.Variables;
+    for (const fn of ['Api', 'Planner', 'Copier']) assert.equal(envOf(fn)[ENV.apiSecretPrefix], prefix, fn);
+    assert.equal(envOf('Receiver')[ENV.apiSecretPrefix], undefined);
+  });
+
+  it('api.secret_prefix names the prefix (grants and environment)', async () => {
+    const custom = await loadDeployment(await configFile('prefix.yaml', `${FULL}\n`.replace('api: {allowed_secrets: [team/shared-robot]}', 'api: {secret_prefix: team/replicator/}')));
+    const s = new HarborReplicatorStack(new App({ context: NO_BUNDLING }), 'HarborReplicator', { deployment: custom });
+    const tt = Template.fromStack(s);
+    assert.match(grants(statementsOf(tt, s, 'Api'), 'secretsmanager:CreateSecret').join(' '), /:secret:team\/replicator\/\*"/);
+    const env = tt.findResources('AWS::Lambda::Function')[lid(s, 'Copier/Function/Resource')]!.Properties.Environment.Variables;
+    assert.equal(env[ENV.apiSecretPrefix], 'team/replicator/');
+    assert.deepEqual(new AwsSolutionsChecks().validateScope(s).violations, [], 'the acknowledgement follows the prefix');
   });
 
   it('the template holds secret names, never values, and no config file content', () => {
@@ -538,7 +587,7 @@ describe('AWS deployment: the app without a config (the example), no ECR', () =>
 });
 
 describe('AWS deployment: npx cdk synth', () => {
-  it('synthesizes offline with the four bundles, cdk-nag passing and the config baked into the copier', async (ctx) => {
+  it('synthesizes offline with the five bundles, cdk-nag passing and the config baked into the copier', async (ctx) => {
     const out = join(work, 'cdk.out');
     const config = await configFile('synth.yaml', FULL);
     // `--build ""`: dist/ is what the suite runs; rebuilding it here would race the other test files.
@@ -558,7 +607,7 @@ describe('AWS deployment: npx cdk synth', () => {
       if (res.Type !== 'AWS::Lambda::Function') continue;
       assets[id.replace(/Function[0-9A-F]{8}$/, '')] = join(out, res.Metadata['aws:asset:path']!);
     }
-    assert.deepEqual(Object.keys(assets).sort(), ['Api', 'Copier', 'Planner', 'Receiver']);
+    assert.deepEqual(Object.keys(assets).sort(), ['Api', 'Copier', 'Planner', 'Receiver', 'Sweeper']);
     for (const dir of Object.values(assets)) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       assert.ok(code.startsWith("import { createRequire as __hrRequire } from 'node:module';"), 'ESM with the createRequire banner');

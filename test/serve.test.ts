@@ -251,7 +251,7 @@ api: {token: {env: API_TOKEN}}
     const created = await api('/registries', { method: 'POST', body: JSON.stringify({ name: 'dr', type: 'docker-registry', url: `http://${dst.host}` }) });
     assert.equal(created.status, 201);
     assert.equal((await api('/registries', { method: 'POST', body: JSON.stringify({ name: 'dr', type: 'docker-registry', url: `http://${dst.host}` }) })).status, 409);
-    assert.deepEqual((await api('/registries/dr/ping', { method: 'POST' })).body, { ok: true });
+    assert.deepEqual((await api('/registries/dr/ping', { method: 'POST' })).body, { ok: true, status: 200, code: null });
     const rule = await api('/rules', { method: 'POST', body: JSON.stringify({ name: 'api-rule', src_registry: 'hq', dest_registry: 'dr', dest_namespace: 'viaapi', filters: [{ type: 'name', value: 'library/app' }] }) });
     assert.equal(rule.status, 201);
     assert.equal((await api('/registries/dr', { method: 'DELETE' })).status, 400, 'a registry a rule uses cannot go');
@@ -334,11 +334,13 @@ webhook: {auth_header: {env: WEBHOOK_AUTH}}
   });
 
   const env = { API_TOKEN: TOKEN, WEBHOOK_AUTH, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  let logs = '';
   const start = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [CLI, 'serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'state')], {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
     for (let i = 0; i < 200; i++) {
       try {
         if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return child;
@@ -372,7 +374,7 @@ webhook: {auth_header: {env: WEBHOOK_AUTH}}
         if (e.status !== 'InProgress') break;
         await sleep(50);
       }
-      assert.equal(e.status, 'Succeed', JSON.stringify(e));
+      assert.equal(e.status, 'Succeed', `${JSON.stringify(e)}\n${logs.split('\n').filter((l) => !l.includes('"message":"request"')).slice(-60).join('\n')}`);
       assert.equal(e.counts.total, 6);
       for (const [i, l] of layouts.entries()) assert.equal(await manifestDigest(dst.url, `copy/app${i}`, '1'), l.top.digest, `app${i}`);
     } finally {

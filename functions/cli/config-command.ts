@@ -1,5 +1,6 @@
 import type { RegistryConfig, RuleConfig, SecretRef } from '../../shared/rules/config-schema.js';
 import { endpointOf } from '../../shared/rules/registry-endpoint.js';
+import { parseEncryptionKey } from '../../shared/rules/sealed-secret.js';
 import { resolveSecret } from '../../shared/rules/secrets.js';
 import { loadConfigForCommand } from './config-file.js';
 import { EXIT } from './main.js';
@@ -21,6 +22,12 @@ export async function runConfigCheck(opts: { config?: string }): Promise<number>
   for (const [ref, path] of refs) {
     if ('secret' in ref) continue;
     await resolveSecret(ref, path).catch((err: Error) => problems.push(err.message));
+  }
+  const key = config.api?.encryption_key;
+  if (key && !('secret' in key)) {
+    await resolveSecret(key, 'api.encryption_key')
+      .then((value) => parseEncryptionKey(value))
+      .catch((err: Error) => problems.push(err.message));
   }
   if (problems.length > 0) {
     process.stderr.write(`harbor-replicator: invalid config ${loaded.file}:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);

@@ -1,6 +1,8 @@
 import { ReplicatorError } from '../../shared/errors.js';
 import { formatPlanLine, planRule } from '../../shared/rules/plan.js';
+import { limitsOf } from '../../shared/rules/config-schema.js';
 import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
+import type { LoadedConfig } from '../../shared/rules/load-config.js';
 import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import { loadConfigForCommand } from './config-file.js';
 import { EXIT } from './main.js';
@@ -47,7 +49,7 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
   let runtime: RuleRuntime;
   try {
     loaded.rule(ruleName);
-    const clients = new RegistryClients({ secrets: {}, onEvent });
+    const clients = new RegistryClients({ secrets: {}, onEvent, limits: limitsOf(loaded.config) });
     runtime = await ruleRuntime(loaded, ruleName, clients, { secrets: {}, onEvent });
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;
@@ -60,7 +62,7 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
     return EXIT.USAGE;
   }
   try {
-    return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, flags, await embeddedStore!);
+    return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, loaded, flags, await embeddedStore!);
   } catch (err) {
     if (err instanceof ReplicatorError && isDataDirProblem(err)) {
       process.stderr.write(`harbor-replicator: ${err.message}\n`);
@@ -109,7 +111,7 @@ async function dryRun(rt: RuleRuntime, flags: RunFlags): Promise<number> {
  * Runs one execution to completion on the embedded store (history kept in the data dir):
  * planner and workers in this process, progress on stderr, a summary on stdout.
  */
-async function execute(rt: RuleRuntime, flags: RunFlags, embedded: Awaited<ReturnType<typeof openStore>>): Promise<number> {
+async function execute(rt: RuleRuntime, config: LoadedConfig, flags: RunFlags, embedded: Awaited<ReturnType<typeof openStore>>): Promise<number> {
   const { runExecution } = await import('../../shared/executions/local-runner.js');
   const { createRunProgress, executionSummary } = await import('./run-progress.js');
   const stderr = process.stderr;
@@ -125,7 +127,7 @@ async function execute(rt: RuleRuntime, flags: RunFlags, embedded: Awaited<Retur
   process.once('SIGTERM', onSignal);
   const started = performance.now();
   try {
-    const execution = await runExecution({ store: embedded.store, runtime: rt, trigger: 'manual', signal: stop.signal, onEvent: (e) => progress.onEvent(e) });
+    const execution = await runExecution({ store: embedded.store, config, runtime: rt, trigger: 'manual', signal: stop.signal, onEvent: (e) => progress.onEvent(e) });
     progress.finish();
     if (flags.json) process.stdout.write(`${JSON.stringify(execution)}\n`);
     else process.stdout.write(`${executionSummary(execution, (performance.now() - started) / 1000)}\n`);

@@ -21,4 +21,4 @@ async function syncSchedules(rt: LambdaRuntime): Promise<void> {
   if (changed.created.length + changed.updated.length + changed.deleted.length > 0) rt.log.info('schedules synced', changed);
 }
 
-export const handler = httpHandler({ onConfigChange: syncSchedules });
+export const handler = httpHandler({ routes: 'api', onConfigChange: syncSchedules });

@@ -15,6 +15,15 @@ export const ENV = {
   schedulerRoleArn: 'SCHEDULER_ROLE_ARN',
   /** API function: the execution queue's ARN (the schedules' target). */
   executionQueueArn: 'EXECUTION_QUEUE_ARN',
+  /** Sweeper: a Pending task due this long ago (ms) and never claimed has lost its message (the task queue's visibility). */
+  taskLostAfterMs: 'TASK_LOST_AFTER_MS',
+  /** Sweeper: a planning never started has this long (ms) after its execution was created (the execution queue's visibility). */
+  planGraceMs: 'PLAN_GRACE_MS',
+  /**
+   * API, planner and copier: the Secrets Manager name prefix of API-managed credentials (the API
+   * writes literals there; `{secret}` references through the API must be under it).
+   */
+  apiSecretPrefix: 'API_SECRET_PREFIX',
 } as const;
 
 /**

@@ -10,11 +10,13 @@ import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store
 import { SqsQueue } from '../../shared/adapters/sqs-queue.js';
 import { ExecutionFrontdoor } from '../../shared/executions/frontdoor.js';
 import type { ExecutionMessage, TaskMessage } from '../../shared/executions/messages.js';
+import { ApiSecrets } from '../../shared/rules/api-secrets.js';
 import { ConfigView } from '../../shared/rules/config-view.js';
 import { eventBridgeSchedules } from '../../shared/rules/eventbridge-cron.js';
 import { parseConfig } from '../../shared/rules/load-config.js';
-import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
-import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
+import { limitsOf } from '../../shared/rules/config-schema.js';
+import { apiRegistryUrlProblem, RegistryClients, type NetworkRules } from '../../shared/rules/registry-endpoint.js';
+import { RuleRuntimes, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import type { SecretSources } from '../../shared/rules/secrets.js';
 import { bakedConfigJson, ENV, requireEnv } from './environment.js';
 import { CloudWatchCounters } from './metrics.js';
@@ -42,7 +44,7 @@ export class LambdaRuntime {
   readonly config: ConfigView;
   readonly frontdoor: ExecutionFrontdoor;
   private refreshed = 0;
-  private readonly runtimes = new Map<string, Promise<RuleRuntime>>();
+  private readonly runtimes: RuleRuntimes;
 
   constructor() {
     const text = bakedConfigJson();
@@ -68,9 +70,22 @@ export class LambdaRuntime {
     this.executionQueue = new SqsQueue<ExecutionMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.executionQueueUrl) });
     this.taskQueue = new SqsQueue<TaskMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.taskQueueUrl) });
     const secretsClient = this.tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 }));
-    this.secrets = { store: new SecretsManagerStore({ client: secretsClient }) };
-    this.clients = new RegistryClients({ secrets: this.secrets });
-    this.config = new ConfigView(file, this.serviceStore, (c) => eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems);
+    const secretsManager = new SecretsManagerStore({ client: secretsClient });
+    this.secrets = { store: secretsManager };
+    // API callers are not the operator: literal credentials go to Secrets Manager under the
+    // prefix, {secret} references must be under it (or allowed), URLs are checked, and on AWS
+    // no registry client reaches loopback (the Lambda runtime API) or link-local addresses.
+    const api = file.config.api;
+    const apiSecrets = new ApiSecrets({ writer: secretsManager, reader: secretsManager, prefix: process.env[ENV.apiSecretPrefix] || undefined, allowed: api?.allowed_secrets });
+    const network: NetworkRules = { refuseLoopback: true, allowedApiHosts: api?.allowed_registry_hosts };
+    this.config = new ConfigView(file, this.serviceStore, {
+      platformProblems: (c) => eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems,
+      apiSecrets,
+      registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network),
+      log: this.log,
+    });
+    this.clients = new RegistryClients({ secrets: this.secrets, apiRegistries: this.config, network, limits: limitsOf(file.config) });
+    this.runtimes = new RuleRuntimes(() => this.config.loaded, this.clients, { secrets: this.secrets });
     this.frontdoor = new ExecutionFrontdoor({
       store: this.store,
       deliveries: this.serviceStore,
@@ -99,13 +114,7 @@ export class LambdaRuntime {
 
   /** The wiring of a rule (clients, lister), cached per container. */
   ruleRuntime(rule: string): Promise<RuleRuntime> {
-    let rt = this.runtimes.get(rule);
-    if (!rt) {
-      rt = ruleRuntime(this.config.loaded, rule, this.clients, { secrets: this.secrets });
-      rt.catch(() => this.runtimes.delete(rule));
-      this.runtimes.set(rule, rt);
-    }
-    return rt;
+    return this.runtimes.get(rule);
   }
 }
 

@@ -7,9 +7,12 @@ import { ReplicationService } from '../../shared/executions/service.js';
 import { createApp } from '../../shared/http/app.js';
 import { PrometheusCounters } from '../../shared/observability/prometheus.js';
 import type { Log } from '../../shared/observability/telemetry.js';
+import { ApiSecrets } from '../../shared/rules/api-secrets.js';
 import { ConfigView } from '../../shared/rules/config-view.js';
 import type { LoadedConfig } from '../../shared/rules/load-config.js';
-import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
+import { limitsOf } from '../../shared/rules/config-schema.js';
+import { apiRegistryUrlProblem, RegistryClients, type NetworkRules } from '../../shared/rules/registry-endpoint.js';
+import { parseEncryptionKey } from '../../shared/rules/sealed-secret.js';
 import { resolveSecret } from '../../shared/rules/secrets.js';
 
 /** How to run the service. */
@@ -25,6 +28,8 @@ export interface ServerOptions {
   workers?: number;
   /** How long running tasks may finish at shutdown before they are handed back. */
   graceMs?: number;
+  /** How long `POST /registries/{name}/ping` may take (default 10 s). */
+  pingTimeoutMs?: number;
 }
 
 /** A running `serve`. */
@@ -58,15 +63,28 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const secrets = {};
   const apiToken = await resolveSecret(opts.config.config.api!.token!, 'api.token', secrets);
   const webhookAuth = opts.config.config.webhook?.auth_header ? await resolveSecret(opts.config.config.webhook.auth_header, 'webhook.auth_header', secrets) : undefined;
+  const apiConfig = opts.config.config.api;
+  let encryptionKey: Buffer | undefined;
+  if (apiConfig?.encryption_key) {
+    try {
+      encryptionKey = parseEncryptionKey(await resolveSecret(apiConfig.encryption_key, 'api.encryption_key', secrets));
+    } catch (err) {
+      throw new ReplicatorError('SERVE_CONFIG', `cannot serve with ${opts.config.file}:\n  ${(err as Error).message}`, { cause: err });
+    }
+  }
+  // API callers are not the operator: their registries' credentials are literals kept encrypted
+  // or {secret} references (which serve cannot read), their URLs are checked.
+  const apiSecrets = new ApiSecrets({ encryptionKey, prefix: apiConfig?.secret_prefix, allowed: apiConfig?.allowed_secrets });
+  const network: NetworkRules = { refuseLoopback: false, allowedApiHosts: apiConfig?.allowed_registry_hosts };
   const [hostname, portText] = splitListen(opts.listen);
 
   const embedded = await openEmbeddedStore(opts.dataDir);
   let server: ServerType | undefined;
   try {
     const log = opts.log ?? new Logger({ serviceName: 'harbor-replicator' });
-    const view = new ConfigView(opts.config, embedded.service);
+    const view = new ConfigView(opts.config, embedded.service, { apiSecrets, registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network), log });
     await view.refresh();
-    const clients = new RegistryClients({ secrets });
+    const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config) });
     const counters = new PrometheusCounters(async () => (await embedded.store.activeExecutions()).length);
     const service = new ReplicationService({
       store: embedded.store,
@@ -94,6 +112,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       metrics: () => counters.metrics(),
       webhookAuth,
       apiToken,
+      pingTimeoutMs: opts.pingTimeoutMs,
       onConfigChange: () => {
         service.invalidate();
         scheduler.update(view.loaded.config.rules);

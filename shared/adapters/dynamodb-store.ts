@@ -201,8 +201,8 @@ export class DynamoDBTaskStore implements TaskStore {
       input.ExpressionAttributeNames = { '#s': 'status' };
       input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':s': query.status };
     }
-    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor);
-    const r = await this.doc.send(new QueryCommand(input));
+    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor, input);
+    const r = await queryPage(this.doc, input);
     const items = await Promise.all(
       (r.Items ?? []).map(async (i) => toExecution(i, (i.finalCounts as TaskCounts | undefined) ?? (await this.counts(String(i.id))))),
     );
@@ -352,8 +352,8 @@ export class DynamoDBTaskStore implements TaskStore {
           ExpressionAttributeValues: { ':pk': `EXEC#${executionId}`, ':t': 'TASK#' },
         };
     input.Limit = query.limit ?? 100;
-    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor);
-    const r = await this.doc.send(new QueryCommand(input));
+    if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor, input);
+    const r = await queryPage(this.doc, input);
     return { items: (r.Items ?? []).map(toTask), cursor: r.LastEvaluatedKey ? encodeCursor(r.LastEvaluatedKey) : undefined };
   }
 
@@ -671,11 +671,29 @@ function toExecution(i: Record<string, unknown>, counts: TaskCounts): Execution 
   };
 }
 
-/** A cursor back into a DynamoDB key (any other JSON is not a cursor of ours). */
-function decodeCursor(cursor: string): Record<string, unknown> {
+/** The key attributes a cursor may hold (the table's and its indexes'), all strings. */
+const CURSOR_KEYS = new Set(['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK']);
+
+/** A cursor back into a key, checked to be one of `input`'s: its partition, key attributes only. */
+function decodeCursor(cursor: string, input: QueryCommandInput): Record<string, unknown> {
   const key = decodeJsonCursor(cursor);
   if (typeof key !== 'object' || key === null || Array.isArray(key)) throw new InvalidCursorError();
+  const entries = Object.entries(key);
+  if (entries.length === 0 || entries.some(([k, v]) => !CURSOR_KEYS.has(k) || typeof v !== 'string')) throw new InvalidCursorError();
+  // The partition the query reads: `GSI1PK = :pk` (or `PK = :pk AND ...`).
+  const partition = /^(\w+) = :pk\b/.exec(input.KeyConditionExpression ?? '')?.[1];
+  if (!partition || (key as Record<string, unknown>)[partition] !== input.ExpressionAttributeValues?.[':pk']) throw new InvalidCursorError();
   return key as Record<string, unknown>;
+}
+
+/** A query whose start key DynamoDB refuses (a forged cursor of the right shape) is a bad cursor, not a failure. */
+async function queryPage(doc: DynamoDBDocumentClient, input: QueryCommandInput) {
+  try {
+    return await doc.send(new QueryCommand(input));
+  } catch (err) {
+    if (input.ExclusiveStartKey && (err as Error).name === 'ValidationException') throw new InvalidCursorError();
+    throw err;
+  }
 }
 
 /** Creates the table with its indexes when it does not exist (on-demand capacity). */

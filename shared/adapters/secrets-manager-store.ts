@@ -1,6 +1,6 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, ResourceExistsException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ReplicatorError } from '../errors.js';
-import type { SecretStore } from '../ports.js';
+import type { SecretStore, SecretWriter } from '../ports.js';
 
 /** How long a secret value is used before it is read again (a rotation shows up within this). */
 export const SECRET_TTL_MS = 5 * 60_000;
@@ -16,9 +16,9 @@ export interface SecretsManagerStoreOptions {
  * The SecretStore over AWS Secrets Manager (GetSecretValue, current version). A warm Lambda
  * reads each secret once per TTL instead of once per request, concurrent readers of a secret
  * share one call, and a failure is not cached. String secrets only. Errors name the secret,
- * never a value.
+ * never a value. Also the SecretWriter: CreateSecret, or PutSecretValue when it exists.
  */
-export class SecretsManagerStore implements SecretStore {
+export class SecretsManagerStore implements SecretStore, SecretWriter {
   private readonly cache = new Map<string, { value: string; until: number }>();
   private readonly pending = new Map<string, Promise<string>>();
   private readonly ttl: number;
@@ -43,6 +43,25 @@ export class SecretsManagerStore implements SecretStore {
       this.pending.set(nameOrArn, p);
     }
     return p;
+  }
+
+  async put(name: string, value: string, tags: Record<string, string> = {}): Promise<void> {
+    try {
+      try {
+        await this.opts.client.send(
+          new CreateSecretCommand({ Name: name, SecretString: value, Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }),
+        );
+      } catch (err) {
+        if (!(err instanceof ResourceExistsException)) throw err;
+        await this.opts.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }));
+      }
+    } catch (err) {
+      const e = err as Error;
+      throw new ReplicatorError('SECRET_UNWRITABLE', `Secrets Manager secret "${name}": ${e.name}: ${e.message}`, { cause: err });
+    }
+    // This container reads the new value at once; others within the TTL.
+    this.pending.delete(name);
+    this.cache.set(name, { value, until: this.now() + this.ttl });
   }
 
   private async read(secretId: string): Promise<string> {

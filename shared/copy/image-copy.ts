@@ -1,15 +1,17 @@
 import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
-import { ReplicatorError, StoppedError, throwIfStopped, UsageError } from '../errors.js';
+import { StoppedError, throwIfStopped, UsageError } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
+import type { Limits } from '../registry/limits.js';
 import type { Descriptor, Manifest } from '../registry/manifest.js';
-import { isForeignLayer } from '../registry/media-types.js';
+import { isForeignLayer, isIndex } from '../registry/media-types.js';
 import { formatReference, referenceTarget, type ImageReference } from '../registry/reference.js';
 import { prepareBlob, transferBlob } from './blob-copy.js';
 import { BlobLocations } from './blob-locations.js';
 import { HandedOverError, type Handover } from './handover.js';
 import { emitter, type BlobOutcome, type CopyListener } from './progress.js';
 import { selectPlatforms } from './platforms.js';
+import { SourceManifests } from './source-manifests.js';
 import { Throttle } from './throttle.js';
 
 /** One side of a copy: a registry client and a reference in it. */
@@ -35,6 +37,8 @@ export interface ImageCopyOptions {
   signal?: AbortSignal | undefined;
   /** Hand over before a deadline (chunked uploads are continued by a later run). */
   handover?: Handover | undefined;
+  /** Bounds on the source's manifest tree; default: the source client's (the config's `limits:`). */
+  limits?: Limits | undefined;
   onEvent?: CopyListener | undefined;
 }
 
@@ -54,14 +58,23 @@ export interface CopyResult {
   seconds: number;
   /** Why nothing was copied, for `skipped`. */
   reason?: string;
+  /**
+   * The source tag moved (to `by`; null: deleted) after the copy was planned: the planned content
+   * was pushed by digest, and the destination tag left alone.
+   */
+  superseded?: { tag: string; by: string | null };
 }
 
 /** Blobs up to this size are copied outside the transfer slots. */
 const SMALL_BLOB = 512 * 1024;
 
 interface Plan {
-  /** Manifests to push, each with the reference to push it under and its depth in the tree. */
-  pushes: Array<{ manifest: Manifest; reference: string; depth: number }>;
+  /**
+   * Manifests to push, each once, with the reference to push it under and its height in the tree
+   * (0 for an image, 1 + its highest child for an index): lower heights are pushed first, so a
+   * manifest always comes after every child it names.
+   */
+  pushes: Array<{ manifest: Manifest; reference: string; height: number }>;
   blobs: Map<string, Descriptor>;
   present: number;
 }
@@ -82,11 +95,12 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
 
   // The destination tag is known up front (usually): ask both registries at once.
   const early = dst.ref.tag ?? dst.ref.digest;
+  const manifests = new SourceManifests(src.client, src.ref.repository, options.limits ?? src.client.limits, source, signal);
   const [fetched, earlyHead] = await Promise.all([
-    src.client.getManifest(src.ref.repository, referenceTarget(src.ref), signal),
+    manifests.get(referenceTarget(src.ref)),
     early ? dst.client.headManifest(dst.ref.repository, early, signal) : undefined,
   ]);
-  const top = await selectPlatforms(fetched, options.platforms, { client: src.client, repository: src.ref.repository }, source, signal);
+  const top = await selectPlatforms(fetched, options.platforms, manifests, source);
   if (dst.ref.digest && dst.ref.digest !== top.digest) {
     throw new UsageError(`destination ${destination} names digest ${dst.ref.digest} but the source is ${top.digest}`);
   }
@@ -112,7 +126,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
     });
   }
 
-  const plan = await planCopy(src, dst, top, dstTarget, options);
+  const plan = await planCopy(manifests, dst, top, dstTarget, options);
   let planBytes = 0;
   for (const b of plan.blobs.values()) planBytes += b.size;
   emit({
@@ -195,13 +209,20 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   if (failure !== undefined) throw signal?.aborted ? new StoppedError('stopped', { cause: failure }) : failure;
   if (handedOver) throw new HandedOverError(options.handover?.checkpoints() ?? []);
 
-  // Children before parents: deepest level first, siblings in parallel.
-  for (let depth = Math.max(...plan.pushes.map((p) => p.depth)); depth >= 0; depth--) {
+  // A tag never goes backwards: when the source tag has moved (or gone) since the digest was
+  // planned, the planned content is pushed by digest only and the tag is left to the newer
+  // content's own copy (its webhook, or the next run).
+  const superseded = await movedSourceTag(src, dst, signal);
+  const topReference = (reference: string) => (superseded && reference === dstTarget ? top.digest : reference);
+
+  // Children before parents: lowest height first, manifests of one height in parallel.
+  for (let height = 0; height <= Math.max(...plan.pushes.map((p) => p.height)); height++) {
     throwIfStopped(signal);
     await Promise.all(
       plan.pushes
-        .filter((p) => p.depth === depth)
-        .map(async ({ manifest, reference }) => {
+        .filter((p) => p.height === height)
+        .map(async ({ manifest, reference: planned }) => {
+          const reference = manifest === top ? topReference(planned) : planned;
           await dst.client.putManifest(dst.ref.repository, reference, manifest, signal);
           bytes += manifest.bytes.length;
           emit({ kind: 'manifest-pushed', reference, digest: manifest.digest, mediaType: manifest.mediaType });
@@ -213,15 +234,29 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
     bytes,
     blobs: counts,
     manifests: { pushed: plan.pushes.length, present: plan.present },
+    ...(superseded ? { superseded } : {}),
   });
 }
 
 /**
- * Walks the manifest tree: children of an index are fetched by digest (children the destination
- * already has are not descended into), blobs are collected once each, foreign layers left out.
+ * Whether the source tag still names the digest the copy was planned with (asked just before
+ * the tag is pushed): undefined when it does, or when nothing pins it (a copy by tag alone); else
+ * the tag and what it names now (null: it is gone).
+ */
+async function movedSourceTag(src: ImageLocation, dst: ImageLocation, signal: AbortSignal | undefined): Promise<CopyResult['superseded']> {
+  if (!src.ref.tag || !src.ref.digest || !dst.ref.tag) return undefined;
+  const now = await src.client.headManifest(src.ref.repository, src.ref.tag, signal);
+  if (now?.digest === src.ref.digest) return undefined;
+  return { tag: dst.ref.tag, by: now?.digest ?? null };
+}
+
+/**
+ * Walks the manifest tree: children of an index are fetched by digest, each distinct digest once
+ * in the whole tree (children the destination already has are not descended into), within the
+ * limits `manifests` enforces; blobs are collected once each, foreign layers left out.
  */
 async function planCopy(
-  src: ImageLocation,
+  manifests: SourceManifests,
   dst: ImageLocation,
   top: Manifest,
   topReference: string,
@@ -229,26 +264,42 @@ async function planCopy(
 ): Promise<Plan> {
   const plan: Plan = { pushes: [], blobs: new Map(), present: 0 };
   const limit = pLimit(options.concurrency ?? 4);
-  const visit = async (manifest: Manifest, reference: string, depth: number): Promise<void> => {
-    if (depth > 4) throw new ReplicatorError('MANIFEST_INVALID', `${formatReference(src.ref)}: index nesting deeper than 4`);
+  /** Height of each child manifest met so far (-1: the destination has it, nothing to push). */
+  const seen = new Map<string, Promise<number>>();
+  const child = (digest: string, depth: number): Promise<number> => {
+    let height = seen.get(digest);
+    if (!height) {
+      height = (async () => {
+        // Only the requests hold a slot: a nested index must not wait on its own parent's slot.
+        const m = await limit(async () => {
+          if (await dst.client.headManifest(dst.ref.repository, digest, options.signal)) return undefined;
+          return manifests.get(digest);
+        });
+        if (!m) {
+          plan.present += 1;
+          return -1;
+        }
+        return visit(m, digest, depth);
+      })();
+      seen.set(digest, height);
+    }
+    return height;
+  };
+  const visit = async (manifest: Manifest, reference: string, depth: number): Promise<number> => {
+    let height = 0;
     if (manifest.isIndex) {
-      await Promise.all(
-        manifest.children.map(async (child) => {
-          // Only the requests hold a slot: a nested index must not wait on its own parent's slot.
-          const m = await limit(async () => {
-            if (await dst.client.headManifest(dst.ref.repository, child.digest, options.signal)) return undefined;
-            return src.client.getManifest(src.ref.repository, child.digest, options.signal);
-          });
-          if (m) await visit(m, child.digest, depth + 1);
-          else plan.present += 1;
-        }),
-      );
+      manifests.checkDepth(manifest.digest, depth);
+      const children = manifests.children(manifest);
+      for (const c of children) if (isIndex(c.mediaType)) manifests.checkDepth(c.digest, depth + 1);
+      const heights = await Promise.all(children.map((c) => child(c.digest, depth + 1)));
+      height = 1 + Math.max(-1, ...heights);
     } else {
       for (const blob of manifest.blobs) {
         if (!isForeignLayer(blob.mediaType, blob.urls)) plan.blobs.set(blob.digest, blob);
       }
     }
-    plan.pushes.push({ manifest, reference, depth });
+    plan.pushes.push({ manifest, reference, height });
+    return height;
   };
   await visit(top, topReference, 0);
   return plan;

@@ -1,6 +1,7 @@
 import { ReplicatorError } from '../errors.js';
-import type { RegistryClient } from '../registry/client.js';
+import { remoteText } from '../registry/errors.js';
 import { formatPlatform, Manifest, type Platform } from '../registry/manifest.js';
+import type { SourceManifests } from './source-manifests.js';
 
 /** True when `platform` is one of `wanted` (`os/arch`, or `os/arch/variant` to pin the variant). */
 export function platformMatches(platform: Platform | undefined, wanted: readonly string[]): boolean {
@@ -21,18 +22,21 @@ export function platformMatches(platform: Platform | undefined, wanted: readonly
 export async function selectPlatforms(
   index: Manifest,
   platforms: readonly string[] | undefined,
-  src: { client: RegistryClient; repository: string },
+  source: SourceManifests,
   what: string,
-  signal?: AbortSignal,
 ): Promise<Manifest> {
   if (!platforms || platforms.length === 0 || !index.isIndex) return index;
+  // Within max_index_children before anything else is done with the registry's list.
+  const children = source.children(index);
   const keep = index.children.filter((c) => platformMatches(c.platform, platforms));
   if (keep.length === index.children.length) return index;
   if (keep.length === 0) {
-    const have = index.children.map((c) => formatPlatform(c.platform)).join(', ');
-    throw new ReplicatorError('PLATFORM_UNAVAILABLE', `${what}: no platform of [${platforms.join(', ')}] in the index (it has ${have})`);
+    // The registry's own strings: each escaped, a few of them.
+    const have = [...new Set(children.map((c) => formatPlatform(c.platform)))];
+    const shown = have.slice(0, 10).map((p) => remoteText(p, 60)).join(', ') + (have.length > 10 ? ', ...' : '');
+    throw new ReplicatorError('PLATFORM_UNAVAILABLE', `${what}: no platform of [${platforms.join(', ')}] in the index (it has ${shown})`);
   }
-  if (keep.length === 1) return src.client.getManifest(src.repository, keep[0]!.digest, signal);
+  if (new Set(keep.map((k) => k.digest)).size === 1) return source.get(keep[0]!.digest);
   // Re-emit the kept descriptors as the original JSON has them (unknown fields included).
   const raw = JSON.parse(index.bytes.toString('utf8')) as { manifests: Array<{ digest: string }> } & Record<string, unknown>;
   const digests = new Set(keep.map((k) => k.digest));

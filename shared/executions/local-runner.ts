@@ -1,51 +1,65 @@
 import { setMaxListeners } from 'node:events';
 import { MemoryQueue } from '../adapters/memory-queue.js';
 import { BlobLocations } from '../copy/blob-locations.js';
-import { describeError } from '../errors.js';
-import type { TaskStore } from '../ports.js';
+import { noCounters, silentLog, type Log } from '../observability/telemetry.js';
+import type { DeliveryLog, TaskStore } from '../ports.js';
+import type { LoadedConfig } from '../rules/load-config.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
+import { ExecutionFrontdoor } from './frontdoor.js';
+import type { PlanJob, TaskMessage } from './messages.js';
 import type { Execution, Trigger } from './model.js';
-import type { TaskMessage } from './messages.js';
-import { planExecution, type PlanSummary } from './planner.js';
+import { failPlanning, runPlanJob } from './plan-job.js';
+import type { PlanSummary } from './planner.js';
 import { processTask, type WorkerEvent } from './worker.js';
 
 /** Progress of a local run. */
 export type RunEvent = { kind: 'execution'; execution: Execution } | { kind: 'planned'; summary: PlanSummary; done: boolean } | WorkerEvent;
 
 export { ACTIVE_REASON } from './frontdoor.js';
-import { ACTIVE_REASON } from './frontdoor.js';
+
+/** `run` takes no webhooks: a delivery log that is never asked. */
+const noDeliveries: DeliveryLog = {
+  claimDelivery: async () => true,
+  recordDelivery: async () => {},
+  deliveryExecutions: async () => [],
+  releaseDelivery: async () => {},
+};
 
 /**
- * Runs one execution of a rule to completion in this process: planner and a pool of
- * `concurrency` workers over an in-process queue, state in the store. `signal` stops it (pending
- * tasks become Stopped, running copies stop at their next chunk).
+ * Runs one execution of a rule to completion in this process, through the same steps as `serve`
+ * and the Lambdas: the front door (single-active check, the execution, its plan job), the plan
+ * job (streaming tasks into the task queue), and `concurrency` workers over in-process queues;
+ * state in the store. `signal` stops it (pending tasks become Stopped, running copies stop at
+ * their next chunk).
  */
 export async function runExecution(opts: {
   store: TaskStore;
+  config: LoadedConfig;
   runtime: RuleRuntime;
   trigger: Trigger;
   signal?: AbortSignal | undefined;
   onEvent?: ((e: RunEvent) => void) | undefined;
+  log?: Log;
   maxAttempts?: number;
   retryDelayMs?: (attempt: number) => number;
 }): Promise<Execution> {
   const { store, runtime } = opts;
   const rule = runtime.rule;
-  if (rule.single_active_replication && (await store.activeExecutions(rule.name)).length > 0) {
-    const skipped = await store.createFinishedExecution({ rule: rule.name, trigger: opts.trigger, status: 'Failed', statusText: ACTIVE_REASON });
-    opts.onEvent?.({ kind: 'execution', execution: skipped });
-    return skipped;
-  }
-  const execution = await store.createExecution({ rule: rule.name, trigger: opts.trigger });
-  opts.onEvent?.({ kind: 'execution', execution });
-
+  const log = opts.log ?? silentLog;
   const concurrency = rule.concurrency;
-  const queue = new MemoryQueue<TaskMessage>({ highWater: Math.max(64, concurrency * 8), visibilityTimeoutMs: 10 * 60_000 });
+  const planQueue = new MemoryQueue<PlanJob>();
+  const taskQueue = new MemoryQueue<TaskMessage>({ highWater: Math.max(64, concurrency * 8), visibilityTimeoutMs: 10 * 60_000 });
+  const frontdoor = new ExecutionFrontdoor({ store, deliveries: noDeliveries, config: () => opts.config, planQueue, log, counters: noCounters });
+
+  const execution = await frontdoor.runRule(rule.name, opts.trigger);
+  opts.onEvent?.({ kind: 'execution', execution });
+  if (execution.status !== 'InProgress') return execution; // a single-active rule already running
+
   const stop = new AbortController();
   setMaxListeners(0, stop.signal); // every request of every task listens to it
   const onStop = () => {
     stop.abort();
-    void store.requestStop(execution.id).catch(() => {});
+    void frontdoor.stopExecution(execution.id).catch(() => {});
   };
   if (opts.signal?.aborted) onStop();
   opts.signal?.addEventListener('abort', onStop, { once: true });
@@ -53,21 +67,28 @@ export async function runExecution(opts: {
   let planningDone = false;
   const planned = new AbortController(); // wakes idle workers when planning ends
   setMaxListeners(0, planned.signal);
+  let last: PlanSummary = { total: 0, queued: 0, inSync: 0, excluded: 0, errors: 0 };
   const planning = (async () => {
-    let total = 0;
     try {
-      const summary = await planExecution(execution.id, runtime, { store, taskQueue: queue }, {
-        signal: stop.signal,
-        onPlanned: (s) => {
-          total = s.total;
-          opts.onEvent?.({ kind: 'planned', summary: s, done: false });
-        },
-      });
-      total = summary.total;
-      await store.finishPlanning(execution.id, total);
-      opts.onEvent?.({ kind: 'planned', summary, done: true });
-    } catch (err) {
-      await store.finishPlanning(execution.id, total, { error: `planning failed: ${describeError(err)}` });
+      const [job] = await planQueue.receive(1, 0);
+      if (!job) return;
+      try {
+        await runPlanJob(job.body, {
+          store,
+          taskQueue,
+          runtime: async () => runtime,
+          log,
+          signal: stop.signal,
+          onPlanned: (s) => {
+            last = s;
+            opts.onEvent?.({ kind: 'planned', summary: s, done: false });
+          },
+        });
+        opts.onEvent?.({ kind: 'planned', summary: last, done: true });
+      } catch (err) {
+        await failPlanning(store, job.body, err, log);
+      }
+      await planQueue.ack(job.receipt);
     } finally {
       planningDone = true;
       planned.abort();
@@ -76,7 +97,7 @@ export async function runExecution(opts: {
 
   const deps = {
     store,
-    taskQueue: queue,
+    taskQueue,
     runtime: async () => runtime,
     locations: new BlobLocations(),
     stopSignal: () => stop.signal,
@@ -88,8 +109,8 @@ export async function runExecution(opts: {
   };
   const worker = async () => {
     for (;;) {
-      if (planningDone && queue.size === 0) return;
-      const got = await queue.receive(1, 1000, planningDone ? undefined : planned.signal);
+      if (planningDone && taskQueue.size === 0) return;
+      const got = await taskQueue.receive(1, 1000, planningDone ? undefined : planned.signal);
       for (const msg of got) await processTask(msg, deps);
     }
   };

@@ -5,7 +5,7 @@ import { linkSignals } from '../util/signals.js';
 import type { Queue, TaskStore } from '../ports.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { PlanJob, TaskMessage } from './messages.js';
-import { planArtifactEvent, planExecution, taskKey } from './planner.js';
+import { planArtifactEvent, planExecution, taskKey, type PlanSummary } from './planner.js';
 
 /** How long a planner's lease on a planning lasts without renewal (renewed every quarter of it). */
 export const PLAN_LEASE_MS = 2 * 60_000;
@@ -27,6 +27,8 @@ export async function runPlanJob(
     log: Log;
     signal?: AbortSignal | undefined;
     now?: () => number;
+    /** Progress of a full planning, after each batch recorded. */
+    onPlanned?: ((s: PlanSummary) => void) | undefined;
   },
 ): Promise<void> {
   const { store } = deps;
@@ -63,7 +65,15 @@ export async function runPlanJob(
 
 async function plan(
   job: PlanJob,
-  deps: { store: TaskStore; taskQueue: Pick<Queue<TaskMessage>, 'send'>; runtime: (rule: string) => Promise<RuleRuntime>; log: Log; signal: AbortSignal; lost: AbortSignal },
+  deps: {
+    store: TaskStore;
+    taskQueue: Pick<Queue<TaskMessage>, 'send'>;
+    runtime: (rule: string) => Promise<RuleRuntime>;
+    log: Log;
+    signal: AbortSignal;
+    lost: AbortSignal;
+    onPlanned?: ((s: PlanSummary) => void) | undefined;
+  },
 ): Promise<void> {
   const rt = await deps.runtime(job.rule);
   const { store } = deps;
@@ -110,7 +120,7 @@ async function plan(
       cursor = page.cursor;
     } while (cursor);
   }
-  const summary = await planExecution(job.executionId, rt, { store, taskQueue: deps.taskQueue }, { signal: deps.signal, skip, firstId });
+  const summary = await planExecution(job.executionId, rt, { store, taskQueue: deps.taskQueue }, { signal: deps.signal, skip, firstId, onPlanned: deps.onPlanned });
   if (deps.lost.aborted) return; // the planner that took over finishes it
   await store.finishPlanning(job.executionId, firstId - 1 + summary.total);
   deps.log.info('execution planned', { execution: job.executionId, rule: job.rule, ...summary });

@@ -8,7 +8,7 @@ import type { Counters, Log } from '../observability/telemetry.js';
 import type { DeliveryLog, TaskStore } from '../ports.js';
 import type { ConfigView } from '../rules/config-view.js';
 import type { RegistryClients } from '../rules/registry-endpoint.js';
-import { ruleRuntime, type RuleRuntime } from '../rules/rule-runtime.js';
+import { RuleRuntimes, type RuleRuntime } from '../rules/rule-runtime.js';
 import type { SecretSources } from '../rules/secrets.js';
 import { ExecutionFrontdoor } from './frontdoor.js';
 import type { PlanJob, TaskMessage } from './messages.js';
@@ -64,7 +64,7 @@ export class ReplicationService {
   private readonly planQueue = new MemoryQueue<PlanJob>({ highWater: 100_000, visibilityTimeoutMs: PLAN_VISIBILITY_MS });
   private readonly clock: SchedulerClock;
   private sweepTimer: { cancel(): void } | undefined;
-  private readonly runtimes = new Map<string, Promise<RuleRuntime>>();
+  private readonly runtimes: RuleRuntimes;
   private readonly ruleLimits = new Map<string, LimitFunction>();
   private readonly stops = new Map<string, AbortController>();
   private readonly rules = new Map<string, string>(); // execution id -> rule
@@ -80,6 +80,7 @@ export class ReplicationService {
 
   constructor(private readonly deps: ServiceDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.runtimes = new RuleRuntimes(() => deps.config.loaded, deps.clients, { secrets: deps.secrets });
     setMaxListeners(0, this.closing.signal, this.accepting.signal);
     this.frontdoor = new ExecutionFrontdoor({
       store: deps.store,
@@ -98,13 +99,7 @@ export class ReplicationService {
   }
 
   private runtime(rule: string): Promise<RuleRuntime> {
-    let rt = this.runtimes.get(rule);
-    if (!rt) {
-      rt = ruleRuntime(this.deps.config.loaded, rule, this.deps.clients, { secrets: this.deps.secrets });
-      rt.catch(() => this.runtimes.delete(rule));
-      this.runtimes.set(rule, rt);
-    }
-    return rt;
+    return this.runtimes.get(rule);
   }
 
   private stopSignal(executionId: string): AbortSignal {

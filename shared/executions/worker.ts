@@ -282,6 +282,13 @@ async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadl
   );
   const bytes = results.reduce((n, r) => n + r.bytes, 0);
   const skipped = results.find((r) => r.status === 'skipped');
-  const text = results.every((r) => r.status === 'in_sync') ? 'in sync' : skipped ? `skipped: ${skipped.reason}` : undefined;
+  const moved = results.filter((r) => r.superseded).map((r) => `tag ${r.superseded!.tag} ${r.superseded!.by ? `moved to ${r.superseded!.by}` : 'was deleted at the source'}`);
+  const text = moved.length
+    ? `${moved.join('; ')}; superseded (the planned digest was pushed by digest only)`
+    : results.every((r) => r.status === 'in_sync')
+      ? 'in sync'
+      : skipped
+        ? `skipped: ${skipped.reason}`
+        : undefined;
   return { bytes, ...(text ? { text } : {}) };
 }

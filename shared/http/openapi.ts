@@ -7,22 +7,22 @@ const page = (item: string) => ({
 });
 const listParams = [
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
-  { name: 'cursor', in: 'query', schema: { type: 'string' } },
+  { name: 'cursor', in: 'query', description: 'a previous page\'s `next_cursor`, as is (anything else: 400 INVALID_CURSOR)', schema: { type: 'string' } },
 ];
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 
-function crud(tag: string, item: string, path: string) {
+function crud(tag: string, item: string, path: string, input = item) {
   return {
     [`/${path}`]: {
       get: { tags: [tag], summary: `List ${path} (the config file's and the API's, each with its origin)`, responses: { 200: { description: 'OK', ...json({ type: 'object', properties: { items: { type: 'array', items: ref(item) } } }) } } },
-      post: { tags: [tag], summary: `Create a ${tag} (validated like the config file)`, requestBody: json(ref(item)), responses: { 201: { description: 'Created', ...json(ref(item)) }, 400: error, 403: error, 409: error } },
+      post: { tags: [tag], summary: `Create a ${tag} (validated like the config file)`, requestBody: json(ref(input)), responses: { 201: { description: 'Created', ...json(ref(item)) }, 400: error, 403: error, 409: error } },
     },
     [`/${path}/{name}`]: {
       parameters: [nameParam],
       get: { tags: [tag], responses: { 200: { description: 'OK', ...json(ref(item)) }, 404: error } },
-      put: { tags: [tag], summary: 'Replace an API-managed entry (config-file entries are read-only: 403)', requestBody: json(ref(item)), responses: { 200: { description: 'OK', ...json(ref(item)) }, 400: error, 403: error, 404: error } },
+      put: { tags: [tag], summary: 'Replace an API-managed entry (config-file entries are read-only: 403)', requestBody: json(ref(input)), responses: { 200: { description: 'OK', ...json(ref(item)) }, 400: error, 403: error, 404: error } },
       delete: { tags: [tag], summary: 'Delete an API-managed entry', responses: { 204: { description: 'Deleted' }, 400: error, 403: error, 404: error } },
     },
   };
@@ -33,15 +33,19 @@ export const openApiDocument = {
   info: {
     title: 'harbor-replicator management API',
     version: '1',
-    description: 'Registries, rules, executions and tasks. Every route but this document needs `Authorization: Bearer <api.token>`.',
+    description: 'Registries, rules, executions and tasks. Every route but this document needs `Authorization: Bearer <api.token>` (the scheme in any case).',
   },
   servers: [{ url: '/api/v1' }],
   security: [{ bearer: [] }],
   paths: {
-    ...crud('registry', 'Registry', 'registries'),
+    ...crud('registry', 'Registry', 'registries', 'RegistryInput'),
     '/registries/{name}/ping': {
       parameters: [nameParam],
-      post: { tags: ['registry'], summary: 'Check the connection and the credentials (Harbor\'s "Test Connection")', responses: { 200: { description: '`ok` true, or false with the error', ...json({ type: 'object', properties: { ok: { type: 'boolean' }, error: ref('ErrorBody') } }) }, 404: error } },
+      post: {
+        tags: ['registry'],
+        summary: 'Check the connection and the credentials (Harbor\'s "Test Connection"), within a bounded time. Always 200: the status and a code, never what the registry said',
+        responses: { 200: { description: 'The outcome', ...json(ref('PingResult')) }, 404: error },
+      },
     },
     ...crud('rule', 'Rule', 'rules'),
     '/executions': {
@@ -78,7 +82,56 @@ export const openApiDocument = {
     schemas: {
       ErrorBody: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
       Error: { type: 'object', properties: { error: ref('ErrorBody') } },
-      Registry: { type: 'object', description: 'As `registries[]` in replicator.yaml (secrets are references: {env}, {file} or {secret}).', required: ['name', 'type'] },
+      Registry: {
+        type: 'object',
+        description:
+          'As `registries[]` in replicator.yaml, with `origin` (`file` or `api`). The config file\'s show their secret references; API ones show `credential` as `{type: "basic", access_key, has_secret: true}` (never the secret) or `{username, password: {secret}}`, and `invalid` (why) when a stored entry cannot be used.',
+        required: ['name', 'type', 'origin'],
+        properties: { name: { type: 'string' }, type: { type: 'string' }, url: { type: 'string' }, origin: { enum: ['file', 'api'] }, credential: { type: 'object' }, invalid: { type: 'string' } },
+      },
+      RegistryInput: {
+        type: 'object',
+        description:
+          'As `registries[]` in replicator.yaml, except: `url` is http(s) without user or password, its host must not be link-local (nor loopback on AWS) and must be within `api.allowed_registry_hosts` when set (400 `URL_REFUSED`); no `ca_file`; `credential` as below (anything else: 400 naming the field).',
+        required: ['name', 'type'],
+        properties: {
+          name: { type: 'string' },
+          type: { type: 'string' },
+          url: { type: 'string', format: 'uri' },
+          credential: {
+            oneOf: [
+              {
+                type: 'object',
+                description:
+                  "Harbor's literal form. `access_secret` is kept encrypted (serve, needs `api.encryption_key`) or in Secrets Manager under `api.secret_prefix` (AWS); a PUT without it keeps the stored one.",
+                required: ['type', 'access_key'],
+                properties: { type: { const: 'basic' }, access_key: { type: 'string' }, access_secret: { type: 'string', writeOnly: true } },
+                additionalProperties: false,
+              },
+              {
+                type: 'object',
+                description: 'A Secrets Manager secret under `api.secret_prefix`, or listed in `api.allowed_secrets`.',
+                required: ['username', 'password'],
+                properties: { username: { type: 'string' }, password: { type: 'object', required: ['secret'], properties: { secret: { type: 'string' } }, additionalProperties: false } },
+                additionalProperties: false,
+              },
+            ],
+          },
+        },
+      },
+      PingResult: {
+        type: 'object',
+        required: ['ok', 'status', 'code'],
+        properties: {
+          ok: { type: 'boolean' },
+          status: { type: ['integer', 'null'], description: "The registry's HTTP status; null when no answer came" },
+          code: {
+            type: ['string', 'null'],
+            description:
+              "null when ok; the registry's error code (UNAUTHORIZED, DENIED, ..., or HTTP_<status>), or ours: DNS, TLS, CONNECT, TIMEOUT, URL_REFUSED (an address the rules refuse), REGISTRY_INVALID, SECRET_*",
+          },
+        },
+      },
       Rule: { type: 'object', description: "As `rules[]` in replicator.yaml: Harbor's replication policy fields.", required: ['name', 'src_registry', 'dest_registry'] },
       Counts: {
         type: 'object',

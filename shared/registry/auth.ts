@@ -1,6 +1,6 @@
 import { ReplicatorError } from '../errors.js';
 import { parseChallenge, type Challenge } from './challenge.js';
-import { RegistryError } from './errors.js';
+import { RegistryError, remoteText } from './errors.js';
 import { readBounded, send, type Headers, type HttpContext, type RequestAuth } from './http.js';
 
 /** Username and password (or token) for a registry. Never logged, never printed. */
@@ -67,7 +67,10 @@ export class Authenticator {
     private readonly ctx: HttpContext,
     private readonly registry: string,
     private readonly credentials: CredentialsSource | undefined,
-    /** When false, a token realm may be plain HTTP even for an HTTPS registry. */
+    /**
+     * When false (TLS verification off), a token realm on the registry's own host may be plain
+     * HTTP even for an HTTPS registry. A plain-HTTP realm on another host is refused either way.
+     */
     private readonly requireHttpsRealm: boolean,
     private readonly now: () => number = Date.now,
   ) {}
@@ -88,10 +91,18 @@ export class Authenticator {
       try {
         realm = new URL(realmText, origin);
       } catch {
-        throw new ReplicatorError('AUTH_CHALLENGE', `${this.registry}: invalid token realm "${realmText}"`);
+        throw new ReplicatorError('AUTH_CHALLENGE', `${this.registry}: invalid token realm "${remoteText(realmText)}"`);
       }
       if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
-        throw new ReplicatorError('AUTH_CHALLENGE', `${this.registry}: token realm scheme ${realm.protocol} is not allowed`);
+        throw new ReplicatorError('AUTH_CHALLENGE', `${this.registry}: token realm scheme ${remoteText(realm.protocol)} is not allowed`);
+      }
+      if (realm.protocol === 'http:' && realm.hostname !== origin.hostname) {
+        // Our credentials go to the realm: in the clear only to the registry's own host (a
+        // token service next to a plain-HTTP registry), whatever `insecure` says.
+        throw new ReplicatorError(
+          'AUTH_CHALLENGE',
+          `${this.registry}: token realm ${realm.origin} is plain HTTP on another host; refusing to send credentials (a realm must be https unless it is on the registry's own host)`,
+        );
       }
       if (realm.protocol === 'http:' && origin.protocol === 'https:' && this.requireHttpsRealm) {
         // Never downgrade: credentials would cross the network in the clear.
@@ -110,10 +121,11 @@ export class Authenticator {
     throw new ReplicatorError('AUTH_CHALLENGE', `${this.registry}: unsupported auth scheme "${challenge.scheme}"`);
   }
 
-  /** The auth hook for requests that need `scopes`. */
+  /** The auth hook for requests that need `scopes` (after the ping: it names the origin). */
   forScopes(scopes: readonly Scope[]): RequestAuth {
     const wanted = new Set(scopes);
     return {
+      origin: this.origin?.origin ?? '',
       header: () => this.header([...wanted], false),
       unauthorized: async (headers: Headers) => {
         const challenge = parseChallenge(headers['www-authenticate']);
@@ -162,12 +174,14 @@ export class Authenticator {
     const url = new URL(mode.realm);
     if (mode.service) url.searchParams.set('service', mode.service);
     for (const s of scopes) url.searchParams.append('scope', s);
-    const headers: Record<string, string> = { accept: 'application/json' };
     const credentials = this.credentials ? await currentCredentials(this.credentials) : undefined;
-    if (credentials) headers.authorization = basicHeader(credentials);
+    // Basic credentials go to the realm the registry's challenge named, and only there.
+    const auth: RequestAuth | undefined = credentials
+      ? { origin: mode.realm.origin, header: async () => basicHeader(credentials), unauthorized: async () => false }
+      : undefined;
     let res;
     try {
-      res = await send(this.ctx, { method: 'GET', url, headers, expect: [200] });
+      res = await send(this.ctx, { method: 'GET', url, headers: { accept: 'application/json' }, expect: [200], ...(auth ? { auth } : {}) });
     } catch (err) {
       if (err instanceof RegistryError && (err.status === 401 || err.status === 403)) {
         const who = credentials ? `user "${credentials.username}"` : 'anonymous access';

@@ -1,10 +1,11 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Dispatcher } from 'undici';
 import { ReplicatorError } from '../errors.js';
+import type { ConnectPolicy } from './address-policy.js';
 import { Authenticator, pullScope, pushScope, type CredentialsSource, type Scope } from './auth.js';
 import { DEFAULT_RETRY_POLICY, HostStates, type RetryPolicy } from './backoff.js';
 import { parseChallenge, type Challenge } from './challenge.js';
-import { RegistryError } from './errors.js';
+import { RegistryError, redactUrl } from './errors.js';
 import {
   closeBody,
   createDispatcher,
@@ -16,9 +17,12 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from './http.js';
+import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { Manifest } from './manifest.js';
 import { RateLimiter } from './rate-limit.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
+import { checkDigest, checkReference, checkRepository, isDigest, isRepositoryName, showName } from './names.js';
+import { v2Url } from './urls.js';
 
 /** How to reach one registry. */
 export interface RegistryOptions {
@@ -42,9 +46,13 @@ export interface RegistryOptions {
   requestsPerSecond?: number | undefined;
   /** Blob transfers at once to or from this registry, across all copies using this client. */
   maxConcurrency?: number | undefined;
-  /** Inject a dispatcher (tests); by default one is made from the TLS options. */
+  /** Inject a dispatcher (tests); by default one is made from the TLS options and `connectPolicy`. */
   dispatcher?: Dispatcher;
+  /** Which addresses connections may reach (checked on resolved addresses); none checked without. */
+  connectPolicy?: ConnectPolicy | undefined;
   onEvent?: ((e: HttpEvent) => void) | undefined;
+  /** Bounds on what this registry's answers can make us do (the config's `limits:`). */
+  limits?: Limits | undefined;
 }
 
 /** Digest, media type and size of a manifest, from a HEAD. */
@@ -83,18 +91,21 @@ export class RegistryClient {
   private pinged: Promise<URL> | undefined;
   /** Bounds blob transfers through this client (`max_concurrency` of the registry). */
   readonly transfers: LimitFunction;
+  /** Pages, index fan-out, manifest bytes and nesting this registry may make us walk. */
+  readonly limits: Limits;
 
   constructor(readonly options: RegistryOptions) {
     this.host = options.host;
     this.scheme = options.scheme ?? 'https';
     const tlsVerify = options.tlsVerify ?? true;
     this.ctx = {
-      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile }),
+      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile }, options.connectPolicy),
       hosts: options.hosts ?? (options.retry ? new HostStates(options.retry) : defaultHosts),
       onEvent: options.onEvent,
       rateLimit: options.requestsPerSecond ? new RateLimiter(options.requestsPerSecond) : undefined,
     };
     this.transfers = pLimit(options.maxConcurrency ?? Number.POSITIVE_INFINITY);
+    this.limits = options.limits ?? DEFAULT_LIMITS;
     this.auth = new Authenticator(this.ctx, this.host, options.credentials, tlsVerify && this.scheme === 'https');
   }
 
@@ -152,41 +163,59 @@ export class RegistryClient {
    * (for token auth, a token is fetched with them). Throws when they are refused.
    */
   async checkCredentials(signal?: AbortSignal): Promise<void> {
-    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [], expect: [200], signal });
+    const res = await this.request({ method: 'GET', url: (origin) => new URL('/v2/', origin), scopes: [], expect: [200], signal });
     await discard(res.body);
   }
 
-  /** One authenticated request to this registry. */
+  /**
+   * One request to this registry, authenticated with `scopes`. `url` is absolute (a `Link`, an
+   * upload `Location`: the registry's, so credentials go along only when it is on the registry's
+   * origin), or built from the origin the ping found.
+   */
   async request(
-    req: Omit<HttpRequest, 'url' | 'auth'> & { path?: string; url?: URL; scopes: readonly Scope[] },
+    req: Omit<HttpRequest, 'url' | 'auth'> & { url: URL | ((origin: URL) => URL); scopes: readonly Scope[] },
   ): Promise<HttpResponse> {
     const origin = await this.ping(req.signal);
-    const url = req.url ?? new URL(req.path ?? '/v2/', origin);
+    const url = typeof req.url === 'function' ? req.url(origin) : req.url;
     return send(this.ctx, { ...req, url, auth: this.auth.forScopes(req.scopes) });
+  }
+
+  /** `where` of a name check: this registry and the operation. */
+  private at(what: string): string {
+    return `${this.host} ${what}`;
   }
 
   // ---- manifests ---------------------------------------------------------------------------
 
-  /** GETs a manifest by tag or digest, keeping its bytes and verifying its digest. */
-  async getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<Manifest> {
+  /**
+   * GETs a manifest by tag or digest, keeping its bytes and verifying its digest. At most
+   * `maxBytes` are read (RESPONSE_TOO_LARGE beyond): 8 MiB, or less when a copy's manifest
+   * budget has less left.
+   */
+  async getManifest(repository: string, reference: string, signal?: AbortSignal, maxBytes = MANIFEST_SIZE_LIMIT): Promise<Manifest> {
+    checkRepository(repository, this.at('manifest'));
+    checkReference(reference, this.at(`manifest of ${repository}`));
     const res = await this.request({
       method: 'GET',
-      path: `/v2/${repository}/manifests/${reference}`,
+      url: (origin) => v2Url(origin, repository, ['manifests', reference]),
       headers: { accept: MANIFEST_ACCEPT },
       scopes: [pullScope(repository)],
       expect: [200],
       signal,
     });
-    const bytes = await readAll(res, MANIFEST_LIMIT, `${this.host}/${repository}:${reference}`);
-    const expected = reference.includes(':') ? reference : headerDigest(res.headers);
-    return Manifest.parse(bytes, header(res.headers, 'content-type'), `${this.host}/${repository}@${reference}`, expected);
+    const what = `${this.host}/${repository}${isDigest(reference) ? '@' : ':'}${reference}`;
+    const bytes = await readAll(res, Math.min(maxBytes, MANIFEST_SIZE_LIMIT), what);
+    const expected = isDigest(reference) ? reference : headerDigest(res.headers, what);
+    return Manifest.parse(bytes, header(res.headers, 'content-type'), what, expected);
   }
 
   /** HEADs a manifest; undefined when the registry has no such tag or digest. */
   async headManifest(repository: string, reference: string, signal?: AbortSignal): Promise<ManifestHead | undefined> {
+    checkRepository(repository, this.at('manifest'));
+    checkReference(reference, this.at(`manifest of ${repository}`));
     const res = await this.request({
       method: 'HEAD',
-      path: `/v2/${repository}/manifests/${reference}`,
+      url: (origin) => v2Url(origin, repository, ['manifests', reference]),
       headers: { accept: MANIFEST_ACCEPT },
       scopes: [pullScope(repository)],
       expect: [200, 404],
@@ -194,7 +223,7 @@ export class RegistryClient {
     });
     await discard(res.body);
     if (res.status === 404) return undefined;
-    const digest = headerDigest(res.headers);
+    const digest = headerDigest(res.headers, `${this.host}/${repository}:${reference}`);
     if (!digest) {
       // Some registries omit Docker-Content-Digest on HEAD: fall back to a GET.
       const m = await this.getManifest(repository, reference, signal);
@@ -209,9 +238,11 @@ export class RegistryClient {
 
   /** PUTs a manifest's bytes unchanged, with its media type, under a tag or its digest. */
   async putManifest(repository: string, reference: string, manifest: Manifest, signal?: AbortSignal): Promise<void> {
+    checkRepository(repository, this.at('manifest push'));
+    checkReference(reference, this.at(`manifest push to ${repository}`));
     const res = await this.request({
       method: 'PUT',
-      path: `/v2/${repository}/manifests/${reference}`,
+      url: (origin) => v2Url(origin, repository, ['manifests', reference]),
       headers: { 'content-type': manifest.mediaType },
       body: manifest.bytes,
       scopes: [pushScope(repository)],
@@ -219,7 +250,7 @@ export class RegistryClient {
       signal,
     });
     await discard(res.body);
-    const digest = headerDigest(res.headers);
+    const digest = headerDigest(res.headers, `${this.host}/${repository}:${reference}`);
     if (digest && digest !== manifest.digest) {
       throw new ReplicatorError(
         'DIGEST_MISMATCH',
@@ -230,9 +261,11 @@ export class RegistryClient {
 
   /** DELETEs a manifest by digest; false when it was already gone. */
   async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    checkRepository(repository, this.at('manifest deletion'));
+    checkDigest(digest, this.at(`manifest deletion in ${repository}`));
     const res = await this.request({
       method: 'DELETE',
-      path: `/v2/${repository}/manifests/${digest}`,
+      url: (origin) => v2Url(origin, repository, ['manifests', digest]),
       scopes: [`repository:${repository}:delete`, pushScope(repository)],
       expect: [202, 200, 204, 404],
       signal,
@@ -245,47 +278,51 @@ export class RegistryClient {
 
   /**
    * One page of `/v2/_catalog` (asking `n` per page); `next` is the page after it from the
-   * `Link` header, when there is one.
+   * `Link` header, when there is one; `url` the page read. The caller bounds the walk
+   * (PageWalk): a registry's `Link` may point anywhere, back to itself included.
    */
-  async catalogPage(next?: URL, n = 1000, signal?: AbortSignal): Promise<{ items: string[]; next: URL | undefined }> {
+  async catalogPage(next?: URL, n = 1000, signal?: AbortSignal): Promise<ListPage> {
     const res = await this.request({
       method: 'GET',
-      ...(next ? { url: next } : { path: `/v2/_catalog?n=${n}` }),
+      url: next ?? ((origin) => withQuery(new URL('/v2/_catalog', origin), { n: String(n) })),
       scopes: ['registry:catalog:*'],
       expect: [200],
       signal,
     });
     const body = (await readJson(res, LIST_LIMIT, `${this.host} catalog`)) as { repositories?: unknown };
-    return { items: stringArray(body.repositories), next: nextLink(res) };
+    return { items: stringArray(body.repositories), next: nextLink(res), url: res.url };
   }
 
   /**
    * One page of `/v2/<name>/tags/list`. docker-registry 2.8 ignores `n` and answers every tag,
    * unsorted, in one page; registries that paginate send a `Link` to the next page.
    */
-  async tagsPage(repository: string, next?: URL, n = 1000, signal?: AbortSignal): Promise<{ items: string[]; next: URL | undefined }> {
+  async tagsPage(repository: string, next?: URL, n = 1000, signal?: AbortSignal): Promise<ListPage> {
+    checkRepository(repository, this.at('tags'));
     const res = await this.request({
       method: 'GET',
-      ...(next ? { url: next } : { path: `/v2/${repository}/tags/list?n=${n}` }),
+      url: next ?? ((origin) => withQuery(v2Url(origin, repository, ['tags', 'list']), { n: String(n) })),
       scopes: [pullScope(repository)],
       expect: [200, 404],
       signal,
     });
     if (res.status === 404) {
       await discard(res.body);
-      return { items: [], next: undefined };
+      return { items: [], next: undefined, url: res.url };
     }
     const body = (await readJson(res, LIST_LIMIT, `${this.host}/${repository} tags`)) as { tags?: unknown };
-    return { items: stringArray(body.tags), next: nextLink(res) };
+    return { items: stringArray(body.tags), next: nextLink(res), url: res.url };
   }
 
   // ---- blobs -------------------------------------------------------------------------------
 
   /** HEADs a blob; its size, or undefined when the registry does not have it. */
   async headBlob(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+    checkRepository(repository, this.at('blob'));
+    checkDigest(digest, this.at(`blob of ${repository}`));
     const res = await this.request({
       method: 'HEAD',
-      path: `/v2/${repository}/blobs/${digest}`,
+      url: (origin) => v2Url(origin, repository, ['blobs', digest]),
       scopes: [pullScope(repository)],
       expect: [200, 404],
       followRedirects: true,
@@ -306,10 +343,12 @@ export class RegistryClient {
     range: { start: number; end?: number | undefined } = { start: 0 },
     signal?: AbortSignal,
   ): Promise<HttpResponse> {
+    checkRepository(repository, this.at('blob'));
+    checkDigest(digest, this.at(`blob of ${repository}`));
     const ranged = range.start > 0 || range.end !== undefined;
     return this.request({
       method: 'GET',
-      path: `/v2/${repository}/blobs/${digest}`,
+      url: (origin) => v2Url(origin, repository, ['blobs', digest]),
       headers: ranged ? { range: `bytes=${range.start}-${range.end !== undefined ? range.end - 1 : ''}` } : {},
       scopes: [pullScope(repository)],
       expect: ranged ? [206, 200] : [200],
@@ -323,9 +362,12 @@ export class RegistryClient {
    * ordinary upload session instead, which the caller uses. Asks pull scope on `from` too.
    */
   async mountBlob(repository: string, digest: string, from: string, signal?: AbortSignal): Promise<MountResult> {
+    checkRepository(repository, this.at('blob mount'));
+    checkDigest(digest, this.at(`blob mount into ${repository}`));
+    checkRepository(from, this.at(`blob mount into ${repository} from`));
     const res = await this.request({
       method: 'POST',
-      path: `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+      url: (origin) => withQuery(v2Url(origin, repository, ['blobs', 'uploads'], true), { mount: digest, from }),
       headers: { 'content-length': '0' },
       scopes: [pushScope(repository), pullScope(from)],
       expect: [201, 202],
@@ -338,9 +380,10 @@ export class RegistryClient {
 
   /** Opens an upload session (`POST /blobs/uploads/`). */
   async startUpload(repository: string, signal?: AbortSignal): Promise<UploadSession> {
+    checkRepository(repository, this.at('blob upload'));
     const res = await this.request({
       method: 'POST',
-      path: `/v2/${repository}/blobs/uploads/`,
+      url: (origin) => v2Url(origin, repository, ['blobs', 'uploads'], true),
       headers: { 'content-length': '0' },
       scopes: [pushScope(repository)],
       expect: [202],
@@ -361,6 +404,7 @@ export class RegistryClient {
     length: number,
     signal?: AbortSignal,
   ): Promise<UploadSession> {
+    checkRepository(repository, this.at('blob upload'));
     const res = await this.request({
       method: 'PATCH',
       url: session.location,
@@ -381,6 +425,7 @@ export class RegistryClient {
 
   /** GETs the upload's status: the acknowledged offset, or undefined when the session is gone. */
   async uploadStatus(repository: string, session: UploadSession, signal?: AbortSignal): Promise<UploadSession | undefined> {
+    checkRepository(repository, this.at('blob upload'));
     const res = await this.request({
       method: 'GET',
       url: session.location,
@@ -404,6 +449,8 @@ export class RegistryClient {
     body?: { stream: AsyncIterable<Uint8Array>; length: number },
     signal?: AbortSignal,
   ): Promise<void> {
+    checkRepository(repository, this.at('blob upload'));
+    checkDigest(digest, this.at(`blob upload to ${repository}`));
     const url = new URL(session.location);
     url.searchParams.set('digest', digest);
     const headers: Record<string, string> = { 'content-length': String(body?.length ?? 0) };
@@ -422,6 +469,7 @@ export class RegistryClient {
 
   /** Cancels an upload session (best effort: the registry expires it anyway). */
   async cancelUpload(repository: string, session: UploadSession): Promise<void> {
+    if (!isRepositoryName(repository)) return;
     try {
       const res = await this.request({
         method: 'DELETE',
@@ -434,6 +482,19 @@ export class RegistryClient {
       // best effort
     }
   }
+}
+
+/** One page of a listing: its items, the next page's URL from `Link`, and the URL read. */
+export interface ListPage {
+  items: string[];
+  next: URL | undefined;
+  url: URL;
+}
+
+/** `url` with these query parameters set (encoded by URLSearchParams). */
+function withQuery(url: URL, query: Record<string, string>): URL {
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  return url;
 }
 
 /** A listing page above this size is refused (a page of 100,000 tags is about 3 MiB). */
@@ -458,13 +519,30 @@ export function nextLink(res: HttpResponse): URL | undefined {
   if (!link) return undefined;
   for (const part of link.split(/,(?=\s*<)/)) {
     const m = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(part);
-    if (m) return new URL(m[1]!, res.url);
+    if (m) return registryUrl(m[1]!, res, 'Link');
   }
   return undefined;
 }
 
+/**
+ * A URL a registry names (`Link`, upload `Location`), resolved against the request's: http(s)
+ * only, else INVALID_RESPONSE. It may be on another origin: `send` then sends no credentials.
+ */
+function registryUrl(text: string, res: HttpResponse, what: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(text, res.url);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    throw new ReplicatorError('INVALID_RESPONSE', `${redactUrl(res.url)}: the registry's ${what} is not an http(s) URL`);
+  }
+  return url;
+}
+
 /** Manifests above this size are refused (the spec suggests registries accept at least 4 MiB). */
-const MANIFEST_LIMIT = 8 * 1024 * 1024;
+export const MANIFEST_SIZE_LIMIT = 8 * 1024 * 1024;
 
 /** One header's first value. */
 export function header(headers: Headers, name: string): string | undefined {
@@ -472,8 +550,14 @@ export function header(headers: Headers, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function headerDigest(headers: Headers): string | undefined {
-  return header(headers, 'docker-content-digest')?.trim() || undefined;
+/** `Docker-Content-Digest`, when sent; a value that is not `algorithm:hex` is a broken answer. */
+function headerDigest(headers: Headers, what: string): string | undefined {
+  const digest = header(headers, 'docker-content-digest')?.trim();
+  if (!digest) return undefined;
+  if (!isDigest(digest)) {
+    throw new ReplicatorError('INVALID_RESPONSE', `${what}: the registry sent an invalid Docker-Content-Digest ${showName(digest)}`);
+  }
+  return digest;
 }
 
 /** Reads a whole (small, bounded) body: manifests and listings, never blobs. */
@@ -512,7 +596,7 @@ function sessionFrom(res: HttpResponse, fallbackOffset: number, previous?: Uploa
   const offset = end === undefined ? fallbackOffset : end === 0 ? Math.min(fallbackOffset, 1) : end + 1;
   const min = Number(header(res.headers, 'oci-chunk-min-length'));
   return {
-    location: location ? new URL(location, res.url) : previous!.location,
+    location: location ? registryUrl(location, res, 'upload Location') : previous!.location,
     offset,
     minChunk: Number.isFinite(min) && min > 0 ? min : previous?.minChunk,
   };

@@ -2,9 +2,10 @@ import { ReplicatorError } from '../errors.js';
 
 /** One entry of the distribution spec's error envelope `{"errors": [{code, message, detail}]}`. */
 export interface RegistryErrorEntry {
+  /** The registry's code (`MANIFEST_UNKNOWN`), or UNKNOWN when it sent none that looks like one. */
   code: string;
+  /** At most 200 escaped characters of the registry's message (see `remoteText`). */
   message?: string;
-  detail?: unknown;
 }
 
 /** HTTP statuses worth another attempt (after a backoff). */
@@ -53,8 +54,13 @@ export function redactUrl(url: string | URL): string {
   for (const key of [...u.searchParams.keys()]) {
     if (SECRET_QUERY.test(key)) u.searchParams.set(key, 'REDACTED');
   }
-  return u.toString();
+  // A registry chooses its Link and Location URLs: one line of an error, not a flood.
+  const text = u.toString();
+  return text.length > MAX_URL_SHOWN ? `${text.slice(0, MAX_URL_SHOWN)}...` : text;
 }
+
+/** The most of a URL an error or a log line shows. */
+const MAX_URL_SHOWN = 512;
 
 /** Every failure talking to a registry: HTTP status or network error, with the registry's codes. */
 export class RegistryError extends ReplicatorError {
@@ -64,7 +70,7 @@ export class RegistryError extends ReplicatorError {
   readonly method: string;
   /** The request URL with credentials and signatures removed. */
   readonly url: string;
-  /** The registry's error entries, as sent. */
+  /** The registry's error entries: codes, and messages escaped and cut (see parseErrorBody). */
   readonly errors: RegistryErrorEntry[];
   /** Whether the same request may succeed later (429, 5xx, broken connection). */
   readonly retryable: boolean;
@@ -92,7 +98,8 @@ export class RegistryError extends ReplicatorError {
     const reason =
       init.message ??
       (errors.length > 0
-        ? errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ')
+        ? // The codes, and one message: at most 200 characters of the registry's own text.
+          `${[...new Set(codes)].join(', ')}${errors[0]!.message ? `: ${errors[0]!.message}` : ''}`
         : describeStatus(init.status));
     super(code, `${init.method} ${url} ${what}${reason ? ` (${reason})` : ''}`, { cause: init.cause });
     this.status = init.status;
@@ -180,28 +187,74 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Math.max(0, date - now);
 }
 
-/** Parses a distribution error body; tolerates non-JSON bodies (proxies, load balancers). */
+/** Characters a registry's message may not carry into our errors and logs as is. */
+// C0 and C1 controls, DEL, Unicode line/paragraph separators and bidi overrides: each could
+// start a forged log line or hide text on a terminal; lone surrogates break JSON logs.
+const UNSAFE_CHAR = /^[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"\\]$/;
+
+/** The most of a registry's own message that reaches an error or a log line. */
+export const REMOTE_TEXT_LIMIT = 200;
+
+/**
+ * A registry's text made safe to print: quotes, backslashes and control characters escaped as
+ * JSON does (`\n`, `\u001b`), cut to at most `limit` characters of the escaped text (never in the
+ * middle of an escape).
+ */
+export function remoteText(text: string, limit = REMOTE_TEXT_LIMIT): string {
+  let out = '';
+  for (const ch of text) {
+    const piece = UNSAFE_CHAR.test(ch) ? escapeChar(ch) : ch;
+    if (out.length + piece.length > limit) return out;
+    out += piece;
+  }
+  return out;
+}
+
+function escapeChar(ch: string): string {
+  switch (ch) {
+    case '"':
+      return '\\"';
+    case '\\':
+      return '\\\\';
+    case '\n':
+      return '\\n';
+    case '\r':
+      return '\\r';
+    case '\t':
+      return '\\t';
+    default:
+      return `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  }
+}
+
+/** Error codes as the distribution spec writes them; anything else is shown as UNKNOWN. */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+/**
+ * Reads a distribution error body (`{"errors": [{code, message, detail}]}`): the code when it
+ * looks like one, and at most 200 escaped characters of the message. Nothing else of a body is
+ * kept: not `detail`, not a token server's `{error, message}`, not a proxy's HTML page. A
+ * registry is not trusted, and its text ends up in task errors and logs; without an envelope the
+ * status alone names the failure.
+ */
 export function parseErrorBody(text: string): RegistryErrorEntry[] {
   if (!text) return [];
+  let json: unknown;
   try {
-    const json = JSON.parse(text) as { errors?: unknown; error?: unknown; message?: unknown };
-    if (Array.isArray(json.errors)) {
-      return json.errors
-        .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null)
-        .map((e) => ({
-          code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
-          ...(typeof e.message === 'string' ? { message: e.message } : {}),
-          ...(e.detail !== undefined ? { detail: e.detail } : {}),
-        }));
-    }
-    // Token servers and some proxies answer {"error": "...", "message": "..."}.
-    if (typeof json.error === 'string' || typeof json.message === 'string') {
-      const message = typeof json.message === 'string' ? json.message : String(json.error);
-      return [{ code: 'UNKNOWN', message }];
-    }
+    json = JSON.parse(text);
   } catch {
-    // not JSON: fall through
+    return [];
   }
-  const firstLine = text.split('\n', 1)[0]!.trim().slice(0, 200);
-  return firstLine ? [{ code: 'UNKNOWN', message: firstLine }] : [];
+  const errors = (json as { errors?: unknown } | null)?.errors;
+  if (!Array.isArray(errors)) return [];
+  return errors
+    .slice(0, 10)
+    .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null)
+    .map((e) => {
+      const message = typeof e.message === 'string' ? remoteText(e.message) : '';
+      return {
+        code: typeof e.code === 'string' && ERROR_CODE.test(e.code) ? e.code : 'UNKNOWN',
+        ...(message ? { message } : {}),
+      };
+    });
 }

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { Agent, interceptors, type Dispatcher } from 'undici';
-import { isAbort, StoppedError } from '../errors.js';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { isAbort, ReplicatorError, StoppedError } from '../errors.js';
+import { AddressRefusedError, guardedLookup, type AddressRule, type ConnectPolicy } from './address-policy.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -20,17 +22,31 @@ export interface HttpRequest {
   body?: RequestBody;
   /** Statuses that are an answer (anything else becomes a RegistryError). */
   expect: readonly number[];
-  /** Follow redirects (blob GETs to object storage); `Authorization` is dropped off-origin. */
+  /**
+   * Follow redirects (blob GETs to object storage; requests without a body only), at most 5 hops.
+   * Each hop gets `Authorization` only when it is on the auth's origin.
+   */
   followRedirects?: boolean;
   signal?: AbortSignal | undefined;
-  /** Adds `Authorization` before each attempt and reacts to a 401 once. */
+  /**
+   * Adds `Authorization` before each attempt, only to `auth.origin`, and reacts once to a 401
+   * from that origin. The only way credentials reach a request: an `authorization` in `headers`
+   * is dropped.
+   */
   auth?: RequestAuth;
 }
 
 /** What the auth layer plugs into the retry loop. */
 export interface RequestAuth {
+  /**
+   * The origin (`https://host:port`) the credentials belong to: the registry's (where its `/v2/`
+   * ping answered), a token realm, a Harbor's API. A `Link`, an upload `Location` or a redirect
+   * elsewhere is requested without them, and a 401 from elsewhere is an error, never a reason to
+   * authenticate (go-containerregistry's transport matches the host the same way).
+   */
+  readonly origin: string;
   header(): Promise<string | undefined>;
-  /** Called on a 401: returns true when a retry with a fresh header makes sense. */
+  /** Called on a 401 from `origin`: returns true when a retry with a fresh header makes sense. */
   unauthorized(headers: Headers): Promise<boolean>;
 }
 
@@ -59,17 +75,39 @@ export interface TlsOptions {
 export const ERROR_BODY_LIMIT = 64 * 1024;
 
 /**
- * An undici dispatcher for one TLS configuration, with the redirect interceptor composed in
- * (undici 7 follows redirects only through it; it drops `Authorization` when the redirect leaves
- * the origin, which is what keeps registry credentials away from object storage).
+ * An undici dispatcher for one TLS configuration. Redirects are followed by `send`, hop by hop,
+ * not by undici's redirect interceptor: that one drops `Authorization` when a hop leaves the
+ * origin (on 307/308 too), but hides where the final answer came from, and a 401 from object
+ * storage must not be taken for the registry's challenge.
+ *
+ * With a `policy`, every connection is checked against it at connect time, on the resolved
+ * address: the client's own requests against `policy.direct`, the redirect hops `send` follows
+ * to another origin against `policy.redirects` (through the dispatcher's `redirects` agent),
+ * so DNS cannot dodge either.
  */
-export function createDispatcher(tls: TlsOptions): Dispatcher {
+export function createDispatcher(tls: TlsOptions, policy?: ConnectPolicy): Dispatcher {
   const ca = tls.caFile ? [...rootCertificates, readFileSync(tls.caFile, 'utf8')] : undefined;
-  const agent = new Agent({
-    keepAliveTimeout: 10_000,
-    connect: { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) },
-  });
-  return agent.compose(interceptors.redirect({ maxRedirections: 0 }));
+  const connect = { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) };
+  if (!policy) return new Agent({ keepAliveTimeout: 10_000, connect });
+  const guarded = (rule: AddressRule) => new Agent({ keepAliveTimeout: 10_000, connect: guardedConnector(connect, rule) });
+  const redirects = guarded(policy.redirects);
+  return Object.assign(guarded(policy.direct), { redirects });
+}
+
+/** A dispatcher whose redirect hops to another origin go through their own, differently checked, agent. */
+export type PolicedDispatcher = Dispatcher & { readonly redirects?: Dispatcher };
+
+/** undici's connector with the rule applied: IP literals before connecting, names in the socket's lookup. */
+function guardedConnector(connect: Record<string, unknown>, rule: AddressRule): buildConnector.connector {
+  const base = buildConnector({ ...connect, lookup: guardedLookup(rule) } as buildConnector.BuildOptions);
+  return (opts, callback) => {
+    const hostname = opts.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(hostname) !== 0) {
+      const why = rule.refusal(hostname, hostname);
+      if (why) return callback(new AddressRefusedError(why), null);
+    }
+    return base(opts, callback);
+  };
 }
 
 /**
@@ -139,6 +177,81 @@ function isReplayable(body: RequestBody | undefined): boolean {
   return body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body);
 }
 
+/** Redirect hops followed for one request (blob GETs: registry -> storage, sometimes via a CDN). */
+export const MAX_REDIRECTS = 5;
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+function firstHeader(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** An address refusal in a connection error or its causes. */
+function refusalIn(err: unknown): AddressRefusedError | undefined {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof AddressRefusedError) return e;
+  }
+  return undefined;
+}
+
+/** The connection failed before an HTTP answer (kept apart from the auth layer's own errors). */
+class NoAnswer {
+  constructor(readonly cause: unknown) {}
+}
+
+/**
+ * One attempt: the request and, when asked, its redirects. `Authorization` goes only to the
+ * auth's origin, hop by hop; the answer carries the URL it came from.
+ */
+async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpResponse> {
+  let url = req.url;
+  let method = req.method;
+  const follow = req.followRedirects === true && (req.body === undefined || req.body === null);
+  for (let hop = 0; ; hop++) {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers ?? {})) if (k.toLowerCase() !== 'authorization') headers[k] = v;
+    if (req.auth && url.origin === req.auth.origin) {
+      const authorization = await req.auth.header();
+      if (authorization) headers.authorization = authorization;
+    }
+    const started = Date.now();
+    let r: Dispatcher.ResponseData;
+    try {
+      // A hop to another origin is a redirect (object storage): its own connection rules.
+      const dispatcher = hop > 0 && url.origin !== req.url.origin ? ((ctx.dispatcher as PolicedDispatcher).redirects ?? ctx.dispatcher) : ctx.dispatcher;
+      r = await dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method,
+        headers,
+        body: (req.body ?? null) as Dispatcher.DispatchOptions['body'],
+        signal: req.signal ?? null,
+      } as Dispatcher.RequestOptions);
+    } catch (err) {
+      throw new NoAnswer(err);
+    }
+    const res: HttpResponse = { status: r.statusCode, headers: r.headers, body: r.body, url };
+    ctx.onEvent?.({ kind: 'response', method, url: redactUrl(url), status: res.status, ms: Date.now() - started });
+    const location = firstHeader(res.headers, 'location');
+    if (!follow || !REDIRECT_STATUS.has(res.status) || !location) return res;
+    await discard(res.body);
+    if (hop >= MAX_REDIRECTS) {
+      throw new RegistryError({ status: res.status, method, url, retryable: false, message: `more than ${MAX_REDIRECTS} redirects` });
+    }
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      throw new ReplicatorError('INVALID_RESPONSE', `${method} ${redactUrl(url)}: redirect to an invalid URL`);
+    }
+    if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+      throw new ReplicatorError('INVALID_RESPONSE', `${method} ${redactUrl(url)}: redirect to a ${next.protocol} URL`);
+    }
+    if (res.status === 303 && method !== 'HEAD') method = 'GET';
+    url = next;
+  }
+}
+
 /**
  * Sends a request with the per-host backoff gate, bounded retries on 429/5xx/broken connections
  * (honouring `Retry-After`), and one auth refresh on 401. A request whose body is a stream is
@@ -156,24 +269,17 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
     } catch (err) {
       throw new StoppedError('stopped', { cause: err });
     }
-    const headers: Record<string, string> = { ...req.headers };
-    const authorization = await req.auth?.header();
-    if (authorization) headers.authorization = authorization;
-    const started = Date.now();
     let res: HttpResponse;
     try {
-      const r = await ctx.dispatcher.request({
-        origin: req.url.origin,
-        path: req.url.pathname + req.url.search,
-        method: req.method,
-        headers,
-        body: (req.body ?? null) as Dispatcher.DispatchOptions['body'],
-        signal: req.signal ?? null,
-        ...(req.followRedirects ? { maxRedirections: 5 } : {}),
-      } as Dispatcher.RequestOptions);
-      res = { status: r.statusCode, headers: r.headers, body: r.body, url: req.url };
-    } catch (err) {
+      res = await exchange(ctx, req);
+    } catch (caught) {
+      // The auth header (a token request), a bad redirect: their own errors, as they are.
+      if (!(caught instanceof NoAnswer)) throw caught;
+      const err = caught.cause;
       if (isAbort(err) || req.signal?.aborted) throw new StoppedError('stopped', { cause: err });
+      // Refused by the connection rules before any connection: ours, final, and said as such.
+      const refused = refusalIn(err);
+      if (refused) throw refused;
       const error = RegistryError.fromNetwork(req.method, req.url, err);
       if (error.retryable && replayable && attempt < policy.maxAttempts) {
         const delayMs = host.onFailure();
@@ -183,9 +289,10 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
       if (error.retryable) host.onFailure(); // the caller's resume passes the same gate
       throw error;
     }
-    ctx.onEvent?.({ kind: 'response', method: req.method, url: redactUrl(req.url), status: res.status, ms: Date.now() - started });
 
-    if (res.status === 401 && req.auth && !authRefreshed) {
+    // Only the credentials' own origin may ask for them: a 401 from a Link, an upload Location
+    // or object storage elsewhere is an answer, not a challenge.
+    if (res.status === 401 && req.auth && !authRefreshed && res.url.origin === req.auth.origin) {
       const retry = await req.auth.unauthorized(res.headers);
       if (retry) {
         authRefreshed = true;

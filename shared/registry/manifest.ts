@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import { describeIssue } from '../util/schema.js';
 import { DigestMismatchError, ReplicatorError } from '../errors.js';
+import { remoteText } from './errors.js';
 import { MediaType, isImageManifest, isIndex, isSupportedManifest } from './media-types.js';
+import { isDigest, showName } from './names.js';
 
 const platformSchema = z.object({
   architecture: z.string(),
@@ -13,7 +15,8 @@ const platformSchema = z.object({
 
 const descriptorSchema = z.object({
   mediaType: z.string(),
-  digest: z.string().check(z.regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/)),
+  // A descriptor's digest becomes a request path (a child manifest, a blob): `algorithm:hex` only.
+  digest: z.string().check(z.refine(isDigest, 'must be sha256:<64 hex> or sha512:<128 hex>')),
   size: z.int().check(z.nonnegative()),
   urls: z.optional(z.array(z.string())),
   platform: z.optional(platformSchema),
@@ -80,7 +83,8 @@ export class Manifest {
     }
     const parsed = manifestBodySchema.safeParse(json);
     if (!parsed.success) {
-      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest ${describeIssue(parsed.error)}`);
+      // The issue's path may hold the registry's own keys (annotations): escaped like its text.
+      throw new ReplicatorError('MANIFEST_INVALID', `${what}: manifest ${remoteText(describeIssue(parsed.error))}`);
     }
     const body = parsed.data;
     const header = contentType?.split(';', 1)[0]?.trim();
@@ -92,7 +96,7 @@ export class Manifest {
       throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: Docker schema 1 manifests are not supported (deprecated since 2017)`);
     }
     if (!isSupportedManifest(mediaType)) {
-      throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: unsupported manifest media type ${mediaType}`);
+      throw new ReplicatorError('MANIFEST_UNSUPPORTED', `${what}: unsupported manifest media type ${showName(mediaType)}`);
     }
     if (isIndex(mediaType)) {
       return new Manifest(bytes, digest, mediaType, body.manifests ?? [], []);

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import '../util/schema.js';
+import { hostPatternProblem } from '../registry/address-policy.js';
 import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import { parseSize } from '../util/units.js';
 import { checkCron } from './cron.js';
@@ -55,6 +56,15 @@ const urlSchema = z.string().check(
       return false;
     }
   }, 'must be an http:// or https:// URL'),
+  // A user and password in the URL would be a literal secret, stored and shown with the registry.
+  z.refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.username === '' && u.password === '';
+    } catch {
+      return true; // reported above
+    }
+  }, 'must not contain a user name or password (user:password@); give them as credential'),
 );
 
 export const registrySchema = z.strictObject({
@@ -219,11 +229,46 @@ export function limitsOf(config: { limits: LimitsConfig }): Limits {
   return { maxPages: l.max_pages, maxIndexChildren: l.max_index_children, maxManifestBytes: l.max_manifest_bytes, maxIndexDepth: l.max_index_depth };
 }
 
+/** A Secrets Manager name or ARN. */
+const secretNameSchema = z.string().check(
+  z.regex(/^(?:[A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+)$/, 'must be a Secrets Manager secret name or ARN'),
+);
+
+/** The management API: who may call it, and what callers may make the service use. */
+const apiSchema = z.strictObject({
+  /** The bearer token `serve` requires (on AWS, IAM authorizes instead). */
+  token: z.optional(secretRefSchema),
+  /** serve: 32 random bytes in base64 under which literal credentials given through the API are encrypted at rest. */
+  encryption_key: z.optional(secretRefSchema),
+  /**
+   * Where literal credentials given through the API are written in Secrets Manager (AWS), and
+   * the names `{secret: NAME}` references through the API may use. Default on AWS:
+   * `harbor-replicator/<stack name>/api/`.
+   */
+  secret_prefix: z.optional(
+    z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{1,400}\/$/, 'must be a Secrets Manager name prefix ending in "/" (letters, digits and /_+=.@-)')),
+  ),
+  /** Other secrets `{secret: NAME}` references through the API may use (names or ARNs, exactly). */
+  allowed_secrets: z._default(z.array(secretNameSchema), []),
+  /** Hosts API-created registries (and their token realms) may be at: host globs or CIDRs. */
+  allowed_registry_hosts: z.optional(
+    z.array(
+      z.string().check(
+        z.superRefine((p, ctx) => {
+          const problem = hostPatternProblem(p);
+          if (problem) ctx.issues.push({ code: 'custom', message: problem, input: p });
+        }),
+      ),
+    ).check(z.minLength(1, 'lists at least one host glob or CIDR (leave it out to allow any host)')),
+  ),
+});
+export type ApiConfig = z.infer<typeof apiSchema>;
+
 export const configSchema = z.strictObject({
   registries: z._default(z.array(registrySchema), []),
   rules: z._default(z.array(ruleSchema), []),
   webhook: z.optional(z.strictObject({ auth_header: z.optional(secretRefSchema) })),
-  api: z.optional(z.strictObject({ token: z.optional(secretRefSchema) })),
+  api: z.optional(apiSchema),
   limits: z._default(limitsSchema, () => limitsSchema.parse({})),
   aws: z._default(awsSchema, () => awsSchema.parse({})),
 });
@@ -231,5 +276,5 @@ export type Config = z.infer<typeof configSchema>;
 
 /** Paths whose values are secrets: never echoed in an error. */
 export function isSecretPath(path: ReadonlyArray<PropertyKey>): boolean {
-  return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token');
+  return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token' || p === 'encryption_key' || p === 'access_secret');
 }

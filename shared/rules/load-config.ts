@@ -33,9 +33,14 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
 }
 
+/** A value safe to show: a URL's user and password (a literal secret) replaced. */
+function redactUserinfo(input: unknown): unknown {
+  return typeof input === 'string' ? input.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@') : input;
+}
+
 function describe(issue: core.$ZodIssue): string {
   const path = formatPath(issue.path) || '(top level)';
-  const input = (issue as { input?: unknown }).input;
+  const input = redactUserinfo((issue as { input?: unknown }).input);
   const shown =
     input === undefined || isSecretPath(issue.path) || typeof input === 'object' || issue.message.includes(String(input))
       ? ''

@@ -1,11 +1,15 @@
 import type { EcrRegistries } from '../adapters/ecr-registry.js';
 import { ReplicatorError } from '../errors.js';
+import { addressRule, HostPatterns, urlRefusal, type ConnectPolicy } from '../registry/address-policy.js';
 import type { HostStates } from '../registry/backoff.js';
 import type { Credentials, CredentialsSource } from '../registry/auth.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 import { dockerConfigCredentials } from '../registry/docker-config.js';
-import type { HttpEvent } from '../registry/http.js';
+import { createDispatcher, type HttpEvent } from '../registry/http.js';
+import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
+import { HarborApi } from '../sources/harbor-api.js';
 import type { RegistryConfig } from './config-schema.js';
+import type { ApiRegistryAccess, ApiRegistryDirectory } from './config-view.js';
 import { resolveSecret, type SecretSources } from './secrets.js';
 
 /** Docker Hub's API host, whatever URL the config names it by. */
@@ -25,12 +29,21 @@ export function endpointOf(reg: RegistryConfig): Pick<RegistryOptions, 'host' | 
   return { host, scheme, tlsVerify: !reg.insecure, caFile: reg.ca_file };
 }
 
-/** The credentials of a configured registry: its secret resolved, or Docker's config. */
+/** The credentials of a registry of the config file: its secret resolved, or Docker's config. */
 export async function credentialsOf(reg: RegistryConfig, path: string, secrets: SecretSources): Promise<Credentials | undefined> {
   const c = reg.credential;
   if (!c) return undefined;
   if ('docker_config' in c) return dockerConfigCredentials(reg.type === 'docker-hub' ? 'docker.io' : endpointOf(reg).host, secrets.env);
   return { username: c.username, password: await resolveSecret(c.password, `${path}.credential.password`, secrets) };
+}
+
+/**
+ * Why an API registry's URL is refused, checked before it is stored (a clear 400): its host's
+ * addresses against the rules its connections will be held to. Undefined when allowed.
+ */
+export function apiRegistryUrlProblem(reg: RegistryConfig, network: NetworkRules): Promise<string | undefined> {
+  const e = endpointOf(reg);
+  return urlRefusal(new URL(`${e.scheme}://${e.host}`), connectPolicyOf(reg, 'api', network).direct);
 }
 
 /** Shared by every client a process makes. */
@@ -44,6 +57,41 @@ export interface ClientDeps {
    * registries never loads it, so the local CLI works without AWS). Tests inject mocked clients.
    */
   ecr?: EcrRegistries | undefined;
+  /** The config's `limits:` (`limitsOf`), for every registry of the process; defaults otherwise. */
+  limits?: Limits | undefined;
+  /**
+   * The registries managed through the API (their credentials are resolved by API rules only);
+   * without it every registry is the config file's.
+   */
+  apiRegistries?: ApiRegistryDirectory | undefined;
+  /** Where connections may go (see connectPolicyOf). */
+  network?: NetworkRules | undefined;
+}
+
+/** The connection rules of a process. */
+export interface NetworkRules {
+  /** Refuse loopback addresses (on AWS: the Lambda runtime API listens there). */
+  refuseLoopback: boolean;
+  /** `api.allowed_registry_hosts`: API registries and their token realms must be there. */
+  allowedApiHosts?: readonly string[] | undefined;
+}
+
+/**
+ * The connection rules of one registry's client. Link-local addresses (metadata endpoints) are
+ * refused everywhere, redirects included; on AWS loopback too. An API registry's own requests
+ * (itself, its token realm, its Link and Location URLs) must also be within
+ * `api.allowed_registry_hosts`; the redirects it is sent to (object storage) need not. A config
+ * file registry's own host is the operator's choice and is not checked.
+ */
+export function connectPolicyOf(reg: RegistryConfig, origin: 'file' | 'api', network: NetworkRules = { refuseLoopback: false }): ConnectPolicy {
+  const refuseLoopback = network.refuseLoopback;
+  const redirects = addressRule({ refuseLoopback });
+  if (origin === 'api') {
+    const allowedHosts = network.allowedApiHosts ? new HostPatterns(network.allowedApiHosts) : undefined;
+    return { direct: addressRule({ refuseLoopback, allowedHosts }), redirects };
+  }
+  const exemptHost = new URL(`https://${endpointOf(reg).host}`).hostname.replace(/^\[(.*)\]$/, '$1');
+  return { direct: addressRule({ refuseLoopback, exemptHost }), redirects };
 }
 
 /**
@@ -51,10 +99,15 @@ export interface ClientDeps {
  * `requests_per_second` hold across every copy that uses the registry.
  */
 export class RegistryClients {
-  private readonly clients = new Map<string, Promise<RegistryClient>>();
+  private readonly clients = new Map<string, { version: string; client: Promise<RegistryClient> }>();
   private ecrApi: Promise<EcrRegistries> | undefined;
 
   constructor(private readonly deps: ClientDeps) {}
+
+  /** What registries' answers may make us do: pages, index fan-out, manifest bytes, nesting. */
+  get limits(): Limits {
+    return this.deps.limits ?? DEFAULT_LIMITS;
+  }
 
   /** ECR's API, shared by every rule of the process (tokens per region, repositories checked). */
   ecr(): Promise<EcrRegistries> {
@@ -64,12 +117,18 @@ export class RegistryClients {
     return this.ecrApi;
   }
 
+  private apiEntry(reg: RegistryConfig): ApiRegistryAccess | undefined {
+    return this.deps.apiRegistries?.apiRegistry(reg.name);
+  }
+
   /**
-   * Configured credentials, or for an `aws-ecr` registry without any, ECR's tokens (AWS
-   * credentials of the process: the Lambda's role, or the local AWS environment).
+   * An API registry's credentials, from API rules only; a config-file registry's, or for an
+   * `aws-ecr` registry without any, ECR's tokens (AWS credentials of the process: the Lambda's
+   * role, or the local AWS environment).
    */
-  private async credentialsFor(reg: RegistryConfig, path: string): Promise<CredentialsSource | undefined> {
-    if (reg.type !== 'aws-ecr' || reg.credential) return credentialsOf(reg, path, this.deps.secrets);
+  private async credentialsFor(reg: RegistryConfig, path: string, api: ApiRegistryAccess | undefined): Promise<CredentialsSource | undefined> {
+    const fixed = api ? await api.credentials() : reg.credential ? await credentialsOf(reg, path, this.deps.secrets) : undefined;
+    if (fixed || reg.type !== 'aws-ecr') return fixed;
     const ecr = await this.ecr();
     try {
       return ecr.credentials(endpointOf(reg).host);
@@ -78,24 +137,48 @@ export class RegistryClients {
     }
   }
 
-  /** The client of `reg` (`path` names it in errors, e.g. `registries[1]`). */
+  /** The connection rules of `reg`'s clients. */
+  connectPolicy(reg: RegistryConfig): ConnectPolicy {
+    return connectPolicyOf(reg, this.apiEntry(reg) ? 'api' : 'file', this.deps.network);
+  }
+
+  /** The client of `reg` (`path` names it in errors, e.g. `registries[1]`); a new one when the entry changed. */
   get(reg: RegistryConfig, path = `registries["${reg.name}"]`): Promise<RegistryClient> {
-    let client = this.clients.get(reg.name);
-    if (!client) {
-      client = this.credentialsFor(reg, path).then(
-        (credentials) =>
-          new RegistryClient({
-            ...endpointOf(reg),
-            credentials,
-            maxConcurrency: reg.max_concurrency,
-            requestsPerSecond: reg.requests_per_second,
-            ...(this.deps.hosts ? { hosts: this.deps.hosts } : {}),
-            onEvent: this.deps.onEvent,
-          }),
-      );
-      client.catch(() => this.clients.delete(reg.name));
-      this.clients.set(reg.name, client);
-    }
+    const api = this.apiEntry(reg);
+    const version = JSON.stringify([reg, api?.version ?? null]);
+    const cached = this.clients.get(reg.name);
+    if (cached?.version === version) return cached.client;
+    const client = this.credentialsFor(reg, path, api).then(
+      (credentials) =>
+        new RegistryClient({
+          ...endpointOf(reg),
+          credentials,
+          maxConcurrency: reg.max_concurrency,
+          requestsPerSecond: reg.requests_per_second,
+          ...(this.deps.hosts ? { hosts: this.deps.hosts } : {}),
+          connectPolicy: this.connectPolicy(reg),
+          onEvent: this.deps.onEvent,
+          limits: this.limits,
+        }),
+    );
+    const entry = { version, client };
+    client.catch(() => {
+      if (this.clients.get(reg.name) === entry) this.clients.delete(reg.name);
+    });
+    this.clients.set(reg.name, entry);
     return client;
+  }
+
+  /** A client of Harbor's API at `reg` (type harbor), with the registry's credentials and connection rules. */
+  async harborApi(reg: RegistryConfig, path: string, onEvent = this.deps.onEvent): Promise<HarborApi> {
+    const api = this.apiEntry(reg);
+    const credentials = api ? await api.credentials() : await credentialsOf(reg, path, this.deps.secrets);
+    return new HarborApi({
+      url: reg.url!,
+      credentials,
+      dispatcher: createDispatcher({ verify: !reg.insecure, caFile: reg.ca_file }, this.connectPolicy(reg)),
+      onEvent,
+      maxPages: this.limits.maxPages,
+    });
   }
 }

@@ -1,7 +1,7 @@
 import { ReplicatorError } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { HttpEvent } from '../registry/http.js';
-import { HarborApi } from '../sources/harbor-api.js';
+import type { HarborApi } from '../sources/harbor-api.js';
 import { HarborSource } from '../sources/harbor-source.js';
 import { RegistrySource } from '../sources/registry-source.js';
 import type { Source } from '../sources/source.js';
@@ -9,7 +9,7 @@ import { oncePerKey } from '../util/once-per-key.js';
 import type { RegistryConfig, RuleConfig } from './config-schema.js';
 import type { LoadedConfig } from './load-config.js';
 import type { PlanInput } from './plan.js';
-import { credentialsOf, endpointOf, type RegistryClients } from './registry-endpoint.js';
+import { endpointOf, type RegistryClients } from './registry-endpoint.js';
 import type { SecretSources } from './secrets.js';
 
 /** Everything needed to plan and run one rule: its registries' clients and its source lister. */
@@ -46,14 +46,7 @@ export async function ruleRuntime(
   const destination = loaded.destination(rule);
   const pathOf = (r: RegistryConfig) => `registries[${loaded.config.registries.indexOf(r)}]`;
   const [sourceClient, destinationClient] = await Promise.all([clients.get(source, pathOf(source)), clients.get(destination, pathOf(destination))]);
-  const harbor = async (r: RegistryConfig) =>
-    new HarborApi({
-      url: r.url!,
-      tlsVerify: !r.insecure,
-      caFile: r.ca_file,
-      credentials: await credentialsOf(r, pathOf(r), deps.secrets),
-      onEvent: deps.onEvent,
-    });
+  const harbor = (r: RegistryConfig) => clients.harborApi(r, pathOf(r), deps.onEvent);
   const sourceHarbor = source.type === 'harbor' ? await harbor(source) : undefined;
   const lister = sourceHarbor ? new HarborSource(sourceHarbor) : new RegistrySource(sourceClient);
   const destinationHarbor = destination.type === 'harbor' ? await harbor(destination) : undefined;
@@ -78,6 +71,35 @@ export async function ruleRuntime(
       signal,
     }),
   };
+}
+
+/**
+ * The one cache of rule wiring in a process (serve, a Lambda container): built on first use,
+ * shared by planners and workers, dropped after a config change or a failure to build.
+ */
+export class RuleRuntimes {
+  private readonly cache = new Map<string, Promise<RuleRuntime>>();
+
+  constructor(
+    private readonly config: () => LoadedConfig,
+    private readonly clients: RegistryClients,
+    private readonly deps: { secrets: SecretSources; onEvent?: ((e: HttpEvent) => void) | undefined },
+  ) {}
+
+  get(rule: string): Promise<RuleRuntime> {
+    let rt = this.cache.get(rule);
+    if (!rt) {
+      rt = ruleRuntime(this.config(), rule, this.clients, this.deps);
+      rt.catch(() => this.cache.delete(rule));
+      this.cache.set(rule, rt);
+    }
+    return rt;
+  }
+
+  /** Forgets every rule's wiring (registries or rules changed). */
+  clear(): void {
+    this.cache.clear();
+  }
 }
 
 /** The `ensureDestinationRepository` of a destination (see RuleRuntime). */

@@ -4,7 +4,11 @@ import { basicHeader, type Credentials } from '../registry/auth.js';
 import { DEFAULT_RETRY_POLICY, HostStates } from '../registry/backoff.js';
 import { header, nextLink } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { createDispatcher, discard, readBounded, send, type HttpContext, type HttpEvent, type HttpResponse } from '../registry/http.js';
+import { createDispatcher, discard, readBounded, send, type HttpContext, type HttpEvent, type HttpResponse, type RequestAuth } from '../registry/http.js';
+import { DEFAULT_LIMITS } from '../registry/limits.js';
+import { checkDigest, checkRepository, InvalidNameError, isRepositoryName } from '../registry/names.js';
+import { PageWalk } from '../registry/pagination.js';
+import { urlUnder } from '../registry/urls.js';
 
 /** Harbor's `Project`, the fields we read (`api/v2.0/swagger.yaml`). */
 export interface HarborProject {
@@ -38,6 +42,19 @@ export interface HarborApiOptions {
   hosts?: HostStates;
   dispatcher?: Dispatcher;
   onEvent?: ((e: HttpEvent) => void) | undefined;
+  /** Pages of one list at most (`limits.max_pages`). */
+  maxPages?: number | undefined;
+}
+
+/** A Harbor project name: one component of the repository grammar (Harbor's own is narrower). */
+export function isProjectName(name: string): boolean {
+  return isRepositoryName(name) && !name.includes('/');
+}
+
+/** Checks a project name before it goes into a request; INVALID_NAME otherwise. */
+export function checkProject(name: string, where?: string): string {
+  if (!isProjectName(name)) throw new InvalidNameError('repository', name, where ? `${where} (project)` : 'project');
+  return name;
 }
 
 /** Harbor's maximum `page_size`. */
@@ -52,7 +69,9 @@ const JSON_LIMIT = 32 * 1024 * 1024;
 export class HarborApi {
   private readonly base: URL;
   private readonly ctx: HttpContext;
-  private readonly authorization: string | undefined;
+  /** Basic credentials, for the Harbor's own origin only (a `Link` elsewhere goes without). */
+  private readonly auth: RequestAuth | undefined;
+  private readonly maxPages: number;
 
   constructor(opts: HarborApiOptions) {
     this.base = new URL('/api/v2.0/', opts.url);
@@ -61,14 +80,30 @@ export class HarborApi {
       hosts: opts.hosts ?? new HostStates(DEFAULT_RETRY_POLICY),
       onEvent: opts.onEvent,
     };
-    this.authorization = opts.credentials ? basicHeader(opts.credentials) : undefined;
+    const authorization = opts.credentials ? basicHeader(opts.credentials) : undefined;
+    this.auth = authorization
+      ? { origin: this.base.origin, header: async () => authorization, unauthorized: async () => false }
+      : undefined;
+    this.maxPages = opts.maxPages ?? DEFAULT_LIMITS.maxPages;
+  }
+
+  /** `/api/v2.0/<segments>`, each segment encoded. */
+  private url(...segments: string[]): URL {
+    return urlUnder(this.base, segments);
   }
 
   private async call(method: 'GET' | 'HEAD' | 'POST', url: URL, expect: number[], body?: unknown, signal?: AbortSignal): Promise<HttpResponse> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.authorization) headers.authorization = this.authorization;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    return send(this.ctx, { method, url, headers, body: body === undefined ? null : JSON.stringify(body), expect, signal });
+    return send(this.ctx, {
+      method,
+      url,
+      headers,
+      body: body === undefined ? null : JSON.stringify(body),
+      expect,
+      signal,
+      ...(this.auth ? { auth: this.auth } : {}),
+    });
   }
 
   private async json(res: HttpResponse): Promise<unknown> {
@@ -80,12 +115,16 @@ export class HarborApi {
     }
   }
 
-  /** Every item of a paginated list endpoint, one page in memory at a time. */
-  async *paginate<T>(path: string, query: Record<string, string> = {}, signal?: AbortSignal): AsyncGenerator<T> {
-    const first = new URL(path, this.base);
+  /**
+   * Every item of a paginated list endpoint (`first`, from `this.url`), one page in memory at a
+   * time. `listing` names it in a PAGINATION_LOOP error: a `Link` back to a page already read,
+   * or more than `maxPages` pages (full pages without `X-Total-Count` never end by themselves).
+   */
+  async *paginate<T>(first: URL, listing: string, query: Record<string, string> = {}, signal?: AbortSignal): AsyncGenerator<T> {
     for (const [k, v] of Object.entries(query)) first.searchParams.set(k, v);
     first.searchParams.set('page', '1');
     first.searchParams.set('page_size', String(PAGE_SIZE));
+    const walk = new PageWalk(this.base.host, listing, this.maxPages);
     let url: URL | undefined = first;
     let page = 1;
     while (url) {
@@ -94,43 +133,54 @@ export class HarborApi {
       const total = Number(header(res.headers, 'x-total-count'));
       const items = (await this.json(res)) as T[] | null;
       if (!Array.isArray(items) && items !== null) throw new ReplicatorError('INVALID_RESPONSE', `${url.pathname}: expected a list`);
-      yield* items ?? [];
       const count = items?.length ?? 0;
+      let next: URL | undefined;
       if (link) {
-        url = link; // resolved against the request URL (Harbor sends paths)
+        next = link; // resolved against the request URL (Harbor sends paths)
       } else if (Number.isFinite(total) ? page * PAGE_SIZE < total : count === PAGE_SIZE) {
-        url = new URL(url);
-        url.searchParams.set('page', String(page + 1));
-      } else {
-        url = undefined;
+        next = new URL(url);
+        next.searchParams.set('page', String(page + 1));
       }
+      url = walk.next(url, next);
+      yield* items ?? [];
       page += 1;
     }
   }
 
   /** Projects, all of them or those whose name contains `name` (Harbor's fuzzy `name` query). */
   projects(name?: string, signal?: AbortSignal): AsyncGenerator<HarborProject> {
-    return this.paginate<HarborProject>('projects', name ? { name } : {}, signal);
+    return this.paginate<HarborProject>(this.url('projects'), 'projects', name ? { name } : {}, signal);
   }
 
   /** Repositories of a project (`name` is `project/path`). */
   repositories(project: string, signal?: AbortSignal): AsyncGenerator<HarborRepository> {
-    return this.paginate<HarborRepository>(`projects/${encodeURIComponent(project)}/repositories`, {}, signal);
+    checkProject(project, `${this.base.host} repositories`);
+    return this.paginate<HarborRepository>(this.url('projects', project, 'repositories'), `project ${project} repositories`, {}, signal);
+  }
+
+  /**
+   * `projects/{project}/repositories/{name}`: Harbor wants a repository name containing "/"
+   * encoded twice (a/b -> a%2Fb -> a%252Fb), so the name is encoded once here and once more as
+   * a path segment.
+   */
+  private repositoryPath(repository: string, where: string): string[] {
+    checkRepository(repository, where);
+    const [project, ...rest] = repository.split('/');
+    if (rest.length === 0) throw new InvalidNameError('repository', repository, `${where} (a Harbor repository is project/name)`);
+    return ['projects', project!, 'repositories', encodeURIComponent(rest.join('/'))];
   }
 
   /** Artifacts of a repository with their tags and labels. */
   artifacts(repository: string, signal?: AbortSignal): AsyncGenerator<HarborArtifact> {
-    const [project, ...rest] = repository.split('/');
-    // Harbor wants a repository name containing "/" encoded twice: a/b -> a%2Fb -> a%252Fb.
-    const name = encodeURIComponent(encodeURIComponent(rest.join('/')));
-    return this.paginate<HarborArtifact>(`projects/${encodeURIComponent(project!)}/repositories/${name}/artifacts`, { with_tag: 'true', with_label: 'true' }, signal);
+    const path = this.repositoryPath(repository, `${this.base.host} artifacts`);
+    return this.paginate<HarborArtifact>(this.url(...path, 'artifacts'), `${repository} artifacts`, { with_tag: 'true', with_label: 'true' }, signal);
   }
 
   /** Every tag of one artifact (`GET .../artifacts/{digest}?with_tag=true`): webhooks carry only the first. */
   async artifactTags(repository: string, digest: string, signal?: AbortSignal): Promise<string[]> {
-    const [project, ...rest] = repository.split('/');
-    const name = encodeURIComponent(encodeURIComponent(rest.join('/')));
-    const url = new URL(`projects/${encodeURIComponent(project!)}/repositories/${name}/artifacts/${digest}`, this.base);
+    const path = this.repositoryPath(repository, `${this.base.host} artifact`);
+    checkDigest(digest, `${this.base.host} artifact of ${repository}`);
+    const url = this.url(...path, 'artifacts', digest);
     url.searchParams.set('with_tag', 'true');
     const res = await this.call('GET', url, [200], undefined, signal);
     const a = (await this.json(res)) as HarborArtifact;
@@ -139,7 +189,8 @@ export class HarborApi {
 
   /** Whether a project exists (`HEAD /projects?project_name=`). */
   async projectExists(name: string, signal?: AbortSignal): Promise<boolean> {
-    const url = new URL('projects', this.base);
+    checkProject(name, `${this.base.host} project`);
+    const url = this.url('projects');
     url.searchParams.set('project_name', name);
     const res = await this.call('HEAD', url, [200, 404], undefined, signal);
     await discard(res.body);
@@ -152,7 +203,7 @@ export class HarborApi {
    */
   async ensureProject(name: string, opts: { public?: boolean } = {}, signal?: AbortSignal): Promise<'exists' | 'created'> {
     if (await this.projectExists(name, signal)) return 'exists';
-    const url = new URL('projects', this.base);
+    const url = this.url('projects');
     try {
       const res = await this.call('POST', url, [201], { project_name: name, metadata: { public: String(opts.public ?? false) } }, signal);
       await discard(res.body);

@@ -1,5 +1,5 @@
 import { matchPattern, specificNames } from '../rules/pattern.js';
-import type { HarborApi } from './harbor-api.js';
+import { isProjectName, type HarborApi } from './harbor-api.js';
 import type { Source, SourceArtifact } from './source.js';
 
 /**
@@ -24,13 +24,20 @@ export class HarborSource implements Source {
     for await (const p of this.api.projects(undefined, signal)) {
       // Proxy-cache projects mirror another registry on demand: nothing to replicate from them.
       if ((p.registry_id ?? 0) > 0) continue;
-      if (first === '' || pattern.startsWith('**') || matchPattern(first, p.name)) yield p.name;
+      const name = text(p.name);
+      if (first === '' || pattern.startsWith('**') || matchPattern(first, name)) yield name;
     }
   }
 
   async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
     for await (const project of this.projectNames(pattern, signal)) {
-      for await (const repo of this.api.repositories(project, signal)) yield repo.name;
+      if (!isProjectName(project)) {
+        // A name Harbor itself would not accept: nothing is requested with it. Yielded as it
+        // is, so the planner reports it (INVALID_NAME, escaped) when the rule selects it.
+        yield project;
+        continue;
+      }
+      for await (const repo of this.api.repositories(project, signal)) yield text(repo.name);
     }
   }
 
@@ -38,11 +45,19 @@ export class HarborSource implements Source {
     for await (const a of this.api.artifacts(repository, signal)) {
       yield {
         repository,
-        digest: a.digest,
-        tags: (a.tags ?? []).map((t) => t.name),
-        labels: (a.labels ?? []).map((l) => l.name),
+        digest: a.digest === undefined || a.digest === null ? undefined : text(a.digest),
+        tags: Array.isArray(a.tags) ? a.tags.map((t) => text(t?.name)) : [],
+        labels: Array.isArray(a.labels) ? a.labels.map((l) => text(l?.name)) : [],
         type: a.type,
       };
     }
   }
+}
+
+/**
+ * A name from Harbor's JSON as a string, whatever its type: the planner checks names against
+ * the grammar, and a number or an object becomes an invalid name there, not a crash here.
+ */
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : String(JSON.stringify(v));
 }

@@ -1,4 +1,5 @@
 import type { RegistryClient } from '../registry/client.js';
+import { PageWalk } from '../registry/pagination.js';
 import { specificNames } from '../rules/pattern.js';
 import type { Source, SourceArtifact } from './source.js';
 
@@ -6,6 +7,7 @@ import type { Source, SourceArtifact } from './source.js';
  * Lists a registry over the distribution API: `_catalog` and `tags/list`, following `Link`
  * pagination where the registry paginates (docker-registry 2.8 answers tags in one unsorted page).
  * One artifact per tag, as Harbor's native adapter does; untagged manifests cannot be listed.
+ * Every walk is bounded (PageWalk: no page twice, the cursor forward, `limits.max_pages`).
  */
 export class RegistrySource implements Source {
   constructor(
@@ -19,20 +21,22 @@ export class RegistrySource implements Source {
       yield* named;
       return;
     }
+    const walk = new PageWalk(this.client.host, 'catalog', this.client.limits.maxPages);
     let next: URL | undefined;
     do {
       const page = await this.client.catalogPage(next, this.pageSize, signal);
+      next = walk.next(page.url, page.next);
       yield* page.items;
-      next = page.next;
     } while (next);
   }
 
   async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
+    const walk = new PageWalk(this.client.host, `${repository} tags`, this.client.limits.maxPages);
     let next: URL | undefined;
     do {
       const page = await this.client.tagsPage(repository, next, this.pageSize, signal);
+      next = walk.next(page.url, page.next);
       for (const tag of page.items) yield { repository, tags: [tag] };
-      next = page.next;
     } while (next);
   }
 }

@@ -1,0 +1,136 @@
+import { Hono, type Context } from 'hono';
+import * as z from 'zod/mini';
+import { EXECUTION_STATUSES, TASK_STATUSES } from '../executions/model.js';
+import type { Frontdoor } from '../executions/frontdoor.js';
+import type { TaskStore } from '../ports.js';
+import { checkConnection } from '../registry/connection-check.js';
+import { ConfigChangeError, type ConfigView } from '../rules/config-view.js';
+import type { RegistryClients } from '../rules/registry-endpoint.js';
+import { describeIssue } from '../util/schema.js';
+import { openApiDocument } from './openapi.js';
+import { error, secretEquals } from './respond.js';
+
+/** What the management API needs. The token is a resolved value: compared, never logged. */
+export interface ApiDeps {
+  /** Where executions are started and stopped (the local service, or SQS on AWS). */
+  service: Frontdoor;
+  store: TaskStore;
+  config: ConfigView;
+  clients: RegistryClients;
+  /** The bearer token; undefined when the gateway authorizes (IAM on AWS). */
+  apiToken: string | undefined;
+  /** Called after registries or rules change through the API. */
+  onConfigChange?: () => void | Promise<void>;
+  /** How long a registry ping may take (default 10 s). */
+  pingTimeoutMs?: number | undefined;
+}
+
+export const DEFAULT_PING_TIMEOUT_MS = 10_000;
+
+const listQuery = z.object({
+  limit: z.optional(z.string().check(z.regex(/^\d+$/, 'must be a number'))),
+  cursor: z.optional(z.string()),
+  rule: z.optional(z.string()),
+  status: z.optional(z.string()),
+});
+
+function limitOf(v: string | undefined): number {
+  const n = Number(v ?? 50);
+  return Math.min(Math.max(1, n), 500);
+}
+
+/** The token of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110). */
+export function bearerToken(header: string | undefined): string | undefined {
+  const m = /^bearer +(\S.*)$/i.exec(header ?? '');
+  return m ? m[1] : undefined;
+}
+
+/** The management API, to be mounted under `/api/v1`. */
+export function apiRoutes(deps: ApiDeps): Hono {
+  const api = new Hono();
+  api.get('/openapi.json', (c) => c.json(openApiDocument));
+  api.use(async (c, next) => {
+    if (deps.apiToken === undefined) return next(); // API Gateway checked IAM already
+    if (!secretEquals(bearerToken(c.req.header('authorization')), deps.apiToken)) return error(c, 401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
+    await next();
+  });
+
+  const body = async (c: Context): Promise<unknown> => {
+    try {
+      return await c.req.json();
+    } catch {
+      throw new ConfigChangeError(400, 'the body is not JSON');
+    }
+  };
+  const changed = async () => deps.onConfigChange?.();
+
+  for (const [kind, path] of [
+    ['registry', 'registries'],
+    ['rule', 'rules'],
+  ] as const) {
+    api.get(`/${path}`, (c) => c.json({ items: deps.config.entries(kind) }));
+    api.get(`/${path}/:name`, (c) => {
+      const e = deps.config.entries(kind).find((x) => x.name === c.req.param('name'));
+      return e ? c.json(e) : error(c, 404, 'NOT_FOUND', `no ${kind} named "${c.req.param('name')}"`);
+    });
+    api.post(`/${path}`, async (c) => {
+      const e = await deps.config.put(kind, await body(c), 'create');
+      await changed();
+      return c.json(e, 201);
+    });
+    api.put(`/${path}/:name`, async (c) => {
+      const e = await deps.config.put(kind, await body(c), 'replace', c.req.param('name'));
+      await changed();
+      return c.json(e);
+    });
+    api.delete(`/${path}/:name`, async (c) => {
+      await deps.config.delete(kind, c.req.param('name'));
+      await changed();
+      return c.body(null, 204);
+    });
+  }
+
+  // Harbor's "Test Connection": reach the registry and check the credentials. The answer is the
+  // registry's status and a code, never what it said.
+  api.post('/registries/:name/ping', async (c) => {
+    const reg = deps.config.loaded.registry(c.req.param('name'));
+    return c.json(await checkConnection(() => deps.clients.get(reg), deps.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS));
+  });
+
+  api.post('/executions', async (c) => {
+    const parsed = z.strictObject({ rule: z.string().check(z.minLength(1)) }).safeParse(await body(c));
+    if (!parsed.success) return error(c, 400, 'INVALID_BODY', describeIssue(parsed.error));
+    const e = await deps.service.runRule(parsed.data.rule, 'manual');
+    return c.json(e, 201);
+  });
+  api.get('/executions', async (c) => {
+    const q = listQuery.safeParse(c.req.query());
+    if (!q.success) return error(c, 400, 'INVALID_QUERY', describeIssue(q.error));
+    const status = q.data.status;
+    if (status && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
+      return error(c, 400, 'INVALID_QUERY', `status: "${status}" is not one of ${EXECUTION_STATUSES.join(', ')}`);
+    }
+    const page = await deps.store.listExecutions({ rule: q.data.rule, status: status as (typeof EXECUTION_STATUSES)[number] | undefined, limit: limitOf(q.data.limit), cursor: q.data.cursor });
+    return c.json({ items: page.items, next_cursor: page.cursor ?? null });
+  });
+  api.get('/executions/:id', async (c) => {
+    const e = await deps.store.getExecution(c.req.param('id'));
+    return e ? c.json(e) : error(c, 404, 'NOT_FOUND', `no execution ${c.req.param('id')}`);
+  });
+  api.post('/executions/:id/stop', async (c) => {
+    const e = await deps.service.stopExecution(c.req.param('id'));
+    return e ? c.json(e) : error(c, 404, 'NOT_FOUND', `no execution ${c.req.param('id')}`);
+  });
+  api.get('/executions/:id/tasks', async (c) => {
+    const q = listQuery.safeParse(c.req.query());
+    if (!q.success) return error(c, 400, 'INVALID_QUERY', describeIssue(q.error));
+    const status = q.data.status;
+    if (status && !(TASK_STATUSES as readonly string[]).includes(status)) {
+      return error(c, 400, 'INVALID_QUERY', `status: "${status}" is not one of ${TASK_STATUSES.join(', ')}`);
+    }
+    if (!(await deps.store.getExecution(c.req.param('id')))) return error(c, 404, 'NOT_FOUND', `no execution ${c.req.param('id')}`);
+    const page = await deps.store.listTasks(c.req.param('id'), { status: status as (typeof TASK_STATUSES)[number] | undefined, limit: limitOf(q.data.limit), cursor: q.data.cursor });
+    return c.json({ items: page.items, next_cursor: page.cursor ?? null });
+  });
+  return api;
+}
