@@ -31,8 +31,8 @@ await build({
   sourcemap: 'linked',
   outExtension: { '.js': '.mjs' },
   plugins: [undiciLite],
-  // dynalite's leveldb is a native addon found relative to its package: load it from node_modules.
-  external: ['dynalite'],
+  // better-sqlite3 is a native addon found relative to its package (bindings): load it from node_modules.
+  external: ['better-sqlite3'],
   // CommonJS dependencies (undici) call require() for Node built-ins.
   banner: { js: "import { createRequire as __hrRequire } from 'node:module'; const require = __hrRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -36,7 +36,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseEcrHost, EcrRegistries } from '../shared/adapters/ecr-registry.js';
-import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-dynamodb.js';
+import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-store.js';
 import { EventBridgeSchedules, scheduleName } from '../shared/adapters/eventbridge-schedules.js';
 import { SecretsManagerStore } from '../shared/adapters/secrets-manager-store.js';
 import { copyImage } from '../shared/copy/image-copy.js';

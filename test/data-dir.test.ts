@@ -1,6 +1,7 @@
-// The embedded store is private to the process that owns the data dir: the dir is 0700, the table
-// is served on no TCP port, and a second process gets DATA_DIR_IN_USE (exit 2) whatever the lock
-// file says: a dead owner, an empty file, a pid reused by another process, two starts at once.
+// The embedded store is private to the process that owns the data dir: the dir is 0700, the state
+// is a 0600 SQLite file read in the process (no port, no socket), a second process gets
+// DATA_DIR_IN_USE (exit 2) whatever the lock file says: a dead owner, an empty file, a pid reused
+// by another process, two starts at once; a data dir of the old format is refused (exit 2).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
@@ -32,6 +33,23 @@ async function listeningPorts(pid: number): Promise<number[]> {
     }
   }
   return ports.sort();
+}
+
+/** Unix sockets a process listens on (its socket fds matched against /proc/net/unix, flag __SO_ACCEPTCON). */
+async function listeningUnixSockets(pid: number): Promise<string[]> {
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+    if (m) inodes.add(m[1]!);
+  }
+  const text = await readFile('/proc/net/unix', 'utf8');
+  // Num RefCount Protocol Flags Type St Inode [Path]
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 7 && inodes.has(f[6]!) && (parseInt(f[3]!, 16) & 0x10000) !== 0)
+    .map((f) => f[7] ?? '(unnamed)');
 }
 
 /** Starts `serve`; resolves once /healthz answers, or with the exit code if it exited first. */
@@ -92,16 +110,37 @@ describe('the data dir is private to its owner', () => {
     assert.equal((await stat(open)).mode & 0o777, 0o700);
   });
 
-  it('serve listens on its --listen port only: the embedded table has no TCP port', async () => {
-    const s = await startServe(config, join(dir, 'serve-state'));
+  it('serve listens on its --listen port only; the state is a 0600 file in the 0700 data dir, no socket', async () => {
+    const state = join(dir, 'serve-state');
+    const s = await startServe(config, state);
     try {
       assert.equal(s.exited, undefined, s.stderr());
       assert.deepEqual(await listeningPorts(s.child.pid!), [s.port]);
-      // The table is served on a socket inside the 0700 data dir.
-      assert.ok((await stat(join(dir, 'serve-state', 'store.sock'))).isSocket());
+      assert.deepEqual(await listeningUnixSockets(s.child.pid!), [], 'no Unix socket listening either');
+      assert.equal((await stat(state)).mode & 0o777, 0o700);
+      const entries = await readdir(state);
+      assert.ok(entries.includes('state.db'), entries.join(' '));
+      for (const name of entries) {
+        const st = await stat(join(state, name));
+        assert.ok(!st.isSocket(), `${name} is a socket`);
+        if (name.startsWith('state.db')) assert.equal(st.mode & 0o777, 0o600, name);
+      }
     } finally {
       await stop(s.child);
     }
+  });
+
+  it('a data dir of the old format (an embedded DynamoDB under dynamodb/) is refused, named, with what to do: exit 2', async () => {
+    const old = join(dir, 'old-format');
+    await mkdir(join(old, 'dynamodb'), { recursive: true, mode: 0o700 });
+    const r = await runCli(['executions', 'list', '--data-dir', old]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`data dir ${old} is in the old format`));
+    assert.match(r.stderr, /history is not migrated: move .*dynamodb away .* or delete it/);
+    const s = await startServe(config, old);
+    assert.equal(s.exited, 2, s.stderr());
+    assert.match(s.stderr(), /old format/);
+    assert.deepEqual(await readdir(old), ['dynamodb'], 'nothing written beside it, the lock released');
   });
 
   it('a stale lock is taken over: a dead owner, an empty file, a pid now used by another process', async () => {

@@ -3,11 +3,12 @@
 // rules, deletions, the CLI's run/executions/tasks and the data-dir lock.
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-dynamodb.js';
+import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-store.js';
 import { ACTIVE_REASON, runExecution, type RunEvent } from '../shared/executions/local-runner.js';
 import { planArtifactEvent } from '../shared/executions/planner.js';
 import { processTask } from '../shared/executions/worker.js';
@@ -278,11 +279,54 @@ rules:
       assert.ok(tasks.every((t) => /DENIED: .*requested access to the resource is denied/.test(t.statusText) && t.attempts === 1), JSON.stringify(tasks));
     });
 
+    it('local mode loads no AWS SDK and no emulator: run, executions and serve, every package they resolve recorded', async () => {
+      // The engine from tsc's output (the bundle inlines packages), with a resolve hook that
+      // records the package of every module resolved.
+      const bin = fileURLToPath(new URL('../functions/cli/bin.js', import.meta.url));
+      const loaded = join(dir, 'loaded.txt');
+      const hooks = join(dir, 'hooks.mjs');
+      await writeFile(
+        hooks,
+        `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)/.exec(r.url);
+  if (m) appendFileSync(${JSON.stringify(loaded)}, m[1] + '\\n');
+  return r;
+}
+`,
+      );
+      const register = join(dir, 'register.mjs');
+      await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
+      const serveConfig = join(dir, 'serve.yaml');
+      await writeFile(serveConfig, `${yaml(mirror('nosdk', 'nosdk'))}\napi: {token: {env: NOSDK_TOKEN}}\n`);
+      const node = (args: string[], until?: RegExp) =>
+        new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, ['--import', `file://${register}`, bin, ...args], { env: { ...process.env, NOSDK_TOKEN: 'x' }, stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          child.stderr.on('data', (d: Buffer) => {
+            stderr += d.toString();
+            if (until?.test(stderr)) child.kill('SIGTERM');
+          });
+          child.on('close', (code) => resolve({ code, stderr }));
+        });
+      const state = join(dir, 'nosdk-state');
+      const run = await node(['run', 'nosdk', '--config', serveConfig, '--data-dir', state]);
+      assert.equal(run.code, 0, run.stderr);
+      const list = await node(['executions', 'list', '--data-dir', state]);
+      assert.equal(list.code, 0, list.stderr);
+      const serve = await node(['serve', '--config', serveConfig, '--listen', '127.0.0.1:0', '--data-dir', state], /serving on/);
+      assert.match(serve.stderr, /serving on/);
+      const packages = new Set((await readFile(loaded, 'utf8')).trim().split('\n'));
+      assert.ok(packages.has('better-sqlite3'), `the hook saw the store: ${[...packages].join(' ')}`);
+      assert.deepEqual([...packages].filter((p) => /^@aws-sdk\/|^@smithy\/|^dynalite$/.test(p)), []);
+    });
+
     it('a second process on the same data dir fails at once naming the owner', async () => {
       const holder = spawn(process.execPath, [
         '--input-type=module',
         '-e',
-        `const m = await import(${JSON.stringify(new URL('../shared/adapters/embedded-dynamodb.js', import.meta.url).href)}); await m.openEmbeddedStore(${JSON.stringify(dataDir)}); console.log('locked'); setTimeout(() => {}, 60000);`,
+        `const m = await import(${JSON.stringify(new URL('../shared/adapters/embedded-store.js', import.meta.url).href)}); await m.openEmbeddedStore(${JSON.stringify(dataDir)}); console.log('locked'); setTimeout(() => {}, 60000);`,
       ], { stdio: ['ignore', 'pipe', 'inherit'] });
       try {
         await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));

@@ -612,6 +612,8 @@ describe('AWS deployment: npx cdk synth', () => {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       assert.ok(code.startsWith("import { createRequire as __hrRequire } from 'node:module';"), 'ESM with the createRequire banner');
       assert.ok(existsSync(join(dir, 'index.mjs.map')));
+      // The embedded store (a native addon) and the test emulator belong to the CLI only.
+      assert.ok(!/better[-_]sqlite3|dynalite/.test(code), `${dir}: no embedded store in a Lambda bundle`);
     }
     const copier = readFileSync(join(assets.Copier!, 'index.mjs'), 'utf8');
     assert.ok(copier.includes('robot$replicator') && copier.includes('nightly'), 'the validated config is baked into the copier bundle');

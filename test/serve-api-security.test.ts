@@ -9,7 +9,7 @@ import { readdir, readFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openEmbeddedStore } from '../shared/adapters/embedded-dynamodb.js';
+import { openEmbeddedStore } from '../shared/adapters/embedded-store.js';
 import type { Log } from '../shared/observability/telemetry.js';
 import { silentLog } from '../shared/observability/telemetry.js';
 import { parseConfig } from '../shared/rules/load-config.js';
@@ -22,7 +22,7 @@ import { freePort, startRegistry, type TestRegistry } from './support/registry.j
 const TOKEN = 'api-security-t0ken';
 const MARKER = 'MARKER-7f3a9c-internal-text';
 
-/** Every file under `dir`, read as bytes (the data dir: dynalite's LevelDB files). */
+/** Every file under `dir`, read as bytes (the data dir: the SQLite state file and its WAL). */
 async function filesUnder(dir: string): Promise<Array<{ path: string; bytes: Buffer }>> {
   const out: Array<{ path: string; bytes: Buffer }> = [];
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {

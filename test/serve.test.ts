@@ -263,6 +263,15 @@ api: {token: {env: API_TOKEN}}
     const failedOnly = (await api('/executions?status=Failed')).body.items as unknown[];
     assert.ok(Array.isArray(failedOnly));
     assert.equal((await api('/executions?status=Bogus')).status, 400);
+    const page = await api('/executions?limit=1');
+    assert.equal(page.body.items.length, 1);
+    assert.equal(typeof page.body.next_cursor, 'string');
+    const next = await api(`/executions?limit=1&cursor=${encodeURIComponent(page.body.next_cursor)}`);
+    assert.equal(next.status, 200);
+    assert.notEqual(next.body.items[0].id, page.body.items[0].id);
+    const foreign = await api(`/executions?rule=api-rule&limit=1&cursor=${encodeURIComponent(page.body.next_cursor)}`);
+    assert.deepEqual([foreign.status, foreign.body.error.code], [400, 'INVALID_CURSOR'], 'a cursor of another listing');
+    assert.deepEqual((await api(`/executions/${run.body.id}/tasks?cursor=garbage`)).status, 400);
     assert.equal((await api('/rules/api-rule', { method: 'DELETE' })).status, 204);
     assert.equal((await api('/registries/dr', { method: 'DELETE' })).status, 204);
   });

@@ -1,17 +1,29 @@
-// The TaskStore contract, one suite run against dynalite and Amazon's DynamoDB Local through the
-// same @aws-sdk code: conditional moves (claims, lease takeover, repeated moves), sharded
-// counters that stay exact under concurrency, the recount that alone closes an execution,
-// planning leases, listings by rule, status and execution, stop.
+// The TaskStore contract, one suite run against three backends: the DynamoDB store on dynalite
+// and on Amazon's DynamoDB Local (through the same @aws-sdk code), and the embedded SQLite store.
+// Conditional moves (claims, lease takeover, repeated moves), counters that stay exact under
+// concurrency, the recount that alone closes an execution, planning leases, listings by rule,
+// status and execution (and cursors that are not ours), stop. Tests that tamper with a backend's
+// own records stay with that backend: a lost DynamoDB counter write and retention TTL; SQLite's
+// move + counters in one transaction, proven by a failure injected between the two writes.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import Sqlite, { type Database } from 'better-sqlite3';
 import dynalite from 'dynalite';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DynamoDBServiceStore } from '../shared/adapters/dynamodb-service-store.js';
 import { DynamoDBTaskStore, ensureTable } from '../shared/adapters/dynamodb-store.js';
-import type { NewTask } from '../shared/executions/model.js';
+import { encodeCursor } from '../shared/adapters/listing-cursor.js';
+import { openStateDatabase, SCHEMA_VERSION } from '../shared/adapters/sqlite-database.js';
+import { SqliteServiceStore } from '../shared/adapters/sqlite-service-store.js';
+import { SqliteTaskStore } from '../shared/adapters/sqlite-store.js';
+import type { Execution, NewTask } from '../shared/executions/model.js';
 import { taskMove, type TaskEvent } from '../shared/executions/transitions.js';
-import type { TaskStore } from '../shared/ports.js';
+import type { ConfigStore, DeliveryLog, TaskStore } from '../shared/ports.js';
 import { startDynamoDBLocal, type DynamoDBLocal } from './support/dynamodb-local.js';
 
 const task = (i: number, status?: NewTask['status']): NewTask => ({
@@ -22,14 +34,48 @@ const task = (i: number, status?: NewTask['status']): NewTask => ({
   ...(status ? { status } : {}),
 });
 
+type StoreOptions = { now?: () => number; onFinished?: (e: Execution) => void };
+
+/** A backend started for the suite: its stores, and its own records for the tests that tamper with them. */
+interface Harness {
+  store: TaskStore;
+  service: DeliveryLog & ConfigStore;
+  /** Another store on the same state, with a clock or a close callback. */
+  another(opts: StoreOptions): TaskStore;
+  dynamo?: { client: DynamoDBClient; table: string };
+  /** A second connection to the SQLite file (what an operator's sqlite3 would be). */
+  sqlite?: { file: string; tamper: Database };
+  stop(): Promise<void>;
+}
+
 interface Backend {
   name: string;
-  start(): Promise<{ client: DynamoDBClient; stop(): Promise<void> }>;
+  kind: 'dynamodb' | 'sqlite';
+  start(): Promise<Harness>;
+}
+
+const TABLE = 'replicator-test';
+
+/** The DynamoDB store on a client, the table created (twice: ensureTable is idempotent). */
+async function dynamoHarness(client: DynamoDBClient, stop: () => Promise<void>): Promise<Harness> {
+  await ensureTable(client, TABLE);
+  await ensureTable(client, TABLE);
+  return {
+    store: new DynamoDBTaskStore(client, TABLE),
+    service: new DynamoDBServiceStore(client, TABLE),
+    another: (opts) => new DynamoDBTaskStore(client, TABLE, opts),
+    dynamo: { client, table: TABLE },
+    stop: async () => {
+      client.destroy();
+      await stop();
+    },
+  };
 }
 
 const backends: Backend[] = [
   {
     name: 'dynalite',
+    kind: 'dynamodb',
     async start() {
       const server = dynalite({ createTableMs: 0 });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -38,19 +84,38 @@ const backends: Backend[] = [
         region: 'local',
         credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
       });
-      return { client, stop: () => new Promise<void>((r) => server.close(() => r())) };
+      return dynamoHarness(client, () => new Promise<void>((r) => server.close(() => r())));
     },
   },
   {
     name: 'DynamoDB Local',
+    kind: 'dynamodb',
     async start() {
       let local: DynamoDBLocal | undefined = await startDynamoDBLocal();
       const client = new DynamoDBClient({ endpoint: local.endpoint, region: 'local', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+      return dynamoHarness(client, async () => {
+        await local?.stop();
+        local = undefined;
+      });
+    },
+  },
+  {
+    name: 'SQLite',
+    kind: 'sqlite',
+    async start() {
+      const dir = await mkdtemp(join(tmpdir(), 'hr-store-'));
+      const file = join(dir, 'state.db');
+      const db = openStateDatabase(file);
+      const tamper = new Sqlite(file);
       return {
-        client,
+        store: new SqliteTaskStore(db),
+        service: new SqliteServiceStore(db),
+        another: (opts) => new SqliteTaskStore(db, opts),
+        sqlite: { file, tamper },
         stop: async () => {
-          await local?.stop();
-          local = undefined;
+          tamper.close();
+          db.close();
+          await rm(dir, { recursive: true, force: true });
         },
       };
     },
@@ -59,21 +124,19 @@ const backends: Backend[] = [
 
 for (const backend of backends) {
   describe(`TaskStore on ${backend.name}`, () => {
-    let client: DynamoDBClient;
-    let stopBackend: () => Promise<void>;
-    let store: DynamoDBTaskStore;
+    let h: Harness;
+    let store: TaskStore;
 
     before(async () => {
-      const b = await backend.start();
-      client = b.client;
-      stopBackend = b.stop;
-      await ensureTable(client, 'replicator-test');
-      await ensureTable(client, 'replicator-test'); // idempotent
-      store = new DynamoDBTaskStore(client, 'replicator-test');
+      h = await backend.start();
+      store = h.store;
     });
+    /** A test of one backend's own records (the others have their own equivalents below). */
+    const itOn = (kind: Backend['kind'], name: string, fn: () => Promise<void>) => {
+      if (backend.kind === kind) it(name, fn);
+    };
     after(async () => {
-      client?.destroy();
-      await stopBackend?.();
+      await h?.stop();
     });
 
     it('numbers executions in order and reads them back InProgress until planned', async () => {
@@ -199,7 +262,8 @@ for (const backend of backends) {
       assert.equal((await store.getExecution(e.id))?.status, 'Succeed');
     });
 
-    it('a lost or repeated counter write never closes an execution wrongly; the recount repairs the counters', async () => {
+    itOn('dynamodb', 'a lost or repeated counter write never closes an execution wrongly; the recount repairs the counters', async () => {
+      const { client } = h.dynamo!;
       const e = await store.createExecution({ rule: 'r5', trigger: 'manual' });
       await store.addTasks(e.id, 1, [task(1), task(2)]);
       await store.finishPlanning(e.id, 2);
@@ -299,7 +363,9 @@ for (const backend of backends) {
       assert.equal((await store.getExecution(skipped.id))?.statusText, 'active replication still in progress');
       assert.deepEqual(await store.activeExecutions('r8'), []);
     });
-    it('retention: finished executions, their tasks and counters get a TTL; open ones and checkpoints are kept until then', async () => {
+
+    itOn('dynamodb', 'retention: finished executions, their tasks and counters get a TTL; open ones and checkpoints are kept until then', async () => {
+      const { client } = h.dynamo!;
       const now = Date.parse('2026-11-23T00:00:00Z');
       const finished: string[] = [];
       const kept = new DynamoDBTaskStore(client, 'replicator-test', { retentionSeconds: 90 * 86_400, now: () => now, onFinished: (e) => finished.push(e.id) });
@@ -332,6 +398,239 @@ for (const backend of backends) {
       await kept.settleExecution(e.id);
       assert.deepEqual(finished, [e.id], 'onFinished is called once, by the settle that closed it');
     });
+
+    it('a handed-over task carries its checkpoint and drops it when it ends; onFinished is told once, by the call that closed', async () => {
+      const now = Date.now();
+      const finished: string[] = [];
+      const s = h.another({ now: () => now, onFinished: (e) => finished.push(e.id) });
+      const e = await s.createExecution({ rule: 'r10', trigger: 'manual' });
+      await s.addTasks(e.id, 1, [task(1), task(2, 'Success')]);
+      await s.finishPlanning(e.id, 2);
+      const checkpoint = [{ repository: 'mirror/app1', digest: `sha256:${'a'.repeat(64)}`, location: 'http://dst/v2/mirror/app1/blobs/uploads/u1?_state=x', offset: 1024 }];
+      const claimed = await s.applyMove(e.id, 1, taskMove({ kind: 'claim', token: 'w', now, leaseMs: 60_000, continuation: false }));
+      assert.ok(claimed.applied);
+      const handed = await s.applyMove(e.id, 1, taskMove({ kind: 'handover', token: 'w', revision: claimed.task.revision, now, checkpoint, text: 'continuing' }));
+      assert.ok(handed.applied && handed.task.status === 'Pending');
+      const carried = await s.getTask(e.id, 1);
+      assert.deepEqual(carried?.checkpoint, checkpoint, 'a handed-over task carries its open uploads');
+      assert.equal(carried?.statusText, 'continuing');
+      const again = await s.applyMove(e.id, 1, taskMove({ kind: 'claim', token: 'w2', now, leaseMs: 60_000, continuation: true }));
+      assert.ok(again.applied);
+      assert.equal(again.task.attempts, 1, 'a continuation is not another attempt');
+      assert.deepEqual(again.task.checkpoint, checkpoint);
+      await s.applyMove(e.id, 1, taskMove({ kind: 'succeed', token: 'w2', revision: again.task.revision, now, bytes: 7, text: '' }));
+      assert.equal((await s.getTask(e.id, 1))?.checkpoint, undefined, 'a final task drops its checkpoint');
+      assert.deepEqual(finished, [], 'nobody closed it yet');
+      const closed = await s.settleExecution(e.id);
+      assert.equal(closed?.status, 'Succeed');
+      assert.equal(closed?.endTime, new Date(now).toISOString());
+      assert.deepEqual((await s.settleExecution(e.id))?.status, 'Succeed');
+      await s.requestStop(e.id);
+      assert.deepEqual(finished, [e.id], 'told once, by the settle that closed it');
+      // A close by a stop is told too.
+      const f = await s.createExecution({ rule: 'r10', trigger: 'manual' });
+      await s.addTasks(f.id, 1, [task(1)]);
+      await s.finishPlanning(f.id, 1);
+      assert.equal((await s.requestStop(f.id))?.status, 'Stopped');
+      assert.deepEqual(finished, [e.id, f.id]);
+    });
+
+    it('a task error is kept as {code, message}; a retry keeps it while the task waits, success clears it', async () => {
+      const e = await store.createExecution({ rule: 'r11', trigger: 'manual' });
+      await store.addTasks(e.id, 1, [task(1), { ...task(2), status: 'Error', statusText: 'INVALID_NAME: bad', error: { code: 'INVALID_NAME', message: 'bad' } }]);
+      assert.deepEqual((await store.getTask(e.id, 2))?.error, { code: 'INVALID_NAME', message: 'bad' }, 'born in Error, with its error');
+      const c = await claim(e.id, 1);
+      assert.ok(c.applied);
+      const error = { code: 'TOOMANYREQUESTS', message: 'slow down' };
+      const r = await store.applyMove(e.id, 1, taskMove({ kind: 'retry', token: 'w1', revision: c.task.revision, now: Date.now(), delayMs: 1000, error, text: 'TOOMANYREQUESTS: slow down' }));
+      assert.ok(r.applied && r.task.status === 'Pending');
+      const waiting = await store.getTask(e.id, 1);
+      assert.deepEqual(waiting?.error, error);
+      assert.equal(waiting?.leaseToken, undefined);
+      assert.ok((waiting?.queuedAt ?? 0) > Date.now(), 'due after the delay');
+      await claim(e.id, 1, 'w2');
+      await finish(e.id, 1, 'succeed');
+      const done = await store.getTask(e.id, 1);
+      assert.equal(done?.error, undefined);
+      assert.equal(done?.attempts, 2);
+      await store.finishPlanning(e.id, 2);
+      assert.equal((await store.getExecution(e.id))?.status, 'Failed', 'the task born in Error fails the execution');
+    });
+
+    it('a cursor the store did not give out is INVALID_CURSOR (the API answers 400)', async () => {
+      const e = await store.createExecution({ rule: 'r12', trigger: 'manual' });
+      const invalid = (err: unknown) => (err as { code?: string }).code === 'INVALID_CURSOR';
+      await assert.rejects(store.listExecutions({ cursor: 'not-a-cursor' }), invalid);
+      await assert.rejects(store.listExecutions({ cursor: encodeCursor(42) }), invalid);
+      await assert.rejects(store.listTasks(e.id, { cursor: 'not-a-cursor' }), invalid);
+      await assert.rejects(store.listTasks(e.id, { cursor: encodeCursor(null) }), invalid);
+    });
+
+    if (backend.kind === 'sqlite') {
+      it('a cursor of another listing is not a cursor of this one', async () => {
+        const e = await store.createExecution({ rule: 'r13a', trigger: 'manual' });
+        await store.createExecution({ rule: 'r13a', trigger: 'manual' });
+        await store.addTasks(e.id, 1, [task(1), task(2), task(3)]);
+        const byRule = await store.listExecutions({ rule: 'r13a', limit: 1 });
+        assert.ok(byRule.cursor);
+        assert.equal((await store.listExecutions({ rule: 'r13a', limit: 1, cursor: byRule.cursor })).items.length, 1, 'its own listing takes it');
+        const invalid = (err: unknown) => (err as { code?: string }).code === 'INVALID_CURSOR';
+        await assert.rejects(store.listExecutions({ rule: 'r13b', cursor: byRule.cursor }), invalid);
+        await assert.rejects(store.listExecutions({ cursor: byRule.cursor }), invalid);
+        await assert.rejects(store.listExecutions({ rule: 'r13a', status: 'Failed', cursor: byRule.cursor }), invalid);
+        const tasks = await store.listTasks(e.id, { limit: 1 });
+        assert.ok(tasks.cursor);
+        await assert.rejects(store.listTasks(e.id, { status: 'Pending', cursor: tasks.cursor }), invalid);
+        await assert.rejects(store.listTasks(String(Number(e.id) + 1), { cursor: tasks.cursor }), invalid);
+        await assert.rejects(store.listTasks(e.id, { cursor: byRule.cursor }), invalid);
+      });
+
+      it('a move and its counter deltas commit in one transaction: a failure between the two writes leaves neither', async () => {
+        const { tamper } = h.sqlite!;
+        const e = await store.createExecution({ rule: 'r14', trigger: 'manual' });
+        await store.addTasks(e.id, 1, [task(1), task(2)]);
+        await store.finishPlanning(e.id, 2);
+        const before = await store.getTask(e.id, 1);
+        // Fails the counter write, and only once the task's own write has happened in the same
+        // transaction (the trigger reads the task as Running): a failure mid-move.
+        tamper.exec(`CREATE TRIGGER fail_counters BEFORE UPDATE OF running ON executions
+          WHEN (SELECT status FROM tasks WHERE execution_id = NEW.id AND id = 1) = 'Running'
+          BEGIN SELECT RAISE(ABORT, 'injected: counter write failed after the task write'); END`);
+        const move = taskMove({ kind: 'claim', token: 'w1', now: Date.now(), leaseMs: 60_000, continuation: false });
+        try {
+          await assert.rejects(store.applyMove(e.id, 1, move), /injected: counter write failed after the task write/);
+        } finally {
+          tamper.exec('DROP TRIGGER fail_counters');
+        }
+        assert.deepEqual(await store.getTask(e.id, 1), before, 'the task write was rolled back with the counters');
+        assert.deepEqual(pick((await store.getExecution(e.id))!.counts), { total: 2, pending: 2, running: 0, succeed: 0, failed: 0, stopped: 0 });
+        assert.equal((await store.recount(e.id)).corrected, false, 'nothing to repair');
+        // The same move again: it was never applied, so it applies now (not a repeat).
+        const retried = await store.applyMove(e.id, 1, move);
+        assert.ok(retried.applied && !retried.repeated);
+        assert.deepEqual(pick((await store.getExecution(e.id))!.counts), { total: 2, pending: 1, running: 1, succeed: 0, failed: 0, stopped: 0 });
+
+        // Planning too: tasks and their counts land together or not at all.
+        tamper.exec(`CREATE TRIGGER fail_total BEFORE UPDATE OF total ON executions
+          BEGIN SELECT RAISE(ABORT, 'injected: counts of new tasks failed'); END`);
+        try {
+          await assert.rejects(store.addTasks(e.id, 3, [task(3), task(4)]), /injected/);
+        } finally {
+          tamper.exec('DROP TRIGGER fail_total');
+        }
+        assert.equal(await store.getTask(e.id, 3), undefined, 'no task without its count');
+        assert.equal((await store.getExecution(e.id))!.counts.total, 2);
+      });
+
+      it('counters are a view: a write that bypassed them never closes wrongly, the recount repairs them', async () => {
+        const { tamper } = h.sqlite!;
+        const e = await store.createExecution({ rule: 'r15', trigger: 'manual' });
+        await store.addTasks(e.id, 1, [task(1)]);
+        await store.finishPlanning(e.id, 1);
+        // Counters that say the pending task succeeded (nothing of ours writes that).
+        tamper.prepare('UPDATE executions SET pending = pending - 1, succeed = succeed + 1 WHERE id = ?').run(Number(e.id));
+        assert.equal((await store.settleExecution(e.id))?.status, 'InProgress', 'the recount, not the counters, decides: the task is still Pending');
+        const fixed = await store.recount(e.id);
+        assert.equal(fixed.corrected, true);
+        assert.deepEqual(pick(fixed.counts), { total: 1, pending: 1, running: 0, succeed: 0, failed: 0, stopped: 0 });
+        assert.equal((await store.recount(e.id)).corrected, false, 'in step now');
+        // The other way: a task ended by a write that bypassed the counters is seen by the very next settle.
+        tamper.prepare(`UPDATE tasks SET status = 'Success' WHERE execution_id = ? AND id = 1`).run(Number(e.id));
+        const closed = await store.settleExecution(e.id);
+        assert.equal(closed?.status, 'Succeed');
+        assert.deepEqual(pick(closed!.counts), { total: 1, pending: 0, running: 0, succeed: 1, failed: 0, stopped: 0 }, 'closed with the recount');
+      });
+
+      it('the file: created 0600, history and ids kept across a reopen, a newer schema refused', async () => {
+        const dir = await mkdtemp(join(tmpdir(), 'hr-store-file-'));
+        try {
+          const file = join(dir, 'state.db');
+          let db = openStateDatabase(file);
+          let s = new SqliteTaskStore(db);
+          const a = await s.createExecution({ rule: 'r16', trigger: 'manual' });
+          await s.addTasks(a.id, 1, [task(1)]);
+          await s.applyMove(a.id, 1, taskMove({ kind: 'claim', token: 'w', now: Date.now(), leaseMs: 60_000, continuation: false }));
+          for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) assert.equal((await stat(join(dir, f))).mode & 0o777, 0o600, f);
+          assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+          db.close();
+          db = openStateDatabase(file);
+          s = new SqliteTaskStore(db);
+          assert.equal((await s.getTask(a.id, 1))?.status, 'Running', 'the move survived the close');
+          assert.equal((await s.createExecution({ rule: 'r16', trigger: 'manual' })).id, String(Number(a.id) + 1));
+          db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+          db.close();
+          assert.throws(() => openStateDatabase(file), (err: { code?: string; message?: string }) => err.code === 'DATA_DIR_INVALID' && /newer harbor-replicator/.test(err.message ?? ''));
+          const junk = join(dir, 'junk.db');
+          await writeFile(junk, 'not a database, but long enough to be read as a header by SQLite........................................');
+          assert.throws(() => openStateDatabase(junk), (err: { code?: string }) => err.code === 'DATA_DIR_INVALID');
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
+    }
+  });
+
+  describe(`DeliveryLog and ConfigStore on ${backend.name}`, () => {
+    let h: Harness;
+    before(async () => {
+      h = await backend.start();
+    });
+    after(async () => {
+      await h?.stop();
+    });
+
+    it('the first claim of a delivery wins; later ones read what it started; a released claim is taken afresh', async () => {
+      const { service } = h;
+      assert.equal(await service.claimDelivery('k1', 3600), true);
+      assert.equal(await service.claimDelivery('k1', 3600), false);
+      assert.deepEqual(await service.deliveryExecutions('k1'), [], 'still being handled');
+      await service.recordDelivery('k1', ['7', '8']);
+      assert.deepEqual(await service.deliveryExecutions('k1'), ['7', '8']);
+      assert.deepEqual(await service.deliveryExecutions('never'), []);
+      await service.releaseDelivery('k1');
+      assert.equal(await service.claimDelivery('k1', 3600), true, 'released: the retry is handled afresh');
+      assert.deepEqual(await service.deliveryExecutions('k1'), []);
+    });
+
+    it('config entries: create once, replace only what exists, delete, listed by name', async () => {
+      const { service } = h;
+      assert.equal(await service.putEntry('registry', 'b', { name: 'b', url: 'http://b' }, 'create'), true);
+      assert.equal(await service.putEntry('registry', 'b', { name: 'b', url: 'http://other' }, 'create'), false, 'exists');
+      assert.equal(await service.putEntry('registry', 'a', { name: 'a', url: 'http://a' }, 'replace'), false, 'nothing to replace');
+      assert.equal(await service.putEntry('registry', 'a', { name: 'a', url: 'http://a' }, 'create'), true);
+      assert.equal(await service.putEntry('registry', 'b', { name: 'b', url: 'http://b2', nested: { x: [1, 2] } }, 'replace'), true);
+      assert.equal(await service.putEntry('rule', 'a', { name: 'a' }, 'create'), true, 'kinds are apart');
+      assert.deepEqual(await service.getEntry('registry', 'b'), { name: 'b', url: 'http://b2', nested: { x: [1, 2] } });
+      assert.deepEqual((await service.listEntries('registry')).map((e) => e.name), ['a', 'b']);
+      assert.equal(await service.deleteEntry('registry', 'a'), true);
+      assert.equal(await service.deleteEntry('registry', 'a'), false);
+      assert.equal(await service.getEntry('registry', 'a'), undefined);
+      assert.deepEqual((await service.listEntries('rule')).map((e) => e.name), ['a']);
+    });
+
+    if (backend.kind === 'sqlite') {
+      it('a claim is kept ttlSeconds: an expired one is taken afresh and pruned', async () => {
+        let now = Date.parse('2026-11-23T00:00:00Z');
+        const dir = await mkdtemp(join(tmpdir(), 'hr-deliveries-'));
+        const db = openStateDatabase(join(dir, 'state.db'));
+        try {
+          const service = new SqliteServiceStore(db, () => now);
+          assert.equal(await service.claimDelivery('k', 60), true);
+          await service.recordDelivery('k', ['1']);
+          now += 59_000;
+          assert.equal(await service.claimDelivery('k', 60), false, 'still kept');
+          assert.equal(service.pruneDeliveries(), 0);
+          now += 1_000;
+          assert.equal(await service.claimDelivery('k', 60), true, 'expired: claimed afresh');
+          assert.deepEqual(await service.deliveryExecutions('k'), []);
+          now += 60_000;
+          assert.equal(service.pruneDeliveries(), 1);
+        } finally {
+          db.close();
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
+    }
   });
 }
 

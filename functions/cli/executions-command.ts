@@ -26,7 +26,7 @@ async function withStore(flags: ReadFlags, fn: (store: Reader) => Promise<number
   let embedded;
   try {
     if (flags.server) return await fn(apiReader(flags.server));
-    const { openEmbeddedStore } = await import('../../shared/adapters/embedded-dynamodb.js');
+    const { openEmbeddedStore } = await import('../../shared/adapters/embedded-store.js');
     embedded = await openEmbeddedStore(flags.dataDir ?? DEFAULT_DATA_DIR);
     return await fn(embedded.store);
   } catch (err) {

@@ -35,7 +35,7 @@ export async function runRule(ruleName: string, flags: RunFlags): Promise<number
 }
 
 async function openStore(dir: string) {
-  const { openEmbeddedStore } = await import('../../shared/adapters/embedded-dynamodb.js');
+  const { openEmbeddedStore } = await import('../../shared/adapters/embedded-store.js');
   return openEmbeddedStore(dir);
 }
 
@@ -141,7 +141,10 @@ async function execute(rt: RuleRuntime, config: LoadedConfig, flags: RunFlags, e
   }
 }
 
-/** The data dir cannot be used (another process owns it, or it is not a usable directory): exit 2, as bad usage. */
+/**
+ * The data dir cannot be used (another process owns it, it is not a usable directory, or it is
+ * in the old format): exit 2, as bad usage.
+ */
 export function isDataDirProblem(err: ReplicatorError): boolean {
-  return err.code === 'DATA_DIR_IN_USE' || err.code === 'DATA_DIR_INVALID' || err.code === 'DATA_DIR_LOCK';
+  return err.code === 'DATA_DIR_IN_USE' || err.code === 'DATA_DIR_INVALID' || err.code === 'DATA_DIR_LOCK' || err.code === 'DATA_DIR_OLD_FORMAT';
 }

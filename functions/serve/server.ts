@@ -1,6 +1,6 @@
 import { serve as serveNode, type ServerType } from '@hono/node-server';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { openEmbeddedStore } from '../../shared/adapters/embedded-dynamodb.js';
+import { openEmbeddedStore } from '../../shared/adapters/embedded-store.js';
 import { ReplicatorError } from '../../shared/errors.js';
 import { Scheduler, type SchedulerClock } from '../../shared/executions/scheduler.js';
 import { ReplicationService } from '../../shared/executions/service.js';

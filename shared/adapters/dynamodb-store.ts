@@ -29,8 +29,8 @@ import {
   type TaskStatus,
   type Trigger,
 } from '../executions/model.js';
-import { ReplicatorError } from '../errors.js';
-import { alreadyApplied, applyMove, countDelta, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../executions/transitions.js';
+import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../executions/transitions.js';
+import { decodeCursor as decodeJsonCursor, encodeCursor, InvalidCursorError } from './listing-cursor.js';
 import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../ports.js';
 
 /**
@@ -641,31 +641,6 @@ function moveExpression(executionId: string, move: TaskMove, ttl: number | undef
   };
 }
 
-/** New tasks as the store records them: revision 0; Pending ones due now, others born final. */
-export function newTasks(executionId: string, firstId: number, tasks: readonly NewTask[], now: number): Task[] {
-  const at = new Date(now).toISOString();
-  return tasks.map((t, i) => {
-    const status = t.status ?? 'Pending';
-    const final = status !== 'Pending';
-    return {
-      executionId,
-      id: firstId + i,
-      operation: t.operation,
-      source: t.source,
-      destination: t.destination,
-      digest: t.digest,
-      status,
-      statusText: t.statusText,
-      ...(t.error ? { error: t.error } : {}),
-      attempts: 0,
-      revision: 0,
-      requeues: 0,
-      bytes: 0,
-      ...(final ? { startTime: at, endTime: at } : { queuedAt: now }),
-    };
-  });
-}
-
 /** What settling needs to know of an execution item. */
 function executionFacts(i: Record<string, unknown>): ExecutionFacts {
   return {
@@ -696,29 +671,12 @@ function toExecution(i: Record<string, unknown>, counts: TaskCounts): Execution 
   };
 }
 
-function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-/** A listing cursor this store did not give out for that listing (the API answers 400). */
-export class InvalidCursorError extends ReplicatorError {
-  override name = 'InvalidCursorError';
-  constructor() {
-    super('INVALID_CURSOR', 'cursor: not a cursor of this listing (pass next_cursor from the previous page as is)');
-  }
-}
-
 /** The key attributes a cursor may hold (the table's and its indexes'), all strings. */
 const CURSOR_KEYS = new Set(['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK']);
 
 /** A cursor back into a key, checked to be one of `input`'s: its partition, key attributes only. */
 function decodeCursor(cursor: string, input: QueryCommandInput): Record<string, unknown> {
-  let key: unknown;
-  try {
-    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError();
-  }
+  const key = decodeJsonCursor(cursor);
   if (typeof key !== 'object' || key === null || Array.isArray(key)) throw new InvalidCursorError();
   const entries = Object.entries(key);
   if (entries.length === 0 || entries.some(([k, v]) => !CURSOR_KEYS.has(k) || typeof v !== 'string')) throw new InvalidCursorError();

@@ -1,5 +1,5 @@
 import type { UploadCheckpoint } from '../copy/handover.js';
-import { aggregateStatus, countField, type ExecutionStatus, type TaskCounts, type TaskError, type TaskStatus } from './model.js';
+import { aggregateStatus, countField, type ExecutionStatus, type NewTask, type Task, type TaskCounts, type TaskError, type TaskStatus } from './model.js';
 
 /**
  * The task state machine, pure: every move a task can make, as data. A move says which state it
@@ -216,6 +216,31 @@ export function taskMove(e: TaskEvent): TaskMove {
       return { id, kind: e.kind, expect, to: 'Pending', set: { queuedAt: e.now }, clear: [], inc: { requeues: 1 } };
     }
   }
+}
+
+/** Tasks as they are born (every store records them so): revision 0; Pending ones due now, others born final. */
+export function newTasks(executionId: string, firstId: number, tasks: readonly NewTask[], now: number): Task[] {
+  const at = new Date(now).toISOString();
+  return tasks.map((t, i) => {
+    const status = t.status ?? 'Pending';
+    const final = status !== 'Pending';
+    return {
+      executionId,
+      id: firstId + i,
+      operation: t.operation,
+      source: t.source,
+      destination: t.destination,
+      digest: t.digest,
+      status,
+      statusText: t.statusText,
+      ...(t.error ? { error: t.error } : {}),
+      attempts: 0,
+      revision: 0,
+      requeues: 0,
+      bytes: 0,
+      ...(final ? { startTime: at, endTime: at } : { queuedAt: now }),
+    };
+  });
 }
 
 /** Whether a task's state satisfies a precondition. */
