@@ -177,8 +177,10 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
   let image: Layout;
   let big: Layout;
   let executionQueueUrl: string;
+  let taskQueueUrl: string;
   let webhook: HttpHandler;
   let api: HttpHandler;
+  let sweeper: (event: unknown, context: Context) => Promise<unknown>;
   const savedEnv = { ...process.env };
 
   before(async () => {
@@ -202,6 +204,7 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
     const execution = await queue('executions');
     const task = await queue('tasks');
     executionQueueUrl = execution.url;
+    taskQueueUrl = task.url;
     const endpointDb = `http://127.0.0.1:${dbPort}`;
     const client = new DynamoDBClient({ endpoint: endpointDb, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
     await ensureTable(client, TABLE);
@@ -259,12 +262,14 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
       POWERTOOLS_TRACE_ENABLED: 'false',
     });
     // Imported after the environment is set, as Lambda loads a bundle with its environment.
-    const [w, a, p, c] = await Promise.all([
+    const [w, a, p, c, sw] = await Promise.all([
       import('../functions/lambda/webhook.js'),
       import('../functions/lambda/api.js'),
       import('../functions/lambda/planner.js'),
       import('../functions/lambda/copier.js'),
+      import('../functions/lambda/sweeper.js'),
     ]);
+    sweeper = sw.handler as unknown as (event: unknown, context: Context) => Promise<unknown>;
     webhook = w.handler as unknown as HttpHandler;
     api = a.handler as unknown as HttpHandler;
     sources = new EventSources(sqsClient, { execution, task }, {
@@ -384,5 +389,32 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
     const gone = () => sources.deliveries.filter((d) => d.body.includes('deleted-rule'));
     await sources.until(async () => gone().length > 0, 10_000);
     assert.deepEqual(gone().map((d) => d.failed), [false]);
+  });
+
+  it('the sweeper Lambda requeues tasks whose messages were lost, and the execution ends', async () => {
+    // Something new for the nightly rule (library/**) to copy.
+    await pushLayout(image, `${src.host}/library/swept:1`, { tag: '1.0' });
+    const run = await api(httpEvent('POST', '/api/v1/executions', { rule: 'nightly' }), lambdaContext('api'));
+    assert.equal(run.statusCode, 201, run.body);
+    const { id } = JSON.parse(run.body) as Execution;
+    // Only the planner runs (the copier does not poll yet).
+    for (let i = 0; i < 100 && !(await getJson<Execution>(`/api/v1/executions/${id}`)).planned; i++) {
+      if (!(await sources.pollOnce('execution'))) await sleep(100);
+    }
+    // The task messages are lost (a queue purged by mistake, a message past its retention).
+    for (let i = 0; i < 20; i++) {
+      const r = await sqsClient.send(new ReceiveMessageCommand({ QueueUrl: taskQueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      if (!r.Messages?.length) break;
+      for (const m of r.Messages) await sqsClient.send(new DeleteMessageCommand({ QueueUrl: taskQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
+    }
+    await sleep(200);
+    assert.equal((await getJson<Execution>(`/api/v1/executions/${id}`)).status, 'InProgress', 'stranded: nothing will run its tasks');
+    // The scheduled sweep (its clock: a message due this long ago and not claimed is lost; 0 here).
+    Object.assign(process.env, { TASK_LOST_AFTER_MS: '0', PLAN_GRACE_MS: '0' });
+    const report = (await sweeper({}, lambdaContext('sweeper'))) as { repairs: Record<string, number> };
+    assert.ok((report.repairs.requeue ?? 0) >= 1, JSON.stringify(report));
+    await sources.until(finished(id), 30_000);
+    assert.equal((await getJson<Execution>(`/api/v1/executions/${id}`)).status, 'Succeed');
+    assert.equal(await manifestDigest(dst.url, 'library/swept', '1'), image.top.digest);
   });
 });

@@ -157,6 +157,22 @@ api: {token: {env: API_TOKEN}}
     await finished(first.executions[0]!);
   });
 
+  it('two tags of one digest pushed within the same second (occur_at) are two deliveries: both tags replicate', async () => {
+    // CI pushes :v1 then :latest of one build: Harbor stamps both events with the same second.
+    await pushLayout(app, `${src.host}/library/app:ci-v1`);
+    await pushLayout(app, `${src.host}/library/app:ci-latest`);
+    const v1 = await webhook(harborPayload('PUSH_ARTIFACT', src.host, 'library/app', app.top.digest, 'ci-v1', 1_700_000_250));
+    const latest = await webhook(harborPayload('PUSH_ARTIFACT', src.host, 'library/app', app.top.digest, 'ci-latest', 1_700_000_250));
+    assert.equal(v1.status, 202);
+    assert.equal(latest.status, 202, 'not answered as a duplicate');
+    const [a, b] = [((await v1.json()) as { executions: string[] }).executions, ((await latest.json()) as { executions: string[] }).executions];
+    assert.notDeepEqual(a, b);
+    assert.equal((await finished(a[0]!)).status, 'Succeed');
+    assert.equal((await finished(b[0]!)).status, 'Succeed');
+    assert.equal(await manifestDigest(dst.url, 'pushed/app', 'ci-v1'), app.top.digest);
+    assert.equal(await manifestDigest(dst.url, 'pushed/app', 'ci-latest'), app.top.digest);
+  });
+
   it('DELETE_ARTIFACT with replicate_deletion removes it at the destination', async () => {
     await pushLayout(app, `${dst.host}/pushed/doomed:1`);
     const res = await webhook(harborPayload('DELETE_ARTIFACT', src.host, 'library/doomed', app.top.digest, '1', 1_700_000_300));
