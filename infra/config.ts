@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config, RegistryConfig, SecretRef } from '../shared/rules/config-schema.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../shared/rules/load-config.js';
-import { scheduleName } from '../shared/adapters/eventbridge-schedules.js';
-import { eventBridgeSchedules } from '../shared/rules/eventbridge-cron.js';
+import { scheduleName } from '../shared/adapters/aws/eventbridge-schedules.js';
+import { eventBridgeSchedules } from '../shared/adapters/aws/eventbridge-cron.js';
 
 /** The CDK context key naming the config file (`npx cdk deploy -c config=replicator.yaml`). */
 export const CONFIG_CONTEXT_KEY = 'config';

@@ -3,6 +3,7 @@ import { PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cd
 import { CfnSchedule, CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { scheduleInput } from '../shared/adapters/aws/eventbridge-cron.js';
 import type { ScheduledRule } from './config.js';
 import { acknowledge } from './nag.js';
 
@@ -51,7 +52,7 @@ export class RuleSchedules extends Construct {
         target: {
           arn: props.executionQueue.queueArn,
           roleArn: this.role.roleArn,
-          input: JSON.stringify({ scheduledRule: s.rule }),
+          input: scheduleInput(s.rule),
         },
       });
       schedule.node.addDependency(this.group);

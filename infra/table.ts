@@ -3,7 +3,7 @@ import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } fr
 import { Construct } from 'constructs';
 
 /**
- * The global secondary indexes, exactly as `ensureTable` (shared/adapters/dynamodb-store.ts)
+ * The global secondary indexes, exactly as `ensureTable` (shared/adapters/aws/dynamodb-store.ts)
  * creates them for the local modes: the same store code runs on both.
  */
 export const TABLE_INDEXES = [

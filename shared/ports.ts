@@ -115,6 +115,20 @@ export interface Queue<T> {
   extend(receipt: string, visibilityMs: number): Promise<void>;
 }
 
+/** How an in-process queue behaves (visibility timeout, backpressure). */
+export interface LocalQueueOptions {
+  /** A received message not acked within this is delivered again. */
+  visibilityTimeoutMs: number;
+  /** `send` waits while this many messages are queued. */
+  highWater: number;
+}
+
+/** A queue in this process (`run`, `serve`): it also tells how many messages are queued or in flight. */
+export type LocalQueue<T> = Queue<T> & { readonly size: number };
+
+/** Makes the in-process queues of a local host (the host chooses the implementation). */
+export type LocalQueueFactory = <T>(opts: LocalQueueOptions) => LocalQueue<T>;
+
 /**
  * Webhook deliveries already taken (Harbor retries a delivery it thinks timed out): the first
  * claim of a key wins; later ones read the executions it started.

@@ -3,6 +3,7 @@
 // crosses the wire: ECR tokens as registry credentials against a real Basic-auth registry, and
 // an aws-ecr destination copied with one streamed PUT whatever copy_by_chunk says.
 import assert from 'node:assert/strict';
+import { newMemoryQueue } from '../shared/adapters/local/memory-queue.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,10 +36,10 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { parseEcrHost, EcrRegistries } from '../shared/adapters/ecr-registry.js';
-import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-store.js';
-import { EventBridgeSchedules, scheduleName } from '../shared/adapters/eventbridge-schedules.js';
-import { SecretsManagerStore } from '../shared/adapters/secrets-manager-store.js';
+import { parseEcrHost, EcrRegistries } from '../shared/adapters/aws/ecr-registry.js';
+import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/local/embedded-store.js';
+import { EventBridgeSchedules, scheduleName } from '../shared/adapters/aws/eventbridge-schedules.js';
+import { SecretsManagerStore } from '../shared/adapters/aws/secrets-manager-store.js';
 import { copyImage } from '../shared/copy/image-copy.js';
 import { ReplicatorError } from '../shared/errors.js';
 import { runExecution } from '../shared/executions/local-runner.js';
@@ -314,7 +315,7 @@ describe('ECR API (mocked)', () => {
     const { mock, regions, c, ecr } = setup();
     const expires = c.t + 12 * 3600_000;
     mock.on(GetAuthorizationTokenCommand).resolvesOnce(token('pw-1', expires)).resolves(token('pw-2', expires + 12 * 3600_000));
-    const provider = ecr.credentials(ECR_HOST);
+    const provider = ecr.credentialsFor(ECR_HOST);
     assert.deepEqual(await provider(), { username: 'AWS', password: 'pw-1' });
     c.t = expires - 30 * 60_000 - 1;
     assert.deepEqual(await provider(), { username: 'AWS', password: 'pw-1' });
@@ -332,25 +333,25 @@ describe('ECR API (mocked)', () => {
       .rejectsOnce(Object.assign(new Error('User is not authorized to perform: ecr:GetAuthorizationToken'), { name: 'AccessDeniedException' }))
       .resolvesOnce({ authorizationData: [{ authorizationToken: b64('no-colon-s3cret'), expiresAt: new Date(c.t + 3600_000) }] })
       .resolves(token('pw', c.t + 12 * 3600_000));
-    await assert.rejects(ecr.credentials(ECR_HOST)(), /^ReplicatorError: ECR GetAuthorizationToken in eu-west-1 failed: AccessDeniedException: User is not authorized/);
-    await assert.rejects(ecr.credentials(ECR_HOST)(), (err: Error) => /no token of the form/.test(err.message) && !err.message.includes('s3cret'));
+    await assert.rejects(ecr.credentialsFor(ECR_HOST)(), /^ReplicatorError: ECR GetAuthorizationToken in eu-west-1 failed: AccessDeniedException: User is not authorized/);
+    await assert.rejects(ecr.credentialsFor(ECR_HOST)(), (err: Error) => /no token of the form/.test(err.message) && !err.message.includes('s3cret'));
     const other = '210987654321.dkr.ecr.eu-west-1.amazonaws.com';
-    const got = await Promise.all([ecr.credentials(ECR_HOST)(), ecr.credentials(ECR_HOST)(), ecr.credentials(other)()]);
+    const got = await Promise.all([ecr.credentialsFor(ECR_HOST)(), ecr.credentialsFor(ECR_HOST)(), ecr.credentialsFor(other)()]);
     assert.deepEqual(got.map((x) => x.password), ['pw', 'pw', 'pw']);
     assert.equal(mock.commandCalls(GetAuthorizationTokenCommand).length, 3);
   });
 
   it('a host that is not ECR is refused by name', () => {
     const { ecr } = setup();
-    assert.throws(() => ecr.credentials('registry.example.com'), (err: ReplicatorError) => err.code === 'ECR_HOST' && /"registry\.example\.com" is not an ECR registry host/.test(err.message));
+    assert.throws(() => ecr.credentialsFor('registry.example.com'), (err: ReplicatorError) => err.code === 'ECR_HOST' && /"registry\.example\.com" is not an ECR registry host/.test(err.message));
   });
 
   it('an existing repository: DescribeRepositories {registryId, repositoryNames} only, once per process', async () => {
     const { mock, ecr } = setup();
     mock.on(DescribeRepositoriesCommand).resolves({ repositories: [{ repositoryName: 'team/app' }] });
-    const repos = ecr.repositories(ECR_HOST);
+    const repos = ecr.repositoriesAt(ECR_HOST);
     assert.deepEqual(await Promise.all([repos.ensure('team/app'), repos.ensure('team/app')]), ['exists', 'exists']);
-    assert.equal(await ecr.repositories(ECR_HOST).ensure('team/app'), 'exists');
+    assert.equal(await ecr.repositoriesAt(ECR_HOST).ensure('team/app'), 'exists');
     assert.deepEqual(mock.commandCalls(DescribeRepositoriesCommand).map((c) => c.args[0].input), [{ registryId: '123456789012', repositoryNames: ['team/app'] }]);
     assert.equal(mock.commandCalls(CreateRepositoryCommand).length, 0);
   });
@@ -359,7 +360,7 @@ describe('ECR API (mocked)', () => {
     const { mock, ecr } = setup();
     mock.on(DescribeRepositoriesCommand).rejects(new RepositoryNotFoundException({ message: 'not found', ...meta }));
     mock.on(CreateRepositoryCommand).resolves({ repository: { repositoryName: 'team/new' } });
-    assert.equal(await ecr.repositories(ECR_HOST).ensure('team/new'), 'created');
+    assert.equal(await ecr.repositoriesAt(ECR_HOST).ensure('team/new'), 'created');
     assert.deepEqual(mock.commandCalls(CreateRepositoryCommand).map((c) => c.args[0].input), [{ registryId: '123456789012', repositoryName: 'team/new' }]);
   });
 
@@ -367,7 +368,7 @@ describe('ECR API (mocked)', () => {
     const { mock, ecr } = setup();
     mock.on(DescribeRepositoriesCommand).rejects(new RepositoryNotFoundException({ message: 'not found', ...meta }));
     mock.on(CreateRepositoryCommand).rejects(new RepositoryAlreadyExistsException({ message: 'exists', ...meta }));
-    assert.equal(await ecr.repositories(ECR_HOST).ensure('team/raced'), 'exists');
+    assert.equal(await ecr.repositoriesAt(ECR_HOST).ensure('team/raced'), 'exists');
   });
 
   it('a failure names the repository and is tried again by the next caller', async () => {
@@ -376,7 +377,7 @@ describe('ECR API (mocked)', () => {
       .on(DescribeRepositoriesCommand)
       .rejectsOnce(Object.assign(new Error('not authorized to perform: ecr:DescribeRepositories'), { name: 'AccessDeniedException' }))
       .resolves({ repositories: [] });
-    const repos = ecr.repositories(ECR_HOST);
+    const repos = ecr.repositoriesAt(ECR_HOST);
     await assert.rejects(repos.ensure('team/app'), (err: ReplicatorError) => {
       assert.equal(err.code, 'ECR_REPOSITORY');
       assert.equal(err.message, `${ECR_HOST}/team/app: ECR DescribeRepositories failed: AccessDeniedException: not authorized to perform: ecr:DescribeRepositories`);
@@ -429,7 +430,7 @@ describe('ECR wiring', () => {
 
   it('ECR tokens are registry credentials: a copy authenticates with them (Basic and Bearer), one token for all requests', async () => {
     const { mock, ecr } = mockedEcr();
-    const provider = ecr.credentials(ECR_HOST);
+    const provider = ecr.credentialsFor(ECR_HOST);
     for (const reg of [ecrLike, tokenReg]) {
       const ref = parseReference(`${reg.host}/team/app:1`);
       await copyImage(
@@ -451,7 +452,7 @@ describe('ECR wiring', () => {
 `,
       'test.yaml',
     );
-    const clients = new RegistryClients({ secrets: { env: { ECR_PW: 'static-pw' } }, ecr });
+    const clients = new RegistryClients({ secrets: { env: { ECR_PW: 'static-pw' } }, ecr: async () => ecr });
     const staticClient = await clients.get(loaded.registry('ecr-static'));
     assert.deepEqual(staticClient.options.credentials, { username: 'AWS', password: 'static-pw' });
     assert.deepEqual(made, [], 'no ECR client for a registry with credentials');
@@ -475,7 +476,7 @@ rules:
 `,
       'test.yaml',
     );
-    const clients = new RegistryClients({ secrets: {}, ecr });
+    const clients = new RegistryClients({ secrets: {}, ecr: async () => ecr });
     const rt = await ruleRuntime(loaded, 'create', clients, { secrets: {} });
     await Promise.all([rt.ensureDestinationRepository!('team/app'), rt.ensureDestinationRepository!('team/app')]);
     await rt.ensureDestinationRepository!('team/other');
@@ -503,7 +504,7 @@ rules:
     const patches = (repo: string) => ecrProxy.log.filter((x) => x.method === 'PATCH' && x.path.startsWith(`/v2/${repo}/blobs/uploads/`)).length;
     const ensured: string[] = [];
     const rt = await ruleRuntime(loaded, 'to-ecr', clients, { secrets });
-    const e = await runExecution({ store: embedded.store, config: loaded, runtime: { ...rt, ensureDestinationRepository: async (repo) => void ensured.push(repo) }, trigger: 'manual' });
+    const e = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config: loaded, runtime: { ...rt, ensureDestinationRepository: async (repo) => void ensured.push(repo) }, trigger: 'manual' });
     assert.equal(e.status, 'Succeed');
     assert.equal(await manifestDigest(ecrLike.url, 'e/a', '1', basic('AWS', 'ecr-token-pw')), imageA.top.digest);
     assert.deepEqual(ensured, ['e/a']);
@@ -511,7 +512,7 @@ rules:
     assert.ok(ecrProxy.log.some((x) => x.method === 'PUT' && x.path.startsWith('/v2/e/a/blobs/uploads/')));
 
     // The same rule into another registry type does chunk: the ECR exception is what kept it out.
-    const plain = await runExecution({ store: embedded.store, config: loaded, runtime: await ruleRuntime(loaded, 'to-plain', clients, { secrets }), trigger: 'manual' });
+    const plain = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config: loaded, runtime: await ruleRuntime(loaded, 'to-plain', clients, { secrets }), trigger: 'manual' });
     assert.equal(plain.status, 'Succeed');
     assert.ok(patches('p/b') > 0, 'docker-registry destination: chunked');
   });

@@ -14,10 +14,10 @@ import { request } from 'undici';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBServiceStore } from '../shared/adapters/dynamodb-service-store.js';
-import { openEmbeddedStore } from '../shared/adapters/embedded-store.js';
-import { DynamoDBTaskStore, ensureTable } from '../shared/adapters/dynamodb-store.js';
-import { MemoryQueue } from '../shared/adapters/memory-queue.js';
+import { DynamoDBServiceStore } from '../shared/adapters/aws/dynamodb-service-store.js';
+import { openEmbeddedStore } from '../shared/adapters/local/embedded-store.js';
+import { DynamoDBTaskStore, ensureTable } from '../shared/adapters/aws/dynamodb-store.js';
+import { MemoryQueue } from '../shared/adapters/local/memory-queue.js';
 import { describeError } from '../shared/errors.js';
 import type { PlanJob, TaskMessage } from '../shared/executions/messages.js';
 import { aggregateStatus, emptyCounts, countField, type Execution, type Task } from '../shared/executions/model.js';
@@ -167,7 +167,11 @@ rules:
       retryDelayMs: () => 20,
       leaseMs: 1500, // an abandoned worker's message comes back, and its task is taken over, within the test
       clock,
-      queues: { task: taskQueue, plan: planQueue },
+      // The service asks for its task queue, then its plan queue.
+      newQueue: (() => {
+        const made = [taskQueue, planQueue];
+        return <T>() => made.shift() as unknown as FaultyQueue<T>;
+      })(),
     });
     const ids: string[] = [];
     try {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-store.js';
-import { MemoryQueue } from '../shared/adapters/memory-queue.js';
+import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/local/embedded-store.js';
+import { MemoryQueue } from '../shared/adapters/local/memory-queue.js';
 import type { PlanJob, TaskMessage } from '../shared/executions/messages.js';
 import type { Execution } from '../shared/executions/model.js';
 import { ReplicationService } from '../shared/executions/service.js';
@@ -33,6 +33,9 @@ const TOKEN = 'faults-token';
 /** A queue whose next `failNext` sends throw, as SQS does when it is unreachable. */
 class FlakyQueue<T> implements Queue<T> {
   failNext = 0;
+  get size(): number {
+    return this.inner.size;
+  }
   constructor(readonly inner: MemoryQueue<T>) {}
   async send(messages: T[], delayMs?: number): Promise<void> {
     if (this.failNext > 0) {
@@ -109,10 +112,14 @@ rules:
       secrets: {},
       log: silentLog,
       counters: noCounters,
-      queues: { plan: planQueue },
+      // The plan queue is the flaky one: the service asks for it second.
+      newQueue: (() => {
+        let n = 0;
+        return <T>(o: { visibilityTimeoutMs: number; highWater: number }) => (n++ === 1 ? (planQueue as unknown as FlakyQueue<T>) : new MemoryQueue<T>(o));
+      })(),
     });
     await service.start();
-    app = createApp({ service, store: embedded.store, config: view, clients, log: silentLog, counters: noCounters, webhookAuth: WEBHOOK_AUTH, apiToken: TOKEN });
+    app = createApp({ service, store: embedded.store, config: view, clients, log: silentLog, counters: noCounters, webhookAuth: WEBHOOK_AUTH, auth: { bearer: TOKEN } });
   });
   after(async () => {
     await service?.close(0);
@@ -199,7 +206,8 @@ rules:
     ]);
     await embedded.store.finishPlanning(e.id, 1);
     // The first worker's copy is slow (its blob at 1 MiB/s), and its lease short: it lapses before its first heartbeat.
-    srcProxy.add({ method: 'GET', path: /\/v2\/large\/app\/blobs\//, fault: { kind: 'throttle', bytesPerSecond: 1024 * 1024 } });
+    const layer = big.blobs.find((b) => b.size > 1024 * 1024)!.digest;
+    srcProxy.add({ method: 'GET', path: new RegExp(`/v2/large/app/blobs/${layer}`), fault: { kind: 'throttle', bytesPerSecond: 1024 * 1024 } });
     const queue = new MemoryQueue<TaskMessage>();
     await queue.send([{ executionId: e.id, taskId: 1 }, { executionId: e.id, taskId: 1 }]);
     const [first, second] = await queue.receive(2, 0);

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/embedded-store.js';
+import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/local/embedded-store.js';
 import { ACTIVE_REASON, runExecution, type RunEvent } from '../shared/executions/local-runner.js';
 import { planArtifactEvent } from '../shared/executions/planner.js';
 import { processTask } from '../shared/executions/worker.js';
-import { MemoryQueue } from '../shared/adapters/memory-queue.js';
+import { newMemoryQueue, MemoryQueue } from '../shared/adapters/local/memory-queue.js';
 import { HostStates } from '../shared/registry/backoff.js';
 import { parseConfig } from '../shared/rules/load-config.js';
 import { RegistryClients } from '../shared/rules/registry-endpoint.js';
@@ -60,7 +60,7 @@ ${rules}`;
     return { config, runtime: await ruleRuntime(config, name, new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} }) };
   };
   const run = async (rules: string, name: string, extra: { signal?: AbortSignal; onEvent?: (e: RunEvent) => void } = {}) =>
-    runExecution({ store: embedded.store, ...(await runtimeOf(rules, name)), trigger: 'manual', retryDelayMs: () => 20, ...extra });
+    runExecution({ store: embedded.store, newQueue: newMemoryQueue, ...(await runtimeOf(rules, name)), trigger: 'manual', retryDelayMs: () => 20, ...extra });
   const mirror = (name: string, ns: string, filters = '[{type: name, value: "library/*"}, {type: tag, value: "rc*", decoration: excludes}]') =>
     `  - {name: ${name}, src_registry: src, dest_registry: dst, dest_namespace: ${ns}, filters: ${filters}}`;
 
@@ -208,7 +208,7 @@ rules:
       assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '1'), undefined, 'the tag was not pushed with the older content');
 
       // A run now plans what the tag names: the newer content, under the tag.
-      const again = await runExecution({ store: embedded.store, config, runtime, trigger: 'manual' });
+      const again = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config, runtime, trigger: 'manual' });
       assert.equal(again.status, 'Succeed', JSON.stringify((await embedded.store.listTasks(again.id, {})).items));
       assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '1'), other.top.digest);
     } finally {
@@ -326,7 +326,7 @@ export async function resolve(specifier, context, next) {
       const holder = spawn(process.execPath, [
         '--input-type=module',
         '-e',
-        `const m = await import(${JSON.stringify(new URL('../shared/adapters/embedded-store.js', import.meta.url).href)}); await m.openEmbeddedStore(${JSON.stringify(dataDir)}); console.log('locked'); setTimeout(() => {}, 60000);`,
+        `const m = await import(${JSON.stringify(new URL('../shared/adapters/local/embedded-store.js', import.meta.url).href)}); await m.openEmbeddedStore(${JSON.stringify(dataDir)}); console.log('locked'); setTimeout(() => {}, 60000);`,
       ], { stdio: ['ignore', 'pipe', 'inherit'] });
       try {
         await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));

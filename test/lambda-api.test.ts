@@ -18,8 +18,8 @@ import {
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import dynalite from 'dynalite';
-import { ensureTable } from '../shared/adapters/dynamodb-store.js';
-import { DynamoDBServiceStore } from '../shared/adapters/dynamodb-service-store.js';
+import { ensureTable } from '../shared/adapters/aws/dynamodb-store.js';
+import { DynamoDBServiceStore } from '../shared/adapters/aws/dynamodb-service-store.js';
 import { startListener, type RecordingListener } from './support/listener.js';
 
 const TABLE = 'harbor-replicator-api-test';

@@ -15,7 +15,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import dynalite from 'dynalite';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
-import { ensureTable } from '../shared/adapters/dynamodb-store.js';
+import { ensureTable } from '../shared/adapters/aws/dynamodb-store.js';
 import type { Execution, Task } from '../shared/executions/model.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { imageLayout, pushLayout, type Layout } from './support/fixtures.js';

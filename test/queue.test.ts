@@ -2,7 +2,7 @@
 // redelivery, delayed retries, dead letters after N receives, and backpressure for planners.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryQueue } from '../shared/adapters/memory-queue.js';
+import { MemoryQueue } from '../shared/adapters/local/memory-queue.js';
 
 describe('MemoryQueue', () => {
   it('delivers a message not acked again after its visibility timeout', async () => {

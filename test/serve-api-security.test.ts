@@ -9,7 +9,7 @@ import { readdir, readFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openEmbeddedStore } from '../shared/adapters/embedded-store.js';
+import { openEmbeddedStore } from '../shared/adapters/local/embedded-store.js';
 import type { Log } from '../shared/observability/telemetry.js';
 import { silentLog } from '../shared/observability/telemetry.js';
 import { parseConfig } from '../shared/rules/load-config.js';

@@ -14,7 +14,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
-import { receivedFromSqsRecord, SqsQueue } from '../shared/adapters/sqs-queue.js';
+import { SqsQueue } from '../shared/adapters/aws/sqs-queue.js';
+import { receivedFromSqsRecord } from '../functions/lambda/sqs-batch.js';
 import { ReplicatorError } from '../shared/errors.js';
 import type { Received } from '../shared/ports.js';
 

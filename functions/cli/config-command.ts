@@ -3,7 +3,7 @@ import { endpointOf } from '../../shared/rules/registry-endpoint.js';
 import { parseEncryptionKey } from '../../shared/rules/sealed-secret.js';
 import { resolveSecret } from '../../shared/rules/secrets.js';
 import { loadConfigForCommand } from './config-file.js';
-import { EXIT } from './main.js';
+import { EXIT } from './exit-codes.js';
 
 /** `harbor-replicator config check`: validates, checks secrets resolve, prints one line per rule. */
 export async function runConfigCheck(opts: { config?: string }): Promise<number> {

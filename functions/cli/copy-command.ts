@@ -5,7 +5,7 @@ import { RegistryClient, type RegistryOptions } from '../../shared/registry/clie
 import { dockerConfigCredentials, parseCredentials } from '../../shared/registry/docker-config.js';
 import { apiHost, formatReference, parseReference, type ImageReference } from '../../shared/registry/reference.js';
 import { formatBytes, parseSize } from '../../shared/util/units.js';
-import { EXIT } from './main.js';
+import { EXIT } from './exit-codes.js';
 import { createProgressView } from './progress-view.js';
 
 interface CopyFlags {

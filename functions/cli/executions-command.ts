@@ -2,8 +2,8 @@ import { EXECUTION_STATUSES, TASK_STATUSES, type Execution, type ExecutionStatus
 import { ReplicatorError, UsageError } from '../../shared/errors.js';
 import type { TaskStore } from '../../shared/ports.js';
 import { formatBytes } from '../../shared/util/units.js';
-import { EXIT } from './main.js';
-import { DEFAULT_DATA_DIR, isDataDirProblem } from './run-command.js';
+import { EXIT } from './exit-codes.js';
+import { DEFAULT_DATA_DIR, isDataDirProblem } from './data-dir.js';
 import { executionSummary, taskRef } from './run-progress.js';
 
 interface ReadFlags {
@@ -26,7 +26,7 @@ async function withStore(flags: ReadFlags, fn: (store: Reader) => Promise<number
   let embedded;
   try {
     if (flags.server) return await fn(apiReader(flags.server));
-    const { openEmbeddedStore } = await import('../../shared/adapters/embedded-store.js');
+    const { openEmbeddedStore } = await import('../../shared/adapters/local/embedded-store.js');
     embedded = await openEmbeddedStore(flags.dataDir ?? DEFAULT_DATA_DIR);
     return await fn(embedded.store);
   } catch (err) {

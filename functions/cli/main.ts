@@ -1,7 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
-/** Exit codes of every command. */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
+import { EXIT } from './exit-codes.js';
+
+export { EXIT };
 
 function parseBool(flag: string) {
   return (value: string | undefined): boolean => {

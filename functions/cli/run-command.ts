@@ -5,7 +5,8 @@ import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import type { LoadedConfig } from '../../shared/rules/load-config.js';
 import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import { loadConfigForCommand } from './config-file.js';
-import { EXIT } from './main.js';
+import { DEFAULT_DATA_DIR, isDataDirProblem } from './data-dir.js';
+import { EXIT } from './exit-codes.js';
 
 interface RunFlags {
   config?: string;
@@ -19,8 +20,6 @@ interface RunFlags {
 
 /** Excluded artifacts kept for `--json` (their count is always exact). */
 const MAX_LISTED_EXCLUSIONS = 1000;
-/** Where the embedded state lives unless --data-dir says otherwise. */
-export const DEFAULT_DATA_DIR = '.harbor-replicator';
 
 /** `harbor-replicator run RULE`: plans the rule and copies (or, with --dry-run, prints the plan). */
 export async function runRule(ruleName: string, flags: RunFlags): Promise<number> {
@@ -35,7 +34,7 @@ export async function runRule(ruleName: string, flags: RunFlags): Promise<number
 }
 
 async function openStore(dir: string) {
-  const { openEmbeddedStore } = await import('../../shared/adapters/embedded-store.js');
+  const { openEmbeddedStore } = await import('../../shared/adapters/local/embedded-store.js');
   return openEmbeddedStore(dir);
 }
 
@@ -49,7 +48,8 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
   let runtime: RuleRuntime;
   try {
     loaded.rule(ruleName);
-    const clients = new RegistryClients({ secrets: {}, onEvent, limits: limitsOf(loaded.config) });
+    // ECR's API (and the AWS SDK) is loaded only if an aws-ecr registry without a credential needs it.
+    const clients = new RegistryClients({ secrets: {}, onEvent, limits: limitsOf(loaded.config), ecr: async () => (await import('../../shared/adapters/aws/ecr-registry.js')).loadEcr() });
     runtime = await ruleRuntime(loaded, ruleName, clients, { secrets: {}, onEvent });
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;
@@ -127,7 +127,8 @@ async function execute(rt: RuleRuntime, config: LoadedConfig, flags: RunFlags, e
   process.once('SIGTERM', onSignal);
   const started = performance.now();
   try {
-    const execution = await runExecution({ store: embedded.store, config, runtime: rt, trigger: 'manual', signal: stop.signal, onEvent: (e) => progress.onEvent(e) });
+    const { newMemoryQueue } = await import('../../shared/adapters/local/memory-queue.js');
+    const execution = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config, runtime: rt, trigger: 'manual', signal: stop.signal, onEvent: (e) => progress.onEvent(e) });
     progress.finish();
     if (flags.json) process.stdout.write(`${JSON.stringify(execution)}\n`);
     else process.stdout.write(`${executionSummary(execution, (performance.now() - started) / 1000)}\n`);
@@ -139,12 +140,4 @@ async function execute(rt: RuleRuntime, config: LoadedConfig, flags: RunFlags, e
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/**
- * The data dir cannot be used (another process owns it, it is not a usable directory, or it is
- * in the old format): exit 2, as bad usage.
- */
-export function isDataDirProblem(err: ReplicatorError): boolean {
-  return err.code === 'DATA_DIR_IN_USE' || err.code === 'DATA_DIR_INVALID' || err.code === 'DATA_DIR_LOCK' || err.code === 'DATA_DIR_OLD_FORMAT';
 }

@@ -1,7 +1,7 @@
 import { ReplicatorError } from '../../shared/errors.js';
 import { loadConfigForCommand } from './config-file.js';
-import { EXIT } from './main.js';
-import { DEFAULT_DATA_DIR } from './run-command.js';
+import { EXIT } from './exit-codes.js';
+import { DEFAULT_DATA_DIR } from './data-dir.js';
 
 /** `harbor-replicator serve`: runs until SIGTERM/SIGINT, then shuts down within a bounded time. */
 export async function runServe(flags: { config?: string; listen?: string; dataDir?: string }): Promise<number> {

@@ -2,7 +2,7 @@
 // tasks, the same routes as `serve`. Rules created or changed here get their EventBridge
 // schedules (name prefix `api-`) created, updated or deleted after each change.
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import { EventBridgeSchedules } from '../../shared/adapters/eventbridge-schedules.js';
+import { EventBridgeSchedules } from '../../shared/adapters/aws/eventbridge-schedules.js';
 import { ENV, requireEnv } from './environment.js';
 import { httpHandler } from './http.js';
 import type { LambdaRuntime } from './runtime.js';

@@ -9,8 +9,7 @@ import { processTask } from '../../shared/executions/worker.js';
 import { recordWorkerEvent } from '../../shared/executions/worker-log.js';
 import type { TaskStore } from '../../shared/ports.js';
 import { lambdaRuntime } from './runtime.js';
-import { receivedFromSqsRecord } from '../../shared/adapters/sqs-queue.js';
-import { EventSourceQueue, processSqsEvent } from './sqs-batch.js';
+import { EventSourceQueue, processSqsEvent, receivedFromSqsRecord } from './sqs-batch.js';
 
 /** Blob locations at destinations, kept while the container lives (mounts across tasks). */
 const locations = new BlobLocations(10_000);

@@ -34,7 +34,7 @@ export function httpHandler(opts: HttpFunctionOptions) {
         config: rt.config,
         clients: rt.clients,
         log: rt.log,
-        apiToken: undefined, // the gateway authorizes /api/v1 with IAM
+        auth: 'authorized-by-host', // the gateway authorizes /api/v1 with IAM
         onConfigChange: async () => {
           rt.invalidate();
           await opts.onConfigChange?.(rt);

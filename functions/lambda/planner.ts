@@ -5,12 +5,12 @@
 // recorded are not recorded twice.
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describeError, ReplicatorError } from '../../shared/errors.js';
-import type { ExecutionMessage, PlanJob } from '../../shared/executions/messages.js';
+import type { ExecutionMessage } from '../../shared/adapters/aws/eventbridge-cron.js';
+import type { PlanJob } from '../../shared/executions/messages.js';
 import { failPlanning, runPlanJob } from '../../shared/executions/plan-job.js';
 import { isRetryableTaskError } from '../../shared/executions/worker.js';
 import { lambdaRuntime, type LambdaRuntime } from './runtime.js';
-import { receivedFromSqsRecord } from '../../shared/adapters/sqs-queue.js';
-import { processSqsEvent } from './sqs-batch.js';
+import { processSqsEvent, receivedFromSqsRecord } from './sqs-batch.js';
 
 /** Deliveries of a plan job before its planning is failed for good (the queue's DLQ allows 5). */
 const MAX_PLAN_DELIVERIES = 3;

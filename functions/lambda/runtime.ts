@@ -4,15 +4,17 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { DynamoDBTaskStore } from '../../shared/adapters/dynamodb-store.js';
-import { DynamoDBServiceStore } from '../../shared/adapters/dynamodb-service-store.js';
-import { SecretsManagerStore } from '../../shared/adapters/secrets-manager-store.js';
-import { SqsQueue } from '../../shared/adapters/sqs-queue.js';
+import { DynamoDBTaskStore } from '../../shared/adapters/aws/dynamodb-store.js';
+import { DynamoDBServiceStore } from '../../shared/adapters/aws/dynamodb-service-store.js';
+import { SecretsManagerStore } from '../../shared/adapters/aws/secrets-manager-store.js';
+import { loadEcr } from '../../shared/adapters/aws/ecr-registry.js';
+import { SqsQueue } from '../../shared/adapters/aws/sqs-queue.js';
 import { ExecutionFrontdoor } from '../../shared/executions/frontdoor.js';
-import type { ExecutionMessage, TaskMessage } from '../../shared/executions/messages.js';
+import type { ExecutionMessage } from '../../shared/adapters/aws/eventbridge-cron.js';
+import type { TaskMessage } from '../../shared/executions/messages.js';
 import { ApiSecrets } from '../../shared/rules/api-secrets.js';
 import { ConfigView } from '../../shared/rules/config-view.js';
-import { eventBridgeSchedules } from '../../shared/rules/eventbridge-cron.js';
+import { eventBridgeSchedules } from '../../shared/adapters/aws/eventbridge-cron.js';
 import { parseConfig } from '../../shared/rules/load-config.js';
 import { limitsOf } from '../../shared/rules/config-schema.js';
 import { apiRegistryUrlProblem, RegistryClients, type NetworkRules } from '../../shared/rules/registry-endpoint.js';
@@ -84,7 +86,7 @@ export class LambdaRuntime {
       registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network),
       log: this.log,
     });
-    this.clients = new RegistryClients({ secrets: this.secrets, apiRegistries: this.config, network, limits: limitsOf(file.config) });
+    this.clients = new RegistryClients({ secrets: this.secrets, apiRegistries: this.config, network, limits: limitsOf(file.config), ecr: loadEcr });
     this.runtimes = new RuleRuntimes(() => this.config.loaded, this.clients, { secrets: this.secrets });
     this.frontdoor = new ExecutionFrontdoor({
       store: this.store,

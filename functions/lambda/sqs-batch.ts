@@ -1,5 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { parseMessage } from '../../shared/adapters/aws/sqs-queue.js';
 import type { Queue, Received } from '../../shared/ports.js';
 import type { LambdaRuntime } from './runtime.js';
 
@@ -66,4 +67,9 @@ export async function processSqsEvent(
   } finally {
     if (rt.metrics.hasStoredMetrics()) rt.metrics.publishStoredMetrics();
   }
+}
+
+/** A record of a Lambda SQS event as a received message (for `processTask` and the planner). */
+export function receivedFromSqsRecord<T>(record: Pick<SQSRecord, 'messageId' | 'receiptHandle' | 'body'> & { attributes: Pick<SQSRecord['attributes'], 'ApproximateReceiveCount'> }): Received<T> {
+  return parseMessage<T>(record.messageId, record.receiptHandle, record.body, record.attributes?.ApproximateReceiveCount);
 }

@@ -1,6 +1,7 @@
-import { serve as serveNode, type ServerType } from '@hono/node-server';
+import { serve as serveNode, type HttpBindings, type ServerType } from '@hono/node-server';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { openEmbeddedStore } from '../../shared/adapters/embedded-store.js';
+import { openEmbeddedStore } from '../../shared/adapters/local/embedded-store.js';
+import { newMemoryQueue } from '../../shared/adapters/local/memory-queue.js';
 import { ReplicatorError } from '../../shared/errors.js';
 import { Scheduler, type SchedulerClock } from '../../shared/executions/scheduler.js';
 import { ReplicationService } from '../../shared/executions/service.js';
@@ -84,9 +85,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const log = opts.log ?? new Logger({ serviceName: 'harbor-replicator' });
     const view = new ConfigView(opts.config, embedded.service, { apiSecrets, registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network), log });
     await view.refresh();
-    const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config) });
+    const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config), ecr: loadEcrOnFirstUse });
     const counters = new PrometheusCounters(async () => (await embedded.store.activeExecutions()).length);
     const service = new ReplicationService({
+      newQueue: newMemoryQueue,
       store: embedded.store,
       deliveries: embedded.service,
       config: view,
@@ -111,7 +113,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       counters,
       metrics: () => counters.metrics(),
       webhookAuth,
-      apiToken,
+      // Node: read an oversized body away, so the client gets the 413 instead of a reset.
+      onBodyTooLarge: (c) => (c.env as HttpBindings).incoming.resume(),
+      auth: { bearer: apiToken },
       pingTimeoutMs: opts.pingTimeoutMs,
       onConfigChange: () => {
         service.invalidate();
@@ -153,3 +157,6 @@ function splitListen(listen: string): [string, string] {
   if (!m) throw new ReplicatorError('USAGE', `--listen: "${listen}" is not host:port (e.g. 127.0.0.1:8080)`);
   return [m[1] ?? m[2]!, m[3]!];
 }
+
+/** ECR's API, for `aws-ecr` registries without a credential: the AWS SDK is loaded only then. */
+const loadEcrOnFirstUse = async () => (await import('../../shared/adapters/aws/ecr-registry.js')).loadEcr();

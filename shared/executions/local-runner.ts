@@ -1,8 +1,7 @@
 import { setMaxListeners } from 'node:events';
-import { MemoryQueue } from '../adapters/memory-queue.js';
 import { BlobLocations } from '../copy/blob-locations.js';
 import { noCounters, silentLog, type Log } from '../observability/telemetry.js';
-import type { DeliveryLog, TaskStore } from '../ports.js';
+import type { DeliveryLog, LocalQueueFactory, TaskStore } from '../ports.js';
 import type { LoadedConfig } from '../rules/load-config.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import { ExecutionFrontdoor } from './frontdoor.js';
@@ -34,6 +33,8 @@ const noDeliveries: DeliveryLog = {
  */
 export async function runExecution(opts: {
   store: TaskStore;
+  /** Makes the in-process queues (the host's). */
+  newQueue: LocalQueueFactory;
   config: LoadedConfig;
   runtime: RuleRuntime;
   trigger: Trigger;
@@ -47,8 +48,8 @@ export async function runExecution(opts: {
   const rule = runtime.rule;
   const log = opts.log ?? silentLog;
   const concurrency = rule.concurrency;
-  const planQueue = new MemoryQueue<PlanJob>();
-  const taskQueue = new MemoryQueue<TaskMessage>({ highWater: Math.max(64, concurrency * 8), visibilityTimeoutMs: 10 * 60_000 });
+  const planQueue = opts.newQueue<PlanJob>({ highWater: 10, visibilityTimeoutMs: 10 * 60_000 });
+  const taskQueue = opts.newQueue<TaskMessage>({ highWater: Math.max(64, concurrency * 8), visibilityTimeoutMs: 10 * 60_000 });
   const frontdoor = new ExecutionFrontdoor({ store, deliveries: noDeliveries, config: () => opts.config, planQueue, log, counters: noCounters });
 
   const execution = await frontdoor.runRule(rule.name, opts.trigger);

@@ -1,9 +1,10 @@
 import type { HarborArtifactEvent } from '../harbor/webhook.js';
 
 /**
- * The queue contracts, in one place: what the front door sends the planners, what the planners
- * send the workers, and what a schedule sends. The same messages go through the in-process
- * queues of `run` and `serve` and through SQS on AWS.
+ * The queue contracts of the engine, in one place: what the front door sends the planners, what
+ * the planners send the workers. The same messages go through the in-process queues of `run` and
+ * `serve` and through SQS on AWS (where a schedule's message joins them on the execution queue:
+ * see adapters/aws/eventbridge-cron.ts).
  */
 
 /** Work for a planner: a rule's full plan, or one artifact of a webhook event. */
@@ -14,14 +15,6 @@ export interface PlanJob {
   /** Resuming a planning a crash interrupted (artifacts already recorded are skipped). */
   resume?: boolean;
 }
-
-/** A schedule's firing (EventBridge Scheduler sends `{"scheduledRule": "<name>"}`): the planner creates the execution. */
-export interface ScheduleMessage {
-  scheduledRule: string;
-}
-
-/** A message on the execution queue. */
-export type ExecutionMessage = PlanJob | ScheduleMessage;
 
 /** A task queue message: the task itself is read from the store. */
 export interface TaskMessage {

@@ -1,11 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { MemoryQueue } from '../adapters/memory-queue.js';
 import { BlobLocations } from '../copy/blob-locations.js';
 import { describeError, ReplicatorError } from '../errors.js';
 import type { HarborArtifactEvent } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
-import type { DeliveryLog, Queue, TaskStore } from '../ports.js';
+import type { DeliveryLog, LocalQueueFactory, Queue, TaskStore } from '../ports.js';
 import type { ConfigView } from '../rules/config-view.js';
 import type { RegistryClients } from '../rules/registry-endpoint.js';
 import { RuleRuntimes, type RuleRuntime } from '../rules/rule-runtime.js';
@@ -34,8 +33,8 @@ export interface ServiceDeps {
   retryDelayMs?: (attempt: number) => number;
   /** The sweeper's clock (tests inject one); the system clock by default. */
   clock?: SchedulerClock;
-  /** The queues (tests inject faulty ones); in-process queues by default. */
-  queues?: { task?: Queue<TaskMessage>; plan?: Queue<PlanJob> };
+  /** Makes the in-process queues (the host's MemoryQueue; tests wrap it in faults). */
+  newQueue: LocalQueueFactory;
   /** Workers' lease on a task (default 10 minutes, renewed every third of it). */
   leaseMs?: number;
 }
@@ -84,8 +83,8 @@ export class ReplicationService {
 
   constructor(private readonly deps: ServiceDeps) {
     this.clock = deps.clock ?? systemClock;
-    this.taskQueue = deps.queues?.task ?? new MemoryQueue<TaskMessage>({ highWater: 10_000, visibilityTimeoutMs: TASK_VISIBILITY_MS });
-    this.planQueue = deps.queues?.plan ?? new MemoryQueue<PlanJob>({ highWater: 100_000, visibilityTimeoutMs: PLAN_VISIBILITY_MS });
+    this.taskQueue = deps.newQueue<TaskMessage>({ highWater: 10_000, visibilityTimeoutMs: TASK_VISIBILITY_MS });
+    this.planQueue = deps.newQueue<PlanJob>({ highWater: 100_000, visibilityTimeoutMs: PLAN_VISIBILITY_MS });
     this.runtimes = new RuleRuntimes(() => deps.config.loaded, deps.clients, { secrets: deps.secrets });
     setMaxListeners(0, this.closing.signal, this.accepting.signal);
     this.frontdoor = new ExecutionFrontdoor({

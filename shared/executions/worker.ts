@@ -53,8 +53,6 @@ export interface WorkerDeps {
   cutoffAt?: number;
 }
 
-/** Chunk size of `copy_by_chunk` when the destination sets none (Harbor's default). */
-const DEFAULT_CHUNK = 10 * 1024 * 1024;
 
 /**
  * Registry answers that another run may not get: a blob not yet linked when a manifest is pushed
@@ -266,9 +264,7 @@ async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadl
     { source: rt.sourceClient, destination: rt.destinationClient },
     {
       override: rule.override,
-      // ECR: one streamed PUT, whatever copy_by_chunk says. It wants non-final PATCH parts of
-      // 5 MB or more and has answered later PATCH bodies as discarded, so chunks buy nothing there.
-      chunkSize: rule.copy_by_chunk && rt.destination.type !== 'aws-ecr' ? (rt.destination.chunk_size ?? DEFAULT_CHUNK) : undefined,
+      chunkSize: rt.uploadChunkSize,
       bytesPerSecond: rule.speed > 0 ? rule.speed * 1024 : undefined,
       platforms: rule.platforms,
       locations: deps.locations,

@@ -17,8 +17,11 @@ export interface ApiDeps {
   store: TaskStore;
   config: ConfigView;
   clients: RegistryClients;
-  /** The bearer token; undefined when the gateway authorizes (IAM on AWS). */
-  apiToken: string | undefined;
+  /**
+   * Who may call: a bearer token checked here (`serve`), or callers the host has authorized
+   * before the request reaches the routes (API Gateway with IAM on AWS).
+   */
+  auth: { bearer: string } | 'authorized-by-host';
   /** Called after registries or rules change through the API. */
   onConfigChange?: () => void | Promise<void>;
   /** How long a registry ping may take (default 10 s). */
@@ -50,8 +53,8 @@ export function apiRoutes(deps: ApiDeps): Hono {
   const api = new Hono();
   api.get('/openapi.json', (c) => c.json(openApiDocument));
   api.use(async (c, next) => {
-    if (deps.apiToken === undefined) return next(); // API Gateway checked IAM already
-    if (!secretEquals(bearerToken(c.req.header('authorization')), deps.apiToken)) return error(c, 401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
+    if (deps.auth === 'authorized-by-host') return next();
+    if (!secretEquals(bearerToken(c.req.header('authorization')), deps.auth.bearer)) return error(c, 401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
     await next();
   });
 

@@ -1,4 +1,4 @@
-import type { Hono } from 'hono';
+import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Frontdoor } from '../executions/frontdoor.js';
 import { parseHarborWebhook } from '../harbor/webhook.js';
@@ -13,6 +13,8 @@ export interface WebhookDeps {
   counters: Counters;
   /** The whole `Authorization` header Harbor's webhook policy sends. */
   webhookAuth: string | undefined;
+  /** The host's part in refusing an oversized body (Node: read the rest away, so the client gets the 413, not a reset). */
+  onBodyTooLarge?: ((c: Context) => void) | undefined;
 }
 
 /** Harbor's webhook bodies are small; anything larger is refused. */
@@ -40,8 +42,7 @@ export function mountWebhook(app: Hono, deps: WebhookDeps): void {
     bodyLimit({
       maxSize: WEBHOOK_BODY_LIMIT,
       onError: (c) => {
-        // On Node, read the rest of the body away so the client gets the 413 instead of a reset.
-        (c.env as { incoming?: { resume(): void } } | undefined)?.incoming?.resume();
+        deps.onBodyTooLarge?.(c);
         c.header('connection', 'close');
         deps.counters.webhook('too_large');
         return error(c, 413, 'PAYLOAD_TOO_LARGE', `body over ${WEBHOOK_BODY_LIMIT} bytes`);

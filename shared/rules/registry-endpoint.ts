@@ -1,4 +1,3 @@
-import type { EcrRegistries } from '../adapters/ecr-registry.js';
 import { ReplicatorError } from '../errors.js';
 import { addressRule, HostPatterns, urlRefusal, type ConnectPolicy } from '../registry/address-policy.js';
 import type { HostStates } from '../registry/backoff.js';
@@ -10,6 +9,7 @@ import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import { HarborApi } from '../sources/harbor-api.js';
 import type { RegistryConfig } from './config-schema.js';
 import type { ApiRegistryAccess, ApiRegistryDirectory } from './config-view.js';
+import type { RegistryPlatform, RegistryPlatformLoader } from './registry-platform.js';
 import { resolveSecret, type SecretSources } from './secrets.js';
 
 /** Docker Hub's API host, whatever URL the config names it by. */
@@ -52,11 +52,12 @@ export interface ClientDeps {
   hosts?: HostStates | undefined;
   onEvent?: ((e: HttpEvent) => void) | undefined;
   /**
-   * AWS ECR's API: credentials of `aws-ecr` registries configured without `credential`, and
-   * `create_repositories`. Default: the AWS SDK's, loaded on first use (a process without such
-   * registries never loads it, so the local CLI works without AWS). Tests inject mocked clients.
+   * AWS ECR's API (see registry-platform.ts): credentials of `aws-ecr` registries configured
+   * without `credential`, and `create_repositories`. Given by the entry points as a loader, called
+   * on first use: a process without such registries never loads the AWS SDK. Without it, such a
+   * registry is an error naming it.
    */
-  ecr?: EcrRegistries | undefined;
+  ecr?: RegistryPlatformLoader | undefined;
   /** The config's `limits:` (`limitsOf`), for every registry of the process; defaults otherwise. */
   limits?: Limits | undefined;
   /**
@@ -100,7 +101,7 @@ export function connectPolicyOf(reg: RegistryConfig, origin: 'file' | 'api', net
  */
 export class RegistryClients {
   private readonly clients = new Map<string, { version: string; client: Promise<RegistryClient> }>();
-  private ecrApi: Promise<EcrRegistries> | undefined;
+  private ecrApi: Promise<RegistryPlatform> | undefined;
 
   constructor(private readonly deps: ClientDeps) {}
 
@@ -109,11 +110,14 @@ export class RegistryClients {
     return this.deps.limits ?? DEFAULT_LIMITS;
   }
 
-  /** ECR's API, shared by every rule of the process (tokens per region, repositories checked). */
-  ecr(): Promise<EcrRegistries> {
-    this.ecrApi ??= this.deps.ecr
-      ? Promise.resolve(this.deps.ecr)
-      : import('../adapters/ecr-registry.js').then((m) => new m.EcrRegistries());
+  /**
+   * ECR's API, shared by every rule of the process (tokens per region, repositories checked);
+   * `path` names the registry that needs it in the error when this process has none.
+   */
+  ecr(path: string): Promise<RegistryPlatform> {
+    const load = this.deps.ecr;
+    if (!load) return Promise.reject(new ReplicatorError('ECR_UNAVAILABLE', `${path} (aws-ecr): this command has no access to AWS ECR's API; give the registry a credential`));
+    this.ecrApi ??= load();
     return this.ecrApi;
   }
 
@@ -129,9 +133,9 @@ export class RegistryClients {
   private async credentialsFor(reg: RegistryConfig, path: string, api: ApiRegistryAccess | undefined): Promise<CredentialsSource | undefined> {
     const fixed = api ? await api.credentials() : reg.credential ? await credentialsOf(reg, path, this.deps.secrets) : undefined;
     if (fixed || reg.type !== 'aws-ecr') return fixed;
-    const ecr = await this.ecr();
+    const ecr = await this.ecr(path);
     try {
-      return ecr.credentials(endpointOf(reg).host);
+      return ecr.credentialsFor(endpointOf(reg).host);
     } catch (err) {
       throw new ReplicatorError('ECR_HOST', `${path} (aws-ecr, no credential): ${(err as Error).message}`, { cause: err });
     }

@@ -10,6 +10,7 @@ import type { RegistryConfig, RuleConfig } from './config-schema.js';
 import type { LoadedConfig } from './load-config.js';
 import type { PlanInput } from './plan.js';
 import { endpointOf, type RegistryClients } from './registry-endpoint.js';
+import { uploadChunkSize } from './registry-types.js';
 import type { SecretSources } from './secrets.js';
 
 /** Everything needed to plan and run one rule: its registries' clients and its source lister. */
@@ -32,6 +33,8 @@ export interface RuleRuntime {
    */
   ensureDestinationRepository: ((repository: string) => Promise<void>) | undefined;
   planInput(signal?: AbortSignal): PlanInput;
+  /** What a copy uploads blobs in at the destination (the rule's `copy_by_chunk`, as the destination type allows); undefined: one streamed PUT. */
+  uploadChunkSize: number | undefined;
 }
 
 /** Wires a rule: clients shared through `clients`, a Harbor API lister for `type: harbor` sources. */
@@ -60,6 +63,7 @@ export async function ruleRuntime(
     destinationHarbor,
     sourceHarbor,
     ensureDestinationRepository: await repositoryPreparer(destination, pathOf(destination), destinationHarbor, clients),
+    uploadChunkSize: uploadChunkSize(rule.copy_by_chunk, destination),
     planInput: (signal) => ({
       rule,
       source,
@@ -115,10 +119,10 @@ async function repositoryPreparer(
     return async (repository) => void (await ensureProject(repository.split('/', 1)[0]!));
   }
   if (destination.type === 'aws-ecr' && destination.create_repositories) {
-    const ecr = await clients.ecr();
+    const ecr = await clients.ecr(path);
     let repositories;
     try {
-      repositories = ecr.repositories(endpointOf(destination).host);
+      repositories = ecr.repositoriesAt(endpointOf(destination).host);
     } catch (err) {
       throw new ReplicatorError('ECR_HOST', `${path} (aws-ecr, create_repositories): ${(err as Error).message}`, { cause: err });
     }

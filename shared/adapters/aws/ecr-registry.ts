@@ -1,6 +1,7 @@
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { ReplicatorError } from '../errors.js';
-import type { CredentialsProvider } from '../registry/auth.js';
+import { ReplicatorError } from '../../errors.js';
+import type { CredentialsProvider } from '../../registry/auth.js';
+import type { RegistryPlatform, RegistryPlatformLoader } from '../../rules/registry-platform.js';
 import { EcrAuthorizationTokens } from './ecr-auth.js';
 import { EcrRepositories } from './ecr-repositories.js';
 
@@ -37,7 +38,7 @@ export interface EcrRegistriesOptions {
  * already checked (per registry) are shared by every rule; an API client is made per region on
  * first use, so a process that never meets an ECR registry never makes one.
  */
-export class EcrRegistries {
+export class EcrRegistries implements RegistryPlatform {
   private readonly clients = new Map<string, ECRClient>();
   private readonly tokens = new Map<string, EcrAuthorizationTokens>();
   private readonly repos = new Map<string, EcrRepositories>();
@@ -48,7 +49,7 @@ export class EcrRegistries {
   }
 
   /** Credentials for the registry at `host`, refreshed before its token expires. */
-  credentials(host: string): CredentialsProvider {
+  credentialsFor(host: string): CredentialsProvider {
     const { region } = this.hostOf(host, 'get registry credentials');
     let tokens = this.tokens.get(region);
     if (!tokens) {
@@ -60,7 +61,7 @@ export class EcrRegistries {
   }
 
   /** Repository creation in the registry at `host`. */
-  repositories(host: string): EcrRepositories {
+  repositoriesAt(host: string): EcrRepositories {
     const { accountId, region } = this.hostOf(host, 'create repositories');
     const key = `${accountId}/${region}`;
     let repos = this.repos.get(key);
@@ -85,3 +86,6 @@ export class EcrRegistries {
     return parsed;
   }
 }
+
+/** The loader the entry points give the engine (`ClientDeps.ecr`): one EcrRegistries per process, made on first use. */
+export const loadEcr: RegistryPlatformLoader = async () => new EcrRegistries();

@@ -9,8 +9,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ReplicatorError } from '../errors.js';
-import type { Queue, Received } from '../ports.js';
+import { ReplicatorError } from '../../errors.js';
+import type { Queue, Received } from '../../ports.js';
 
 /** SQS limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/). */
 const MAX_BATCH_ENTRIES = 10;
@@ -35,14 +35,6 @@ export interface SqsQueueOptions {
    * redrive policy moves it to the dead-letter queue after its last receive.
    */
   onInvalidMessage?: (err: ReplicatorError) => void;
-}
-
-/** The fields of a Lambda SQS event record read here (aws-lambda's `SQSRecord` has them). */
-export interface SqsRecordLike {
-  messageId: string;
-  receiptHandle: string;
-  body: string;
-  attributes: { ApproximateReceiveCount: string };
 }
 
 /**
@@ -179,16 +171,11 @@ export class SqsQueue<T> implements Queue<T> {
 }
 
 /**
- * A record of a Lambda SQS event as a received message (for `processTask` and the planner):
- * the JSON body parsed, the receive count read. A body that is not JSON throws a
- * ReplicatorError (`QUEUE_MESSAGE_INVALID`) naming the message id, so the handler can report
- * that one record as failed.
+ * An SQS message as a received one: the JSON body parsed, the receive count read. A body that is
+ * not JSON throws a ReplicatorError (`QUEUE_MESSAGE_INVALID`) naming the message id (never its
+ * content), so its handler can report that one message as failed.
  */
-export function receivedFromSqsRecord<T>(record: SqsRecordLike): Received<T> {
-  return parseMessage<T>(record.messageId, record.receiptHandle, record.body, record.attributes?.ApproximateReceiveCount);
-}
-
-function parseMessage<T>(messageId: string, receipt: string, body: string, receiveCount: string | undefined): Received<T> {
+export function parseMessage<T>(messageId: string, receipt: string, body: string, receiveCount: string | undefined): Received<T> {
   let parsed: T;
   try {
     parsed = JSON.parse(body) as T;

@@ -1,4 +1,4 @@
-import type { Queue, Received } from '../ports.js';
+import type { LocalQueueFactory, LocalQueueOptions, Queue, Received } from '../../ports.js';
 
 interface Entry<T> {
   id: number;
@@ -137,3 +137,6 @@ export class MemoryQueue<T> implements Queue<T> {
     this.wake();
   }
 }
+
+/** The in-process queues of `run` and `serve`. */
+export const newMemoryQueue: LocalQueueFactory = <T>(opts: LocalQueueOptions) => new MemoryQueue<T>(opts);

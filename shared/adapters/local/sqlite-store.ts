@@ -1,5 +1,5 @@
 import type { Database, Value } from 'better-sqlite3';
-import { ReplicatorError } from '../errors.js';
+import { ReplicatorError } from '../../errors.js';
 import {
   countField,
   emptyCounts,
@@ -12,10 +12,10 @@ import {
   type TaskError,
   type TaskStatus,
   type Trigger,
-} from '../executions/model.js';
-import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type TaskMove } from '../executions/transitions.js';
-import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../ports.js';
-import { decodeCursor, encodeCursor, InvalidCursorError } from './listing-cursor.js';
+} from '../../executions/model.js';
+import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type TaskMove } from '../../executions/transitions.js';
+import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../ports.js';
+import { decodeCursor, encodeCursor, InvalidCursorError } from '../listing-cursor.js';
 
 /**
  * The TaskStore on the embedded SQLite file (schema in `sqlite-database.ts`), for the one

@@ -1,6 +1,6 @@
 import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ecr';
-import { ReplicatorError } from '../errors.js';
-import type { Credentials } from '../registry/auth.js';
+import { ReplicatorError } from '../../errors.js';
+import type { Credentials } from '../../registry/auth.js';
 
 /** Fetch a new token this long before the current one expires (ECR tokens last 12 hours). */
 export const ECR_REFRESH_MARGIN_MS = 30 * 60_000;

@@ -1,3 +1,5 @@
+import type { PlanJob } from '../../executions/messages.js';
+
 /** A cron expression EventBridge Scheduler cannot run, and why. */
 export class CronTranslationError extends Error {
   override name = 'CronTranslationError';
@@ -81,4 +83,20 @@ export function eventBridgeSchedules(
     }
   });
   return { schedules, problems };
+}
+
+/**
+ * What an EventBridge schedule sends to the execution queue when it fires (the target's Input,
+ * verbatim): the planner turns it into a scheduled execution of the rule.
+ */
+export interface ScheduleMessage {
+  scheduledRule: string;
+}
+
+/** A message on the execution queue on AWS: a plan job, or a schedule's firing. */
+export type ExecutionMessage = PlanJob | ScheduleMessage;
+
+/** The Input of a rule's schedule (the stack's `rule-*` and the API's `api-*` schedules alike). */
+export function scheduleInput(rule: string): string {
+  return JSON.stringify({ scheduledRule: rule } satisfies ScheduleMessage);
 }

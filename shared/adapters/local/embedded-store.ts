@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ReplicatorError } from '../errors.js';
+import { ReplicatorError } from '../../errors.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { openStateDatabase } from './sqlite-database.js';
 import { SqliteServiceStore } from './sqlite-service-store.js';

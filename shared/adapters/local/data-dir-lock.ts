@@ -1,7 +1,7 @@
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ReplicatorError } from '../errors.js';
+import { ReplicatorError } from '../../errors.js';
 
 /** Another live process owns the data dir. */
 export class DataDirInUseError extends ReplicatorError {

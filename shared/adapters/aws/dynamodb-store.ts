@@ -28,10 +28,10 @@ import {
   type TaskError,
   type TaskStatus,
   type Trigger,
-} from '../executions/model.js';
-import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../executions/transitions.js';
-import { decodeCursor as decodeJsonCursor, encodeCursor, InvalidCursorError } from './listing-cursor.js';
-import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../ports.js';
+} from '../../executions/model.js';
+import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../../executions/transitions.js';
+import { decodeCursor as decodeJsonCursor, encodeCursor, InvalidCursorError } from '../listing-cursor.js';
+import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../ports.js';
 
 /**
  * The TaskStore on one DynamoDB table (`@aws-sdk/client-dynamodb`; dynalite locally):

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { ConfigStore, DeliveryLog } from '../ports.js';
+import type { ConfigStore, DeliveryLog } from '../../ports.js';
 
 type Kind = 'registry' | 'rule';
 

@@ -5,8 +5,8 @@ import {
   RepositoryNotFoundException,
   type ECRClient,
 } from '@aws-sdk/client-ecr';
-import { ReplicatorError } from '../errors.js';
-import { oncePerKey } from '../util/once-per-key.js';
+import { ReplicatorError } from '../../errors.js';
+import { oncePerKey } from '../../util/once-per-key.js';
 
 /** One ECR registry (an account in a region) whose missing repositories are created. */
 export interface EcrRepositoriesOptions {

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import type { ConfigStore, DeliveryLog } from '../ports.js';
+import type { ConfigStore, DeliveryLog } from '../../ports.js';
 
 type Kind = 'registry' | 'rule';
 

@@ -12,10 +12,10 @@ import {
   type SchedulerClient,
 } from '@aws-sdk/client-scheduler';
 import pLimit from 'p-limit';
-import { ReplicatorError } from '../errors.js';
-import type { ScheduleStore } from '../ports.js';
-import type { RuleConfig } from '../rules/config-schema.js';
-import { CronTranslationError, toEventBridgeCron } from '../rules/eventbridge-cron.js';
+import { ReplicatorError } from '../../errors.js';
+import type { ScheduleStore } from '../../ports.js';
+import type { RuleConfig } from '../../rules/config-schema.js';
+import { CronTranslationError, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
 
 /** Where the managed schedules live and what they send. */
 export interface EventBridgeSchedulesOptions {
@@ -137,7 +137,7 @@ export class EventBridgeSchedules implements ScheduleStore {
         Target: {
           Arn: this.opts.queueArn,
           RoleArn: this.opts.roleArn,
-          Input: JSON.stringify({ scheduledRule: rule.name }),
+          Input: scheduleInput(rule.name),
           RetryPolicy: { ...RETRY_POLICY },
         },
         State: 'ENABLED',

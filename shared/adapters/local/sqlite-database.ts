@@ -1,6 +1,6 @@
 import Sqlite, { type Database } from 'better-sqlite3';
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
-import { ReplicatorError } from '../errors.js';
+import { ReplicatorError } from '../../errors.js';
 
 /**
  * The embedded state's one SQLite file (better-sqlite3: synchronous, in this process): the
