@@ -4,14 +4,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { SecretStore } from '../shared/ports.js';
+import type { SecretStore } from '../shared/rules/ports.js';
 import { parseApiRegistryBody, parseStoredApiRegistry, storedValue } from '../shared/rules/api-registry.js';
 import { ApiCredentialError, ApiSecrets } from '../shared/rules/api-secrets.js';
 import { ConfigView } from '../shared/rules/config-view.js';
 import { parseConfig } from '../shared/rules/load-config.js';
 import { credentialsOf } from '../shared/rules/registry-endpoint.js';
 import { parseEncryptionKey, seal, unseal } from '../shared/rules/sealed-secret.js';
-import type { ConfigStore } from '../shared/ports.js';
+import type { ConfigStore } from '../shared/rules/ports.js';
 
 /** A ConfigStore in memory. */
 function memoryStore(entries: Record<string, Record<string, unknown>> = {}): ConfigStore {

@@ -15,7 +15,7 @@ import { ReplicationService } from '../shared/executions/service.js';
 import { processTask, type WorkerEvent } from '../shared/executions/worker.js';
 import { createApp } from '../shared/http/app.js';
 import { noCounters, silentLog } from '../shared/observability/telemetry.js';
-import type { Queue, Received } from '../shared/ports.js';
+import type { Queue, Received } from '../shared/executions/ports.js';
 import { HostStates } from '../shared/registry/backoff.js';
 import { ConfigView } from '../shared/rules/config-view.js';
 import { parseConfig } from '../shared/rules/load-config.js';

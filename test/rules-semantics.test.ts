@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type { FilterConfig } from '../shared/rules/config-schema.js';
 import { DestinationNameError, destinationRepository, pathRuleOf } from '../shared/rules/destination.js';
 import { RuleFilter } from '../shared/rules/filters.js';
-import { matchPattern, specificNames } from '../shared/rules/pattern.js';
+import { matchPattern, specificNames } from '../shared/harbor/patterns.js';
 
 describe('patterns match as doublestar v1.3.4 does', () => {
   // Rows from doublestar's own test table, and the filters Harbor users write.

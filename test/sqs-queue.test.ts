@@ -17,7 +17,7 @@ import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { SqsQueue } from '../shared/adapters/aws/sqs-queue.js';
 import { receivedFromSqsRecord } from '../functions/lambda/sqs-batch.js';
 import { ReplicatorError } from '../shared/errors.js';
-import type { Received } from '../shared/ports.js';
+import type { Received } from '../shared/executions/ports.js';
 
 interface Msg {
   n: number;

@@ -23,7 +23,8 @@ import { SqliteServiceStore } from '../shared/adapters/local/sqlite-service-stor
 import { SqliteTaskStore } from '../shared/adapters/local/sqlite-store.js';
 import type { Execution, NewTask } from '../shared/executions/model.js';
 import { taskMove, type TaskEvent } from '../shared/executions/transitions.js';
-import type { ConfigStore, DeliveryLog, TaskStore } from '../shared/ports.js';
+import type { DeliveryLog, TaskStore } from '../shared/executions/ports.js';
+import type { ConfigStore } from '../shared/rules/ports.js';
 import { startDynamoDBLocal, type DynamoDBLocal } from './support/dynamodb-local.js';
 
 const task = (i: number, status?: NewTask['status']): NewTask => ({

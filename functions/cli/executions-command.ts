@@ -1,6 +1,6 @@
 import { EXECUTION_STATUSES, TASK_STATUSES, type Execution, type ExecutionStatus, type Task, type TaskStatus } from '../../shared/executions/model.js';
 import { ReplicatorError, UsageError } from '../../shared/errors.js';
-import type { TaskStore } from '../../shared/ports.js';
+import type { TaskStore } from '../../shared/executions/ports.js';
 import { formatBytes } from '../../shared/util/units.js';
 import { EXIT } from './exit-codes.js';
 import { DEFAULT_DATA_DIR, isDataDirProblem } from './data-dir.js';

@@ -7,7 +7,7 @@ import { BlobLocations } from '../../shared/copy/blob-locations.js';
 import type { TaskMessage } from '../../shared/executions/messages.js';
 import { processTask } from '../../shared/executions/worker.js';
 import { recordWorkerEvent } from '../../shared/executions/worker-log.js';
-import type { TaskStore } from '../../shared/ports.js';
+import type { TaskStore } from '../../shared/executions/ports.js';
 import { lambdaRuntime } from './runtime.js';
 import { EventSourceQueue, processSqsEvent, receivedFromSqsRecord } from './sqs-batch.js';
 

@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseMessage } from '../../shared/adapters/aws/sqs-queue.js';
-import type { Queue, Received } from '../../shared/ports.js';
+import type { Queue, Received } from '../../shared/executions/ports.js';
 import type { LambdaRuntime } from './runtime.js';
 
 /** A record the handler asked to see again later: reported as a batch item failure. */

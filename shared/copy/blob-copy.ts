@@ -107,14 +107,6 @@ export async function transferBlob(src: BlobSource, dst: BlobTarget, prepared: P
   }
 }
 
-/** Copies one blob: `prepareBlob`, then `transferBlob` when it is not already there. */
-export async function copyBlob(src: BlobSource, dst: BlobTarget, opts: BlobCopyOptions): Promise<BlobOutcome> {
-  const prepared = await prepareBlob(src, dst, opts);
-  if (typeof prepared === 'string') return prepared;
-  await transferBlob(src, dst, prepared, opts);
-  return 'copied';
-}
-
 /** The state of one blob upload across its attempts. */
 class BlobUpload {
   private readonly verifier: BlobVerifier;

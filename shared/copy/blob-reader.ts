@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAbort, ReplicatorError, SizeMismatchError, StoppedError, throwIfStopped } from '../errors.js';
-import { header, type RegistryClient } from '../registry/client.js';
+import type { RegistryClient } from '../registry/client.js';
+import { header } from '../registry/http.js';
 import { isRetryableNetworkError, RegistryError } from '../registry/errors.js';
 import { closeBody } from '../registry/http.js';
 

@@ -1,7 +1,7 @@
 import { describeError, ReplicatorError } from '../errors.js';
 import { normalizeHost, type HarborArtifactEvent } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
-import type { DeliveryLog, Queue, TaskStore } from '../ports.js';
+import type { DeliveryLog, Queue, TaskStore } from './ports.js';
 import type { RuleConfig } from '../rules/config-schema.js';
 import type { LoadedConfig } from '../rules/load-config.js';
 import { RuleFilter } from '../rules/filters.js';

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { BlobLocations } from '../copy/blob-locations.js';
 import { noCounters, silentLog, type Log } from '../observability/telemetry.js';
-import type { DeliveryLog, LocalQueueFactory, TaskStore } from '../ports.js';
+import type { DeliveryLog, LocalQueueFactory, TaskStore } from './ports.js';
 import type { LoadedConfig } from '../rules/load-config.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import { ExecutionFrontdoor } from './frontdoor.js';

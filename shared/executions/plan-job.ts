@@ -2,10 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { describeError, ReplicatorError } from '../errors.js';
 import type { Log } from '../observability/telemetry.js';
 import { linkSignals } from '../util/signals.js';
-import type { Queue, TaskStore } from '../ports.js';
+import type { Queue, TaskStore } from './ports.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { PlanJob, TaskMessage } from './messages.js';
 import { planArtifactEvent, planExecution, taskKey, type PlanSummary } from './planner.js';
+
+/** What a planning job needs from its host. */
+export interface PlanJobDeps {
+  store: TaskStore;
+  taskQueue: Pick<Queue<TaskMessage>, 'send'>;
+  runtime: (rule: string) => Promise<RuleRuntime>;
+  log: Log;
+  /** Progress of a full planning, after each batch recorded. */
+  onPlanned?: ((s: PlanSummary) => void) | undefined;
+}
 
 /** How long a planner's lease on a planning lasts without renewal (renewed every quarter of it). */
 export const PLAN_LEASE_MS = 2 * 60_000;
@@ -18,19 +28,7 @@ export const PLAN_LEASE_MS = 2 * 60_000;
  * sweeper, which resumes it. Closes the planning in the store; a failure is thrown to the caller
  * (see `failPlanning`).
  */
-export async function runPlanJob(
-  job: PlanJob,
-  deps: {
-    store: TaskStore;
-    taskQueue: Pick<Queue<TaskMessage>, 'send'>;
-    runtime: (rule: string) => Promise<RuleRuntime>;
-    log: Log;
-    signal?: AbortSignal | undefined;
-    now?: () => number;
-    /** Progress of a full planning, after each batch recorded. */
-    onPlanned?: ((s: PlanSummary) => void) | undefined;
-  },
-): Promise<void> {
+export async function runPlanJob(job: PlanJob, deps: PlanJobDeps & { signal?: AbortSignal | undefined; now?: () => number }): Promise<void> {
   const { store } = deps;
   const now = deps.now ?? Date.now;
   const token = randomUUID();
@@ -63,18 +61,7 @@ export async function runPlanJob(
   }
 }
 
-async function plan(
-  job: PlanJob,
-  deps: {
-    store: TaskStore;
-    taskQueue: Pick<Queue<TaskMessage>, 'send'>;
-    runtime: (rule: string) => Promise<RuleRuntime>;
-    log: Log;
-    signal: AbortSignal;
-    lost: AbortSignal;
-    onPlanned?: ((s: PlanSummary) => void) | undefined;
-  },
-): Promise<void> {
+async function plan(job: PlanJob, deps: PlanJobDeps & { signal: AbortSignal; lost: AbortSignal }): Promise<void> {
   const rt = await deps.runtime(job.rule);
   const { store } = deps;
   if (job.event) {

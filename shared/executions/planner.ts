@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { Queue, TaskStore } from '../ports.js';
+import type { Queue, TaskStore } from './ports.js';
 import type { ManifestHead } from '../registry/client.js';
 import type { RuleConfig } from '../rules/config-schema.js';
 import { RuleFilter } from '../rules/filters.js';

@@ -7,7 +7,8 @@ export interface SchedulerClock {
   setTimer(fn: () => void, ms: number): { cancel(): void };
 }
 
-const systemClock: SchedulerClock = {
+/** Wall time, and timers that do not keep the process alive. */
+export const systemClock: SchedulerClock = {
   now: () => Date.now(),
   setTimer: (fn, ms) => {
     const t = setTimeout(fn, ms);

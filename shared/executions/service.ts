@@ -4,7 +4,7 @@ import { BlobLocations } from '../copy/blob-locations.js';
 import { describeError, ReplicatorError } from '../errors.js';
 import type { HarborArtifactEvent } from '../harbor/webhook.js';
 import type { Counters, Log } from '../observability/telemetry.js';
-import type { DeliveryLog, LocalQueueFactory, Queue, TaskStore } from '../ports.js';
+import type { DeliveryLog, LocalQueueFactory, Queue, TaskStore } from './ports.js';
 import type { ConfigView } from '../rules/config-view.js';
 import type { RegistryClients } from '../rules/registry-endpoint.js';
 import { RuleRuntimes, type RuleRuntime } from '../rules/rule-runtime.js';
@@ -13,7 +13,7 @@ import { ExecutionFrontdoor } from './frontdoor.js';
 import type { PlanJob, TaskMessage } from './messages.js';
 import type { Execution, Trigger } from './model.js';
 import { failPlanning, runPlanJob } from './plan-job.js';
-import type { SchedulerClock } from './scheduler.js';
+import { systemClock, type SchedulerClock } from './scheduler.js';
 import { sweep, SWEEP_INTERVAL_MS, type SweepReport, type SweeperDeps } from './sweeper.js';
 import { processTask, type WorkerEvent } from './worker.js';
 import { recordWorkerEvent } from './worker-log.js';
@@ -46,15 +46,6 @@ export interface ServiceDeps {
  */
 const TASK_VISIBILITY_MS = 15 * 60_000;
 const PLAN_VISIBILITY_MS = 15 * 60_000;
-
-const systemClock: SchedulerClock = {
-  now: () => Date.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-};
 
 /**
  * The replication engine of a long-running process (`serve`): executions from the API, the

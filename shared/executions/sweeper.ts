@@ -1,5 +1,5 @@
 import type { Log } from '../observability/telemetry.js';
-import type { Queue, TaskStore } from '../ports.js';
+import type { Queue, TaskStore } from './ports.js';
 import { describeError } from '../errors.js';
 import type { Execution, Task } from './model.js';
 import type { PlanJob, TaskMessage } from './messages.js';

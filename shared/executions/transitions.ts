@@ -108,6 +108,11 @@ function moveId(kind: string, salt: string | number): string {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A move of the worker that holds the task: conditioned on its lease token and the revision its claim left. */
+function ownerMove(e: { kind: TaskEvent['kind']; token: string; revision: number }, to: TaskStatus, set: TaskWrite, clear: ClearableField[]): TaskMove {
+  return { id: moveId(e.kind, e.token), kind: e.kind, expect: { statuses: ['Running'], revision: e.revision, leaseToken: e.token }, to, set, clear, inc: {} };
+}
+
 /** The move an event makes. Total: every event has one; whether it applies is its precondition's business. */
 export function taskMove(e: TaskEvent): TaskMove {
   switch (e.kind) {
@@ -122,65 +127,18 @@ export function taskMove(e: TaskEvent): TaskMove {
         inc: e.continuation ? {} : { attempts: 1 },
       };
     case 'succeed':
-      return {
-        id: moveId(e.kind, e.token),
-        kind: e.kind,
-        expect: { statuses: ['Running'], revision: e.revision, leaseToken: e.token },
-        to: 'Success',
-        set: { bytes: e.bytes, statusText: e.text, endTime: iso(e.now) },
-        clear: ['leaseToken', 'leaseUntil', 'checkpoint', 'error'],
-        inc: {},
-      };
+      return ownerMove(e, 'Success', { bytes: e.bytes, statusText: e.text, endTime: iso(e.now) }, ['leaseToken', 'leaseUntil', 'checkpoint', 'error']);
     case 'fail':
-      return {
-        id: moveId(e.kind, e.token),
-        kind: e.kind,
-        expect: { statuses: ['Running'], revision: e.revision, leaseToken: e.token },
-        to: 'Error',
-        set: { error: e.error, statusText: e.text, endTime: iso(e.now) },
-        clear: ['leaseToken', 'leaseUntil', 'checkpoint'],
-        inc: {},
-      };
+      return ownerMove(e, 'Error', { error: e.error, statusText: e.text, endTime: iso(e.now) }, ['leaseToken', 'leaseUntil', 'checkpoint']);
     case 'retry':
-      return {
-        id: moveId(e.kind, e.token),
-        kind: e.kind,
-        expect: { statuses: ['Running'], revision: e.revision, leaseToken: e.token },
-        to: 'Pending',
-        set: { error: e.error, statusText: e.text, queuedAt: e.now + e.delayMs },
-        clear: ['leaseToken', 'leaseUntil'],
-        inc: {},
-      };
+      // Due when the retry delay ends: the sweeper does not take it for lost before then.
+      return ownerMove(e, 'Pending', { error: e.error, statusText: e.text, queuedAt: e.now + e.delayMs }, ['leaseToken', 'leaseUntil']);
     case 'handover':
-      return {
-        id: moveId(e.kind, e.token),
-        kind: e.kind,
-        expect: { statuses: ['Running'], revision: e.revision, leaseToken: e.token },
-        to: 'Pending',
-        set: { checkpoint: e.checkpoint, statusText: e.text, queuedAt: e.now },
-        clear: ['leaseToken', 'leaseUntil'],
-        inc: {},
-      };
+      return ownerMove(e, 'Pending', { checkpoint: e.checkpoint, statusText: e.text, queuedAt: e.now }, ['leaseToken', 'leaseUntil']);
     case 'handBack':
-      return {
-        id: moveId(e.kind, e.token),
-        kind: e.kind,
-        expect: { statuses: ['Running'], revision: e.revision, leaseToken: e.token },
-        to: 'Pending',
-        set: { statusText: e.text, queuedAt: e.now },
-        clear: ['leaseToken', 'leaseUntil'],
-        inc: {},
-      };
+      return ownerMove(e, 'Pending', { statusText: e.text, queuedAt: e.now }, ['leaseToken', 'leaseUntil']);
     case 'stopRunning':
-      return {
-        id: moveId(e.kind, e.token),
-        kind: e.kind,
-        expect: { statuses: ['Running'], revision: e.revision, leaseToken: e.token },
-        to: 'Stopped',
-        set: { statusText: 'stopped', endTime: iso(e.now) },
-        clear: ['leaseToken', 'leaseUntil', 'checkpoint'],
-        inc: {},
-      };
+      return ownerMove(e, 'Stopped', { statusText: 'stopped', endTime: iso(e.now) }, ['leaseToken', 'leaseUntil', 'checkpoint']);
     case 'stopPending':
       return {
         id: moveId(e.kind, e.now),

@@ -1,9 +1,9 @@
 import { BlobLocations } from '../copy/blob-locations.js';
-import { copyArtifact } from '../copy/copy-artifact.js';
+import { copyArtifact } from './copy-artifact.js';
 import { HandedOverError, Handover, type UploadCheckpoint } from '../copy/handover.js';
 import type { CopyEvent } from '../copy/progress.js';
 import { isAbort, ReplicatorError } from '../errors.js';
-import type { Queue, Received, TaskStore } from '../ports.js';
+import type { Queue, Received, TaskStore } from './ports.js';
 import { isRetryableNetworkError, RegistryError } from '../registry/errors.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import { randomUUID } from 'node:crypto';

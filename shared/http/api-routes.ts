@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import * as z from 'zod/mini';
 import { EXECUTION_STATUSES, TASK_STATUSES } from '../executions/model.js';
 import type { Frontdoor } from '../executions/frontdoor.js';
-import type { TaskStore } from '../ports.js';
+import type { TaskStore } from '../executions/ports.js';
 import { checkConnection } from '../registry/connection-check.js';
 import { ConfigChangeError, type ConfigView } from '../rules/config-view.js';
 import type { RegistryClients } from '../rules/registry-endpoint.js';
@@ -46,6 +46,20 @@ function limitOf(v: string | undefined): number {
 export function bearerToken(header: string | undefined): string | undefined {
   const m = /^bearer +(\S.*)$/i.exec(header ?? '');
   return m ? m[1] : undefined;
+}
+
+/** A listing's query (`limit`, `cursor`, `rule`, `status` among `statuses`), or the 400 that refuses it. */
+function listing<S extends string>(
+  c: Context,
+  statuses: readonly S[],
+): { rule: string | undefined; status: S | undefined; limit: number; cursor: string | undefined } | { refused: Response } {
+  const q = listQuery.safeParse(c.req.query());
+  if (!q.success) return { refused: error(c, 400, 'INVALID_QUERY', describeIssue(q.error)) };
+  const status = q.data.status;
+  if (status !== undefined && !(statuses as readonly string[]).includes(status)) {
+    return { refused: error(c, 400, 'INVALID_QUERY', `status: "${status}" is not one of ${statuses.join(', ')}`) };
+  }
+  return { rule: q.data.rule, status: status as S | undefined, limit: limitOf(q.data.limit), cursor: q.data.cursor };
 }
 
 /** The management API, to be mounted under `/api/v1`. */
@@ -107,13 +121,9 @@ export function apiRoutes(deps: ApiDeps): Hono {
     return c.json(e, 201);
   });
   api.get('/executions', async (c) => {
-    const q = listQuery.safeParse(c.req.query());
-    if (!q.success) return error(c, 400, 'INVALID_QUERY', describeIssue(q.error));
-    const status = q.data.status;
-    if (status && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
-      return error(c, 400, 'INVALID_QUERY', `status: "${status}" is not one of ${EXECUTION_STATUSES.join(', ')}`);
-    }
-    const page = await deps.store.listExecutions({ rule: q.data.rule, status: status as (typeof EXECUTION_STATUSES)[number] | undefined, limit: limitOf(q.data.limit), cursor: q.data.cursor });
+    const q = listing(c, EXECUTION_STATUSES);
+    if ('refused' in q) return q.refused;
+    const page = await deps.store.listExecutions({ rule: q.rule, status: q.status, limit: q.limit, cursor: q.cursor });
     return c.json({ items: page.items, next_cursor: page.cursor ?? null });
   });
   api.get('/executions/:id', async (c) => {
@@ -125,14 +135,10 @@ export function apiRoutes(deps: ApiDeps): Hono {
     return e ? c.json(e) : error(c, 404, 'NOT_FOUND', `no execution ${c.req.param('id')}`);
   });
   api.get('/executions/:id/tasks', async (c) => {
-    const q = listQuery.safeParse(c.req.query());
-    if (!q.success) return error(c, 400, 'INVALID_QUERY', describeIssue(q.error));
-    const status = q.data.status;
-    if (status && !(TASK_STATUSES as readonly string[]).includes(status)) {
-      return error(c, 400, 'INVALID_QUERY', `status: "${status}" is not one of ${TASK_STATUSES.join(', ')}`);
-    }
+    const q = listing(c, TASK_STATUSES);
+    if ('refused' in q) return q.refused;
     if (!(await deps.store.getExecution(c.req.param('id')))) return error(c, 404, 'NOT_FOUND', `no execution ${c.req.param('id')}`);
-    const page = await deps.store.listTasks(c.req.param('id'), { status: status as (typeof TASK_STATUSES)[number] | undefined, limit: limitOf(q.data.limit), cursor: q.data.cursor });
+    const page = await deps.store.listTasks(c.req.param('id'), { status: q.status, limit: q.limit, cursor: q.cursor });
     return c.json({ items: page.items, next_cursor: page.cursor ?? null });
   });
   return api;

@@ -5,11 +5,12 @@ import type { ConnectPolicy } from './address-policy.js';
 import { Authenticator, pullScope, pushScope, type CredentialsSource, type Scope } from './auth.js';
 import { DEFAULT_RETRY_POLICY, HostStates, type RetryPolicy } from './backoff.js';
 import { parseChallenge, type Challenge } from './challenge.js';
-import { RegistryError, redactUrl } from './errors.js';
+import { RegistryError } from './errors.js';
 import {
   closeBody,
   createDispatcher,
   discard,
+  header,
   send,
   type Headers,
   type HttpContext,
@@ -20,6 +21,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { Manifest } from './manifest.js';
 import { RateLimiter } from './rate-limit.js';
+import { nextLink, registryUrl } from './response.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { checkDigest, checkReference, checkRepository, isDigest, isRepositoryName, showName } from './names.js';
 import { v2Url } from './urls.js';
@@ -513,42 +515,8 @@ function stringArray(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
-/** The `rel="next"` target of a `Link` header, resolved against the request URL. */
-export function nextLink(res: HttpResponse): URL | undefined {
-  const link = header(res.headers, 'link');
-  if (!link) return undefined;
-  for (const part of link.split(/,(?=\s*<)/)) {
-    const m = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(part);
-    if (m) return registryUrl(m[1]!, res, 'Link');
-  }
-  return undefined;
-}
-
-/**
- * A URL a registry names (`Link`, upload `Location`), resolved against the request's: http(s)
- * only, else INVALID_RESPONSE. It may be on another origin: `send` then sends no credentials.
- */
-function registryUrl(text: string, res: HttpResponse, what: string): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(text, res.url);
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw new ReplicatorError('INVALID_RESPONSE', `${redactUrl(res.url)}: the registry's ${what} is not an http(s) URL`);
-  }
-  return url;
-}
-
 /** Manifests above this size are refused (the spec suggests registries accept at least 4 MiB). */
 export const MANIFEST_SIZE_LIMIT = 8 * 1024 * 1024;
-
-/** One header's first value. */
-export function header(headers: Headers, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /** `Docker-Content-Digest`, when sent; a value that is not `algorithm:hex` is a broken answer. */
 function headerDigest(headers: Headers, what: string): string | undefined {

@@ -50,6 +50,12 @@ export interface RequestAuth {
   unauthorized(headers: Headers): Promise<boolean>;
 }
 
+/** One header's first value. */
+export function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 /** An answered request; the caller must consume or dump `body`. */
 export interface HttpResponse {
   status: number;
@@ -181,11 +187,6 @@ function isReplayable(body: RequestBody | undefined): boolean {
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
-function firstHeader(headers: Headers, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /** An address refusal in a connection error or its causes. */
 function refusalIn(err: unknown): AddressRefusedError | undefined {
   for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
@@ -232,7 +233,7 @@ async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpRespons
     }
     const res: HttpResponse = { status: r.statusCode, headers: r.headers, body: r.body, url };
     ctx.onEvent?.({ kind: 'response', method, url: redactUrl(url), status: res.status, ms: Date.now() - started });
-    const location = firstHeader(res.headers, 'location');
+    const location = header(res.headers, 'location');
     if (!follow || !REDIRECT_STATUS.has(res.status) || !location) return res;
     await discard(res.body);
     if (hop >= MAX_REDIRECTS) {

@@ -1,5 +1,5 @@
 import { ReplicatorError } from '../errors.js';
-import type { SecretStore, SecretWriter } from '../ports.js';
+import type { SecretStore, SecretWriter } from './ports.js';
 import type { Credentials } from '../registry/auth.js';
 import type { ApiCredentialInput, StoredApiCredential } from './api-registry.js';
 import { seal, unseal } from './sealed-secret.js';

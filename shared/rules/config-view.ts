@@ -1,6 +1,6 @@
 import { ReplicatorError } from '../errors.js';
 import type { Log } from '../observability/telemetry.js';
-import type { ConfigStore } from '../ports.js';
+import type { ConfigStore } from './ports.js';
 import type { Credentials } from '../registry/auth.js';
 import { describeIssue } from '../util/schema.js';
 import { parseApiRegistryBody, parseStoredApiRegistry, publicCredential, storedValue, type PublicApiCredential, type StoredApiCredential } from './api-registry.js';

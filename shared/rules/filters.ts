@@ -1,16 +1,7 @@
 import type { FilterConfig, RuleConfig } from './config-schema.js';
-import { matchPattern } from './pattern.js';
+import { matchPattern } from '../harbor/patterns.js';
+import type { ArtifactFacts } from '../sources/source.js';
 
-/** What filters look at: a repository's artifact with its tags, labels and type. */
-export interface ArtifactFacts {
-  repository: string;
-  /** Tags of the artifact (empty: untagged). */
-  tags: readonly string[];
-  /** Labels (Harbor sources only; a registry has none). */
-  labels?: readonly string[] | undefined;
-  /** Harbor's artifact type (`IMAGE`, `CHART`, ...), when the source knows it. */
-  type?: string | undefined;
-}
 
 /** A filter's answer: kept (with the tags that survive), or left out and why. */
 export type Verdict = { keep: true; tags: string[] } | { keep: false; reason: string };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ReplicatorError } from '../errors.js';
-import type { SecretStore } from '../ports.js';
+import type { SecretStore } from './ports.js';
 import type { SecretRef } from './config-schema.js';
 
 /** Where secret references are resolved from. */

@@ -1,4 +1,4 @@
-import { matchPattern, specificNames } from '../rules/pattern.js';
+import { matchPattern, specificNames } from '../harbor/patterns.js';
 import { isProjectName, type HarborApi } from './harbor-api.js';
 import type { Source, SourceArtifact } from './source.js';
 

@@ -1,6 +1,6 @@
 import type { RegistryClient } from '../registry/client.js';
 import { PageWalk } from '../registry/pagination.js';
-import { specificNames } from '../rules/pattern.js';
+import { specificNames } from '../harbor/patterns.js';
 import type { Source, SourceArtifact } from './source.js';
 
 /**

@@ -1,4 +1,13 @@
-import type { ArtifactFacts } from '../rules/filters.js';
+/** What filters look at: a repository's artifact with its tags, labels and type. */
+export interface ArtifactFacts {
+  repository: string;
+  /** Tags of the artifact (empty: untagged). */
+  tags: readonly string[];
+  /** Labels (Harbor sources only; a registry has none). */
+  labels?: readonly string[] | undefined;
+  /** Harbor's artifact type (`IMAGE`, `CHART`, ...), when the source knows it. */
+  type?: string | undefined;
+}
 
 /** An artifact as a source lists it: its repository, tags, and what the source knows besides. */
 export interface SourceArtifact extends ArtifactFacts {

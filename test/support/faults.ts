@@ -4,7 +4,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskMove } from '../../shared/executions/transitions.js';
-import type { MoveOutcome, Queue, Received, TaskStore } from '../../shared/ports.js';
+import type { MoveOutcome, Queue, Received, TaskStore } from '../../shared/executions/ports.js';
 
 /** What may happen to one write. */
 export type FaultKind = 'drop' | 'lost-ack' | 'repeat' | 'delay' | 'kill' | 'lost-message' | 'fail-send' | 'duplicate' | 'ack-lost' | 'counter-repeat' | 'counter-fail';

@@ -1,6 +1,8 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { ConfigStore, DeliveryLog } from '../../ports.js';
+import type { DeliveryLog } from '../../executions/ports.js';
+import type { ConfigStore } from '../../rules/ports.js';
+import { conditionally } from './dynamodb-conditional.js';
 
 type Kind = 'registry' | 'rule';
 
@@ -20,18 +22,8 @@ export class DynamoDBServiceStore implements DeliveryLog, ConfigStore {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
-  private async conditional(run: () => Promise<unknown>): Promise<boolean> {
-    try {
-      await run();
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
-  }
-
   claimDelivery(key: string, ttlSeconds: number): Promise<boolean> {
-    return this.conditional(() =>
+    return conditionally(() =>
       this.doc.send(
         new PutCommand({
           TableName: this.table,
@@ -87,7 +79,7 @@ export class DynamoDBServiceStore implements DeliveryLog, ConfigStore {
   }
 
   putEntry(kind: Kind, name: string, value: Record<string, unknown>, mode: 'create' | 'replace'): Promise<boolean> {
-    return this.conditional(() =>
+    return conditionally(() =>
       this.doc.send(
         new PutCommand({
           TableName: this.table,
@@ -99,7 +91,7 @@ export class DynamoDBServiceStore implements DeliveryLog, ConfigStore {
   }
 
   deleteEntry(kind: Kind, name: string): Promise<boolean> {
-    return this.conditional(() =>
+    return conditionally(() =>
       this.doc.send(
         new DeleteCommand({ TableName: this.table, Key: { PK: `${kind.toUpperCase()}#${name}`, SK: 'CONFIG' }, ConditionExpression: 'attribute_exists(PK)' }),
       ),

@@ -31,7 +31,8 @@ import {
 } from '../../executions/model.js';
 import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../../executions/transitions.js';
 import { decodeCursor as decodeJsonCursor, encodeCursor, InvalidCursorError } from '../listing-cursor.js';
-import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../ports.js';
+import { conditionally } from './dynamodb-conditional.js';
+import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executions/ports.js';
 
 /**
  * The TaskStore on one DynamoDB table (`@aws-sdk/client-dynamodb`; dynalite locally):
@@ -278,7 +279,7 @@ export class DynamoDBTaskStore implements TaskStore {
   }
 
   async leasePlanning(executionId: string, token: string, until: number): Promise<boolean> {
-    return this.conditional(() =>
+    return conditionally(() =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
@@ -294,7 +295,7 @@ export class DynamoDBTaskStore implements TaskStore {
   async finishPlanning(executionId: string, total: number, opts: { error?: string | undefined } = {}): Promise<Execution | undefined> {
     const error = opts.error;
     // The first finish wins: a planning delivered twice does not overwrite its outcome.
-    await this.conditional(() =>
+    await conditionally(() =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
@@ -320,17 +321,6 @@ export class DynamoDBTaskStore implements TaskStore {
       }),
     );
     return Number(r.Attributes?.replans ?? 0);
-  }
-
-  /** Runs a conditional write: false when its condition failed. */
-  private async conditional(run: () => Promise<unknown>): Promise<boolean> {
-    try {
-      await run();
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
   }
 
   async getTask(executionId: string, taskId: number): Promise<Task | undefined> {
@@ -389,7 +379,7 @@ export class DynamoDBTaskStore implements TaskStore {
   }
 
   async heartbeat(executionId: string, taskId: number, token: string, leaseUntil: number): Promise<boolean> {
-    return this.conditional(() =>
+    return conditionally(() =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,
@@ -494,7 +484,7 @@ export class DynamoDBTaskStore implements TaskStore {
   }
 
   async requestStop(executionId: string): Promise<Execution | undefined> {
-    const ok = await this.conditional(() =>
+    const ok = await conditionally(() =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.table,

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-scheduler';
 import pLimit from 'p-limit';
 import { ReplicatorError } from '../../errors.js';
-import type { ScheduleStore } from '../../ports.js';
+import type { ScheduleStore } from '../../rules/ports.js';
 import type { RuleConfig } from '../../rules/config-schema.js';
 import { CronTranslationError, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
 

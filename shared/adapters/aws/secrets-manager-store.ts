@@ -1,6 +1,6 @@
 import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, ResourceExistsException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ReplicatorError } from '../../errors.js';
-import type { SecretStore, SecretWriter } from '../../ports.js';
+import type { SecretStore, SecretWriter } from '../../rules/ports.js';
 
 /** How long a secret value is used before it is read again (a rotation shows up within this). */
 export const SECRET_TTL_MS = 5 * 60_000;

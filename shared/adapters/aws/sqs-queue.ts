@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReplicatorError } from '../../errors.js';
-import type { Queue, Received } from '../../ports.js';
+import type { Queue, Received } from '../../executions/ports.js';
 
 /** SQS limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/). */
 const MAX_BATCH_ENTRIES = 10;

@@ -1,4 +1,4 @@
-import type { LocalQueueFactory, LocalQueueOptions, Queue, Received } from '../../ports.js';
+import type { LocalQueueFactory, LocalQueueOptions, Queue, Received } from '../../executions/ports.js';
 
 interface Entry<T> {
   id: number;

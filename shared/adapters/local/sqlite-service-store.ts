@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
-import type { ConfigStore, DeliveryLog } from '../../ports.js';
+import type { DeliveryLog } from '../../executions/ports.js';
+import type { ConfigStore } from '../../rules/ports.js';
 
 type Kind = 'registry' | 'rule';
 

@@ -14,7 +14,7 @@ import {
   type Trigger,
 } from '../../executions/model.js';
 import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type TaskMove } from '../../executions/transitions.js';
-import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../ports.js';
+import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executions/ports.js';
 import { decodeCursor, encodeCursor, InvalidCursorError } from '../listing-cursor.js';
 
 /**

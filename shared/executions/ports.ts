@@ -1,23 +1,11 @@
-import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './executions/model.js';
-import type { TaskMove } from './executions/transitions.js';
-import type { RuleConfig } from './rules/config-schema.js';
+import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './model.js';
+import type { TaskMove } from './transitions.js';
 
 /**
- * The engine's ports: what it needs from the platform, one small interface each, with one class
- * per backend in shared/adapters/ (AWS services in the deployment, embedded ones locally).
+ * The ports of the executions engine: what it needs from the platform, one small interface each,
+ * with one class per backend in shared/adapters/ (aws/: DynamoDB, SQS; local/: SQLite, in-process
+ * queues).
  */
-
-/** Reads named secrets (AWS Secrets Manager in the AWS deployment). */
-export interface SecretStore {
-  /** The secret's string value; throws when it does not exist or cannot be read. */
-  get(nameOrArn: string): Promise<string>;
-}
-
-/** Writes named secrets (AWS Secrets Manager: the API keeps literal credentials there). */
-export interface SecretWriter {
-  /** Creates the secret, or puts a new value in it when it exists; `tags` are set on creation. */
-  put(name: string, value: string, tags?: Record<string, string>): Promise<void>;
-}
 
 /** Filters of an execution listing, newest first. */
 export interface ExecutionQuery {
@@ -142,23 +130,4 @@ export interface DeliveryLog {
   deliveryExecutions(key: string): Promise<string[]>;
   /** Forgets a claim whose work could not be queued, so the sender's retry is handled afresh. */
   releaseDelivery(key: string): Promise<void>;
-}
-
-/** Registries and rules managed through the API (the config file's are read-only). */
-export interface ConfigStore {
-  listEntries(kind: 'registry' | 'rule'): Promise<Array<Record<string, unknown>>>;
-  getEntry(kind: 'registry' | 'rule', name: string): Promise<Record<string, unknown> | undefined>;
-  /** Creates (`create`: fails when it exists) or replaces an entry. */
-  putEntry(kind: 'registry' | 'rule', name: string, value: Record<string, unknown>, mode: 'create' | 'replace'): Promise<boolean>;
-  deleteEntry(kind: 'registry' | 'rule', name: string): Promise<boolean>;
-}
-
-/**
- * Schedules of scheduled rules run by a service outside the process (EventBridge Scheduler on
- * AWS). Only the schedules this store manages are touched (those of rules created through the
- * API); the config file's rules get theirs from the deployment.
- */
-export interface ScheduleStore {
-  /** Makes the managed schedules match the enabled scheduled rules in `rules`. */
-  sync(rules: readonly RuleConfig[]): Promise<{ created: string[]; updated: string[]; deleted: string[] }>;
 }

@@ -1,6 +1,6 @@
 import type { PlanItem } from '../rules/plan.js';
 import type { RegistryClient } from '../registry/client.js';
-import { copyImage, type CopyResult, type ImageCopyOptions } from './image-copy.js';
+import { copyImage, type CopyResult, type ImageCopyOptions } from '../copy/image-copy.js';
 
 /**
  * Copies one planned artifact: by its first tag (or its digest when untagged), then its other
