@@ -296,9 +296,9 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
   const finished = (id: string) => async () => (await getJson<Execution>(`/api/v1/executions/${id}`)).status !== 'InProgress';
 
   it('a Harbor push reaches the destination through receiver, planner and copier; a copier failure is redelivered and finishes', async () => {
-    // The first manifest PUT at the destination fails the way a registry answers a manifest
-    // whose blob it has not linked yet: the task fails its first run and is redelivered.
-    dstProxy.add({ method: 'PUT', path: /\/v2\/library\/app\/manifests\//, fault: { kind: 'status', status: 400, body: JSON.stringify({ errors: [{ code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' }] }), headers: { 'content-type': 'application/json' } } });
+    // The destination is unavailable for the first manifest PUT and its request-level retries
+    // (5 attempts): the task fails its first run, transiently, and runs again.
+    dstProxy.add({ method: 'PUT', path: /\/v2\/library\/app\/manifests\//, fault: { kind: 'status', status: 503, body: JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'try later' }] }), headers: { 'content-type': 'application/json' } }, times: 5 });
 
     const bad = await webhook(httpEvent('POST', '/webhooks/harbor', harborPayload('PUSH_ARTIFACT', srcProxy.host, 'library/app', image.top.digest, '1.0'), { authorization: 'Bearer wrong' }), lambdaContext('receiver'));
     assert.equal(bad.statusCode, 401, 'a wrong secret is refused');

@@ -8,7 +8,7 @@ import { describeError, ReplicatorError } from '../../shared/errors.js';
 import type { ExecutionMessage } from '../../shared/adapters/aws/eventbridge-cron.js';
 import type { PlanJob } from '../../shared/executions/messages.js';
 import { failPlanning, runPlanJob } from '../../shared/executions/plan-job.js';
-import { isRetryableTaskError } from '../../shared/executions/worker.js';
+import { isTransient } from '../../shared/registry/errors.js';
 import { lambdaRuntime, type LambdaRuntime } from './runtime.js';
 import { processSqsEvent, receivedFromSqsRecord } from './sqs-batch.js';
 
@@ -35,7 +35,7 @@ async function planRecord(rt: LambdaRuntime, record: SQSRecord): Promise<void> {
     await runPlanJob(job, { store: rt.store, taskQueue: rt.taskQueue, runtime: (r) => rt.ruleRuntime(r), log: rt.log });
   } catch (err) {
     // Configuration and content errors will not pass on another delivery; the network may.
-    if (isRetryableTaskError(err) && msg.receiveCount < MAX_PLAN_DELIVERIES) {
+    if (isTransient(err) && msg.receiveCount < MAX_PLAN_DELIVERIES) {
       rt.log.warn('planning failed, will be retried', { execution: job.executionId, rule: job.rule, delivery: msg.receiveCount, error: describeError(err) });
       throw err;
     }

@@ -1,6 +1,6 @@
-import { isAbort, ReplicatorError, StoppedError, throwIfStopped } from '../errors.js';
+import { isAbort, StoppedError, throwIfStopped } from '../errors.js';
 import type { RegistryClient, UploadSession } from '../registry/client.js';
-import { RegistryError } from '../registry/errors.js';
+import { isTransient } from '../registry/errors.js';
 import { BlobStream, type BlobSource } from './blob-reader.js';
 import { BlobVerifier } from './blob-verifier.js';
 import { HandedOverError, type Handover } from './handover.js';
@@ -137,7 +137,7 @@ class BlobUpload {
       } catch (err) {
         if (err instanceof HandedOverError) throw err; // the session stays open for the next run
         const cause = this.bodyFailure ?? err;
-        if (this.bodyFailure !== undefined || !isDestinationRetryable(err) || this.opts.signal?.aborted) {
+        if (this.bodyFailure !== undefined || !isTransient(err) || this.opts.signal?.aborted) {
           await this.dst.client.cancelUpload(this.dst.repository, this.session);
           if (isAbort(cause) || this.opts.signal?.aborted) throw new StoppedError('stopped', { cause });
           throw cause;
@@ -237,10 +237,4 @@ function checkpointOf(dst: BlobTarget, digest: string, session: UploadSession) {
   return { repository: dst.repository, digest, location: session.location.href, offset: session.offset };
 }
 
-/** Destination-side failures worth another attempt: broken connections, 5xx, 429, refreshed auth. */
-function isDestinationRetryable(err: unknown): boolean {
-  if (err instanceof RegistryError) return err.retryable;
-  if (err instanceof ReplicatorError) return false;
-  const e = err as { code?: string } | null;
-  return typeof e?.code === 'string' && (e.code.startsWith('UND_ERR') || e.code.startsWith('EC') || e.code === 'EPIPE');
-}
+

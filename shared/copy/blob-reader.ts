@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isAbort, ReplicatorError, SizeMismatchError, StoppedError, throwIfStopped } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import { header } from '../registry/http.js';
-import { isRetryableNetworkError, RegistryError } from '../registry/errors.js';
+import { isTransient, RegistryError } from '../registry/errors.js';
 import { closeBody } from '../registry/http.js';
 
 /** Where a blob comes from. */
@@ -20,19 +19,20 @@ export interface ReadOptions {
   maxStalledResumes?: number;
   /** Reconnects in all for one read. */
   maxResumes?: number;
-  /** Delay before the first reconnect; doubles while reconnects make no progress. */
-  resumeDelayMs?: number;
   onResume?: ((e: { digest: string; offset: number; attempt: number; reason: string }) => void) | undefined;
 }
 
 /**
- * Streams the bytes `[start, end)` of a blob. When the source connection drops mid-blob, it
- * reconnects with a `Range` GET from the first byte not yet yielded, so the consumer (an upload
- * request that stays open) sees one uninterrupted stream and no byte is read twice beyond what
- * was in flight. A server that ignores `Range` (200) has the prefix skipped.
+ * Streams the bytes `[start, end)` of a blob. When the source GET fails or its connection drops
+ * mid-blob (a transient failure), it reconnects with a `Range` GET from the first byte not yet
+ * yielded, so the consumer (an upload request that stays open) sees one uninterrupted stream and
+ * no byte is read twice beyond what was in flight. A server that ignores `Range` (200) has the
+ * prefix skipped. This is the only retry layer of a blob GET (the request is sent once), and it
+ * waits the registry's per-host backoff between tries: at most the retry policy's attempts
+ * without progress, 50 reconnects in all.
  */
 export async function* readBlob(src: BlobSource, start: number, end = src.size, opts: ReadOptions = {}): AsyncGenerator<Buffer> {
-  const maxStalled = opts.maxStalledResumes ?? src.client.retryPolicy.maxAttempts - 1;
+  const maxStalled = opts.maxStalledResumes ?? src.client.retryPolicy.maxAttempts - 1; // attempts without progress, the first included
   const maxResumes = opts.maxResumes ?? 50;
   let pos = start;
   let resumes = 0;
@@ -40,6 +40,7 @@ export async function* readBlob(src: BlobSource, start: number, end = src.size, 
   while (pos < end) {
     throwIfStopped(opts.signal);
     const gainedFrom = pos;
+    let answered = false;
     try {
       const res = await src.client.getBlob(src.repository, src.digest, { start: pos, end: end < src.size ? end : undefined }, opts.signal);
       let skip = 0;
@@ -53,6 +54,7 @@ export async function* readBlob(src: BlobSource, start: number, end = src.size, 
           throw new ReplicatorError('RANGE_INVALID', `${src.digest}: asked bytes from ${pos}, got Content-Range "${cr ?? ''}"`);
         }
       }
+      answered = true;
       try {
         for await (const raw of res.body) {
           let chunk = raw as Buffer;
@@ -81,15 +83,13 @@ export async function* readBlob(src: BlobSource, start: number, end = src.size, 
       }
     } catch (err) {
       if (isAbort(err) || opts.signal?.aborted) throw new StoppedError('stopped', { cause: err });
-      if (!isRetryableNetworkError(err)) throw err;
+      if (!isTransient(err)) throw err;
       stalled = pos > gainedFrom ? 0 : stalled + 1;
       resumes += 1;
       if (stalled > maxStalled || resumes > maxResumes) throw err;
       opts.onResume?.({ digest: src.digest, offset: pos, attempt: resumes, reason: (err as Error).message });
-      const delay = (opts.resumeDelayMs ?? 100) * 2 ** Math.max(0, stalled - 1);
-      await sleep(delay, undefined, opts.signal ? { signal: opts.signal } : undefined).catch((e: unknown) => {
-        throw new StoppedError('stopped', { cause: e });
-      });
+      // A failed request has moved the host's backoff already; a body cut mid-stream has not.
+      if (answered) await src.client.backOff(opts.signal);
     }
   }
 }

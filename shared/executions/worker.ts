@@ -4,7 +4,7 @@ import { HandedOverError, Handover, type UploadCheckpoint } from '../copy/handov
 import type { CopyEvent } from '../copy/progress.js';
 import { isAbort, ReplicatorError } from '../errors.js';
 import type { Queue, Received, TaskStore } from './ports.js';
-import { isRetryableNetworkError, RegistryError } from '../registry/errors.js';
+import { isTransient } from '../registry/errors.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import { randomUUID } from 'node:crypto';
 import { taskError, type Task, type TaskStatus } from './model.js';
@@ -54,18 +54,6 @@ export interface WorkerDeps {
 }
 
 
-/**
- * Registry answers that another run may not get: a blob not yet linked when a manifest is pushed
- * (another process uploading the same layer into the same repository at the same moment).
- */
-const RETRYABLE_TASK_CODES = new Set(['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN', 'BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID']);
-
-/** Failures worth another run of the task: the registry or the network, not the content. */
-export function isRetryableTaskError(err: unknown): boolean {
-  if (err instanceof RegistryError) return err.retryable || err.status === undefined || err.codes.some((c) => RETRYABLE_TASK_CODES.has(c));
-  if (err instanceof ReplicatorError) return false;
-  return isRetryableNetworkError(err);
-}
 
 /**
  * Runs one delivered task, idempotently: it is claimed by a conditional move that writes a new
@@ -168,7 +156,7 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
       await taskQueue.ack(msg.receipt);
     } else if (isAbort(err) || signal?.aborted) {
       await finish({ kind: 'stopRunning', ...own, now: now() }, 0, 'stopped');
-    } else if (isRetryableTaskError(err) && attempt < (deps.maxAttempts ?? 3)) {
+    } else if (isTransient(err) && attempt < (deps.maxAttempts ?? 3)) {
       const delayMs = deps.retryDelayMs?.(attempt) ?? 2000 * 4 ** (attempt - 1);
       if (await move({ kind: 'retry', ...own, now: now(), delayMs, error: failure, text: `attempt ${attempt} failed, retrying: ${message}` })) {
         deps.onEvent?.({ kind: 'task-retry', task: running, delayMs, reason: message });

@@ -120,15 +120,15 @@ export class RegistryClient {
    * `GET /v2/`: finds the scheme (for `auto`) and the auth challenge. Done once per client;
    * every other method calls it first. Returns the registry's origin.
    */
-  ping(signal?: AbortSignal): Promise<URL> {
-    this.pinged ??= this.doPing(signal).catch((err: unknown) => {
+  ping(signal?: AbortSignal, opts: { once?: boolean } = {}): Promise<URL> {
+    this.pinged ??= this.doPing(signal, opts.once === true).catch((err: unknown) => {
       this.pinged = undefined;
       throw err;
     });
     return this.pinged;
   }
 
-  private async doPing(signal?: AbortSignal): Promise<URL> {
+  private async doPing(signal: AbortSignal | undefined, once: boolean): Promise<URL> {
     const remembered = schemeMemory.get(this.host);
     const order: Array<'https' | 'http'> =
       this.scheme === 'auto' ? (remembered ? [remembered] : ['https', 'http']) : [this.scheme];
@@ -136,7 +136,7 @@ export class RegistryClient {
     for (const scheme of order) {
       const origin = new URL(`${scheme}://${this.host}`);
       try {
-        const challenge = await this.pingOnce(origin, signal);
+        const challenge = await this.pingOnce(origin, signal, once);
         this.auth.useChallenge(challenge, origin);
         if (this.scheme === 'auto') schemeMemory.set(this.host, scheme);
         return origin;
@@ -149,8 +149,8 @@ export class RegistryClient {
     throw lastError;
   }
 
-  private async pingOnce(origin: URL, signal?: AbortSignal): Promise<Challenge | undefined> {
-    const res = await send(this.ctx, { method: 'GET', url: new URL('/v2/', origin), expect: [200, 401], signal });
+  private async pingOnce(origin: URL, signal: AbortSignal | undefined, once: boolean): Promise<Challenge | undefined> {
+    const res = await send(this.ctx, { method: 'GET', url: new URL('/v2/', origin), expect: [200, 401], signal, once });
     await discard(res.body);
     if (res.status === 200) return undefined;
     const challenge = parseChallenge(res.headers['www-authenticate']);
@@ -162,10 +162,11 @@ export class RegistryClient {
 
   /**
    * Checks the credentials as Harbor's "Test Connection" does: an authenticated `GET /v2/`
-   * (for token auth, a token is fetched with them). Throws when they are refused.
+   * (for token auth, a token is fetched with them). Throws when they are refused. `once`: no
+   * retry of a transient failure (a person waits for the answer).
    */
-  async checkCredentials(signal?: AbortSignal): Promise<void> {
-    const res = await this.request({ method: 'GET', url: (origin) => new URL('/v2/', origin), scopes: [], expect: [200], signal });
+  async checkCredentials(signal?: AbortSignal, opts: { once?: boolean } = {}): Promise<void> {
+    const res = await this.request({ method: 'GET', url: (origin) => new URL('/v2/', origin), scopes: [], expect: [200], signal, once: opts.once === true });
     await discard(res.body);
   }
 
@@ -355,8 +356,19 @@ export class RegistryClient {
       scopes: [pullScope(repository)],
       expect: ranged ? [206, 200] : [200],
       followRedirects: true,
+      // The blob reader resumes a failed or cut GET itself: one retry layer per blob GET.
+      once: true,
       signal,
     });
+  }
+
+  /**
+   * A transient failure seen outside a request (a body cut mid-stream): every request to this
+   * registry then waits its backoff, as after a failed request.
+   */
+  async backOff(signal?: AbortSignal): Promise<void> {
+    const origin = await this.ping(signal);
+    this.ctx.hosts.get(origin.origin).onFailure();
   }
 
   /**

@@ -99,8 +99,9 @@ export async function checkConnection(client: () => Promise<RegistryClient>, tim
   const signal = controller.signal;
   const work = (async () => {
     const c = await client();
-    await c.ping(signal);
-    await c.checkCredentials(signal);
+    // Once: Test Connection answers what it found, it does not wait out retries.
+    await c.ping(signal, { once: true });
+    await c.checkCredentials(signal, { once: true });
   })();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<'timeout'>((resolve) => {

@@ -8,15 +8,27 @@ export interface RegistryErrorEntry {
   message?: string;
 }
 
-/** HTTP statuses worth another attempt (after a backoff). */
-const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
-/** Registry error codes that say "try again later" whatever the status. */
-const RETRYABLE_CODES = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE']);
-/**
- * Connection-level failures (undici and Node codes) after which the same request may succeed.
- * Anything else from the socket layer (TLS verification, DNS) is permanent for our purposes.
+/*
+ * The one retry vocabulary. A failure is transient when the same request may succeed later: a
+ * connection refused or reset (a dropped body included), a timeout, a DNS failure marked
+ * temporary, HTTP 408, 429 or 5xx except 501, or the registry codes TOOMANYREQUESTS and
+ * UNAVAILABLE. Everything else is final. Every retry layer asks `isTransient` (see the README's
+ * table of retry layers), so they cannot disagree.
  */
-const RETRYABLE_NETWORK_CODES = new Set([
+
+/** HTTP statuses worth another attempt (after a backoff). */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501);
+}
+/** Registry error codes that say "try again later" whatever the status. */
+const TRANSIENT_CODES = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE']);
+/**
+ * Connection-level failures (undici and Node codes) after which the same request may succeed:
+ * refused, reset or cut short, timed out, DNS "try again". Anything else from the socket layer
+ * (TLS verification, a name that does not exist, an unreachable network) is final.
+ */
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
   'ECONNRESET',
   'ECONNABORTED',
   'EPIPE',
@@ -92,8 +104,7 @@ export class RegistryError extends ReplicatorError {
     const url = redactUrl(init.url);
     const code = codes[0] ?? (init.status === undefined ? 'NETWORK' : (STATUS_CODES[init.status] ?? `HTTP_${init.status}`));
     const retryable =
-      init.retryable ??
-      ((init.status !== undefined && RETRYABLE_STATUS.has(init.status)) || codes.some((c) => RETRYABLE_CODES.has(c)));
+      init.retryable ?? ((init.status !== undefined && isTransientStatus(init.status)) || codes.some((c) => TRANSIENT_CODES.has(c)));
     const what = init.status === undefined ? 'failed' : `answered ${init.status}`;
     const reason =
       init.message ??
@@ -119,7 +130,7 @@ export class RegistryError extends ReplicatorError {
   static fromNetwork(method: string, url: string | URL, cause: unknown): RegistryError {
     const c = cause as { code?: string; message?: string; cause?: { code?: string } } | null;
     const code = c?.code ?? c?.cause?.code;
-    const retryable = code !== undefined && RETRYABLE_NETWORK_CODES.has(code);
+    const retryable = code !== undefined && TRANSIENT_NETWORK_CODES.has(code);
     const text = (c?.message ?? String(cause)).split('\n', 1)[0]!.trim();
     return new RegistryError({
       method,
@@ -131,12 +142,17 @@ export class RegistryError extends ReplicatorError {
   }
 }
 
-/** True for connection-level errors (a dropped socket, a reset) that deserve another try. */
-export function isRetryableNetworkError(err: unknown): boolean {
+/**
+ * Whether a failure may pass if the same thing is done again (see the vocabulary above): a
+ * registry's answer or a connection failure by its status, codes and network code; any other
+ * error of ours (a digest mismatch, an invalid name, a limit, a stop) is final.
+ */
+export function isTransient(err: unknown): boolean {
   if (err instanceof RegistryError) return err.retryable;
+  if (err instanceof ReplicatorError) return false;
   const c = err as { code?: string; cause?: { code?: string } } | null;
   const code = c?.code ?? c?.cause?.code;
-  return code !== undefined && RETRYABLE_NETWORK_CODES.has(code);
+  return code !== undefined && TRANSIENT_NETWORK_CODES.has(code);
 }
 
 /** Plain words for the TLS failures users meet first. */

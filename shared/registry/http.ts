@@ -27,6 +27,12 @@ export interface HttpRequest {
    * Each hop gets `Authorization` only when it is on the auth's origin.
    */
   followRedirects?: boolean;
+  /**
+   * Send once, even when the failure is transient: the caller is the retry layer (a blob GET,
+   * which the blob reader resumes from the first byte it has not got). A transient failure still
+   * moves the host's backoff, so the caller's next request waits it out.
+   */
+  once?: boolean;
   signal?: AbortSignal | undefined;
   /**
    * Adds `Authorization` before each attempt, only to `auth.origin`, and reacts once to a 401
@@ -282,7 +288,7 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
       const refused = refusalIn(err);
       if (refused) throw refused;
       const error = RegistryError.fromNetwork(req.method, req.url, err);
-      if (error.retryable && replayable && attempt < policy.maxAttempts) {
+      if (error.retryable && replayable && !req.once && attempt < policy.maxAttempts) {
         const delayMs = host.onFailure();
         ctx.onEvent?.({ kind: 'retry', method: req.method, url: redactUrl(req.url), attempt, delayMs, reason: error.message });
         continue;
@@ -311,7 +317,7 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
       return res;
     }
     const error = await errorFromResponse(req.method, res);
-    if (error.retryable && replayable && attempt < policy.maxAttempts) {
+    if (error.retryable && replayable && !req.once && attempt < policy.maxAttempts) {
       if (error.retryAfterMs !== undefined && error.retryAfterMs > policy.maxRetryAfterMs) throw error;
       const delayMs = host.onFailure(error.retryAfterMs);
       ctx.onEvent?.({ kind: 'retry', method: req.method, url: redactUrl(req.url), attempt, delayMs, reason: error.message });
