@@ -151,6 +151,15 @@ rules:
     assert.equal(await manifestDigest(harborBack.url, 'dr/redis', '7'), app.top.digest);
   });
 
+  it("config check: speed is Harbor's Kbps, shown as such, with a note for rules that set one", async () => {
+    const paced = join(dir, 'paced.yaml');
+    await writeFile(paced, `registries: [{name: a, type: docker-registry, url: "http://a"}]\nrules: [{name: r, src_registry: a, dest_registry: a, dest_namespace: x, speed: 8192}]\n`);
+    const r = await runCli(['config', 'check', '--config', paced], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /rule r: .*speed 8192 Kbps \(1\.05 MB\/s per task\)/);
+    assert.match(r.stderr, /rules\[0\]\.speed: speed is read in Kbps \(kilobits per second\), Harbor's unit; versions before 0\.2 read it as KB\/s/);
+  });
+
   it('an unknown rule is a usage error naming the rules there are', async () => {
     const r = await runCli(['run', 'nope', '--config', config, '--dry-run'], { env });
     assert.equal(r.code, 2);

@@ -216,6 +216,45 @@ rules:
     }
   });
 
+  it("speed is Harbor's Kbps: a task's bytes never flow faster than speed x 1024 / 8 per second", async () => {
+    const own = await startRegistry(); // a source of its own: the other tests list the shared one
+    try {
+      const blob = await imageLayout([{ size: 600_000 }]);
+      await pushLayout(blob, `${own.host}/paced/app:1`);
+      const speed = 4000; // Kbps = 512,000 bytes per second
+      const config = parseConfig(
+        `registries:
+  - {name: src, type: docker-registry, url: "http://${own.host}"}
+  - {name: dst, type: docker-registry, url: "http://${dst.host}"}
+rules:
+  - {name: paced, src_registry: src, dest_registry: dst, dest_namespace: paced, speed: ${speed}}
+`,
+        'paced.yaml',
+      );
+      const runtime = await ruleRuntime(config, 'paced', new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} });
+      let copied = 0;
+      const started = performance.now();
+      const e = await runExecution({
+        store: embedded.store,
+        newQueue: newMemoryQueue,
+        config,
+        runtime,
+        trigger: 'manual',
+        onEvent: (x) => {
+          if (x.kind === 'task-end') copied += x.bytes;
+        },
+      });
+      const seconds = (performance.now() - started) / 1000;
+      assert.equal(e.status, 'Succeed');
+      assert.ok(copied >= 600_000, `copied ${copied}`);
+      const rate = copied / seconds;
+      // An upper bound on the rate only (a slow machine may go slower): read as KB/s, this took 1/8 of the time.
+      assert.ok(rate <= ((speed * 1024) / 8) * 1.1, `${Math.round(rate)} bytes/s is more than ${speed} Kbps allows`);
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('the event planner applies the rule to one artifact with all its tags', () => {
     const rule = parseConfig(yaml(mirror('ev', 'ev')), 't.yaml').rule('ev');
     const names = { source: 'src', destination: 'dst', destinationType: 'docker-registry' as const };

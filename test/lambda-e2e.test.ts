@@ -241,7 +241,7 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
           filters: [{ type: 'name', value: 'big/**' }],
           trigger: { type: 'manual' },
           copy_by_chunk: true,
-          speed: 1024, // KB/s: 3 MiB takes ~3 s, longer than one test invocation
+          speed: 8192, // Kbps (1 MiB/s): 3 MiB takes ~3 s, longer than one test invocation
         },
       ],
       webhook: { auth_header: { env: 'HR_TEST_WEBHOOK_AUTH' } },

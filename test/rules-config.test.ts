@@ -58,6 +58,25 @@ describe('config file', () => {
     assert.equal(rule.include_untagged, false, 'our extensions default off');
   });
 
+  it('Harbor\'s "Local" side of an exported policy (null, absent, {id: 0}, {name: "Local"}) is the registry local_registry names', () => {
+    const exported = (side: Record<string, unknown>) =>
+      `${registries}\nlocal_registry: hq\nrules:\n  - ${JSON.stringify({ name: 'from-local', dest_registry: { id: 4, name: 'branch' }, ...side })}\n`;
+    for (const src of [{ src_registry: null }, {}, { src_registry: { id: 0, name: '' } }, { src_registry: { id: 0 } }, { src_registry: { name: 'Local', id: 0, type: 'harbor' } }]) {
+      const loaded = parseConfig(exported(src), 'export.yaml');
+      assert.equal(loaded.source(loaded.rule('from-local')).name, 'hq', JSON.stringify(src));
+      assert.equal(loaded.destination(loaded.rule('from-local')).name, 'branch');
+    }
+    // Pushing from elsewhere into the Local Harbor.
+    const push = parseConfig(`${registries}\nlocal_registry: hq\nrules: [{name: to-local, src_registry: branch, dest_registry: null}]\n`, 'export.yaml');
+    assert.equal(push.destination(push.rule('to-local')).name, 'hq');
+    // Without local_registry, "Local" cannot be resolved: the error says what to add.
+    assert.deepEqual(problems(`${registries}\nrules: [{name: from-local, src_registry: null, dest_registry: branch}]`), [
+      'rules[0].src_registry: Harbor\'s "Local" registry (the Harbor this policy was exported from); name it with local_registry: <registry name> at the top of the config',
+    ]);
+    assert.match(problems(`${registries}\nlocal_registry: nope\nrules: []`)[0]!, /^local_registry: no registry named "nope"/);
+    assert.match(problems(`${registries}\nrules: [{name: r, src_registry: {id: 5}, dest_registry: branch}]`)[0]!, /^rules\[0\]\.src_registry: a registry object needs its "name"/);
+  });
+
   it('JSON is accepted, and defaults follow Harbor (override on, enabled, replace count -1, manual)', () => {
     const loaded = parseConfig(
       JSON.stringify({

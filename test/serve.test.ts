@@ -73,6 +73,7 @@ registries:
 rules:
   - {name: on-push, src_registry: hq, dest_registry: branch, dest_namespace: pushed, replicate_deletion: true, trigger: {type: event_based}, filters: [{type: name, value: "library/**"}]}
   - {name: from-harbor, src_registry: harbor, dest_registry: branch, dest_namespace: fromharbor, trigger: {type: event_based}}
+  - {name: labelled, src_registry: harbor, dest_registry: branch, dest_namespace: labelled, trigger: {type: event_based}, filters: [{type: name, value: "other/**"}, {type: label, value: approved}]}
   - {name: nightly, src_registry: hq, dest_registry: branch, dest_namespace: nightly, filters: [{type: name, value: library/app}], trigger: {type: scheduled, trigger_settings: {cron: "0 0 2 * * *", timezone: UTC}}}
   - {name: big, src_registry: slow, dest_registry: branch, dest_namespace: big, filters: [{type: name, value: "large/**"}]}
 webhook: {auth_header: {env: WEBHOOK_AUTH}}
@@ -144,6 +145,27 @@ api: {token: {env: API_TOKEN}}
     assert.equal((await finished(executions[0]!)).status, 'Succeed');
     assert.equal(await manifestDigest(dst.url, 'fromharbor/app', '1.0'), app.top.digest);
     assert.equal(await manifestDigest(dst.url, 'fromharbor/app', 'latest'), app.top.digest);
+  });
+
+  it("an event-based rule with a label filter: the artifact's labels are asked of Harbor before matching", async () => {
+    const labelledRun = async (occurAt: number) => {
+      const res = await webhook(harborPayload('PUSH_ARTIFACT', harbor.host, 'other/app', app.top.digest, '1.0', occurAt));
+      const { executions } = (await res.json()) as { executions: string[] };
+      for (const id of executions) {
+        const e = await finished(id);
+        if (e.rule === 'labelled') return e;
+      }
+      throw new Error(`no execution of rule labelled among ${executions.join(', ')}`);
+    };
+    harbor.labels.set(app.top.digest, ['approved', 'scanned']);
+    const approved = await labelledRun(1_700_000_150);
+    assert.deepEqual([approved.status, approved.counts.total, approved.counts.succeed], ['Succeed', 1, 1]);
+    assert.equal(await manifestDigest(dst.url, 'labelled/app', '1.0'), app.top.digest);
+    // Without the label, the same push is left out by the rule (no task).
+    harbor.labels.set(app.top.digest, ['scanned']);
+    const unlabelled = await labelledRun(1_700_000_160);
+    assert.deepEqual([unlabelled.status, unlabelled.counts.total], ['Succeed', 0]);
+    harbor.labels.delete(app.top.digest);
   });
 
   it('the same delivery twice (Harbor retries after 3 s) makes one execution', async () => {

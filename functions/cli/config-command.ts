@@ -1,5 +1,6 @@
-import type { RegistryConfig, RuleConfig, SecretRef } from '../../shared/rules/config-schema.js';
+import { speedBytesPerSecond, type RegistryConfig, type RuleConfig, type SecretRef } from '../../shared/rules/config-schema.js';
 import { endpointOf } from '../../shared/rules/registry-endpoint.js';
+import { formatBytes } from '../../shared/util/units.js';
 import { parseEncryptionKey } from '../../shared/rules/sealed-secret.js';
 import { resolveSecret } from '../../shared/rules/secrets.js';
 import { loadConfigForCommand } from './config-file.js';
@@ -38,6 +39,13 @@ export async function runConfigCheck(opts: { config?: string }): Promise<number>
   out.write(`${loaded.file}: valid; ${config.registries.length} registr${config.registries.length === 1 ? 'y' : 'ies'}, ${config.rules.length} rule(s)\n`);
   for (const r of config.registries) out.write(`registry ${r.name}: ${describeRegistry(r)}\n`);
   for (const rule of config.rules) out.write(`rule ${rule.name}: ${describeRule(rule, loaded.source(rule), loaded.destination(rule))}\n`);
+  // Earlier versions read `speed` as KB/s; it is Harbor's Kbps now (8x slower for the same number).
+  const limited = config.rules.flatMap((r, i) => (r.speed > 0 ? [`rules[${i}].speed`] : []));
+  if (limited.length > 0) {
+    process.stderr.write(
+      `harbor-replicator: note: ${limited.join(', ')}: speed is read in Kbps (kilobits per second), Harbor's unit; versions before 0.2 read it as KB/s, 8 times faster\n`,
+    );
+  }
   return EXIT.OK;
 }
 
@@ -62,7 +70,7 @@ export function describeRule(rule: RuleConfig, src: RegistryConfig, dst: Registr
     rule.override ? 'override' : 'no override',
     rule.replicate_deletion ? 'replicate deletion' : '',
     rule.copy_by_chunk ? 'copy by chunk' : '',
-    rule.speed > 0 ? `speed ${rule.speed} KB/s` : '',
+    rule.speed > 0 ? `speed ${rule.speed} Kbps (${formatBytes(speedBytesPerSecond(rule.speed)!)}/s per task)` : '',
     rule.single_active_replication ? 'single active' : '',
     rule.include_untagged ? 'untagged included' : '',
     rule.platforms ? `platforms ${rule.platforms.join(',')}` : '',

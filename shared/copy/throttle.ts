@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Caps a byte stream at `bytesPerSecond` (Harbor's per-task `speed`, in KB/s there). One
+ * Caps a byte stream at `bytesPerSecond` (Harbor's per-task `speed`, given in Kbps there). One
  * instance per task: all blobs of the task share the budget. Waits, never drops.
  */
 export class Throttle {

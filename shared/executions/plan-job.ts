@@ -71,12 +71,15 @@ async function plan(job: PlanJob, deps: PlanJobDeps & { signal: AbortSignal; los
       return;
     }
     let tags = job.event.tag ? [job.event.tag] : [];
+    let labels: string[] | undefined;
     if (job.event.type === 'PUSH_ARTIFACT' && rt.sourceHarbor) {
-      tags = await rt.sourceHarbor.artifactTags(job.event.repository, job.event.digest).catch(() => tags);
+      // Harbor sends the first tag only, and no label: ask for the artifact's (label filters need them).
+      const facts = await rt.sourceHarbor.artifactFacts(job.event.repository, job.event.digest).catch(() => undefined);
+      if (facts) ({ tags, labels } = facts);
     }
     const planned = planArtifactEvent(
       rt.rule,
-      { operation: job.event.type === 'DELETE_ARTIFACT' ? 'deletion' : 'copy', repository: job.event.repository, digest: job.event.digest, tags },
+      { operation: job.event.type === 'DELETE_ARTIFACT' ? 'deletion' : 'copy', repository: job.event.repository, digest: job.event.digest, tags, labels },
       { source: rt.source.name, destination: rt.destination.name, destinationType: rt.destination.type },
     );
     if ('excluded' in planned) {

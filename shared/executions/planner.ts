@@ -152,6 +152,8 @@ export interface ArtifactEvent {
   repository: string;
   digest: string;
   tags: string[];
+  /** Its labels, when the source keeps them (Harbor); undefined when not known. */
+  labels?: string[] | undefined;
 }
 
 /**
@@ -169,7 +171,11 @@ export function planArtifactEvent(
   const filter = new RuleFilter(rule);
   const repo = filter.repository(event.repository);
   if (!repo.keep) return { excluded: repo.reason };
-  const verdict = filter.artifact({ repository: event.repository, tags: event.tags });
+  if (event.labels === undefined && filter.filtersLabels) {
+    // A deleted artifact's labels cannot be read: never delete on a guess.
+    return { excluded: 'the rule filters on labels, and the labels of this artifact are not known (a deletion, or a source without labels)' };
+  }
+  const verdict = filter.artifact({ repository: event.repository, tags: event.tags, labels: event.labels });
   if (!verdict.keep) return { excluded: verdict.reason };
   const source = { registry: names.source, repository: event.repository, tags: verdict.tags };
   try {

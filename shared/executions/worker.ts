@@ -253,7 +253,7 @@ async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadl
     {
       override: rule.override,
       chunkSize: rt.uploadChunkSize,
-      bytesPerSecond: rule.speed > 0 ? rule.speed * 1024 : undefined,
+      bytesPerSecond: rt.bytesPerSecond,
       platforms: rule.platforms,
       locations: deps.locations,
       signal,

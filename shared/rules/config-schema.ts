@@ -91,11 +91,37 @@ export const registrySchema = z.strictObject({
 });
 export type RegistryConfig = z.infer<typeof registrySchema>;
 
-/** A registry named, or Harbor's exported registry object (matched by its `name`). */
-const registryRefSchema = z.union(
-  [z.string().check(z.minLength(1)), z.looseObject({ name: z.string().check(z.minLength(1)) })],
-  { error: 'must be a registry name or an object with its "name"' },
+/**
+ * A registry named, or Harbor's exported registry object (matched by its `name`), or Harbor's
+ * "Local" (the Harbor a policy was exported from: null, absent, `{id: 0}` or `{name: "Local"}`),
+ * which `local_registry` names.
+ */
+const registryRefSchema = z.optional(
+  z.union(
+    [
+      z.string().check(z.minLength(1)),
+      z.looseObject({ name: z.optional(z.string()), id: z.optional(z.unknown()) }).check(
+        z.refine((o) => (o.name !== undefined && o.name !== '') || o.id === 0, 'a registry object needs its "name" (or id 0 for Harbor\'s "Local")'),
+      ),
+      z.null(),
+    ],
+    { error: 'must be a registry name, an object with its "name", or null for Harbor\'s "Local"' },
+  ),
 );
+export type RegistryRef = z.infer<typeof registryRefSchema>;
+
+/** Harbor's "Local" registry: null, absent, `{id: 0}` or `{name: "Local"}`. */
+export function isLocalRef(ref: RegistryRef): boolean {
+  if (ref === null || ref === undefined) return true;
+  if (typeof ref === 'string') return false;
+  return ref.id === 0 || ref.name === 'Local';
+}
+
+/** The configured registry a rule's side names; `local` for Harbor's "Local" (undefined when none is set). */
+export function registryRefName(ref: RegistryRef, local: string | undefined): string | undefined {
+  if (isLocalRef(ref)) return local;
+  return typeof ref === 'string' ? ref : ref!.name;
+}
 
 export const FILTER_TYPES = ['name', 'tag', 'label', 'resource'] as const;
 export const DECORATIONS = ['matches', 'excludes'] as const;
@@ -269,6 +295,8 @@ export const configSchema = z.strictObject({
   rules: z._default(z.array(ruleSchema), []),
   webhook: z.optional(z.strictObject({ auth_header: z.optional(secretRefSchema) })),
   api: z.optional(apiSchema),
+  /** The configured registry that a Harbor export's "Local" side means (the Harbor it came from). */
+  local_registry: z.optional(z.string().check(z.minLength(1))),
   limits: z._default(limitsSchema, () => limitsSchema.parse({})),
   aws: z._default(awsSchema, () => awsSchema.parse({})),
 });
@@ -277,4 +305,12 @@ export type Config = z.infer<typeof configSchema>;
 /** Paths whose values are secrets: never echoed in an error. */
 export function isSecretPath(path: ReadonlyArray<PropertyKey>): boolean {
   return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token' || p === 'encryption_key' || p === 'access_secret');
+}
+
+/**
+ * Harbor's `speed` is in Kbps (kilobits per second: its iothrottler counts 1024 / 8 bytes per
+ * unit, and its UI says Kbps): N Kbps is N x 128 bytes per second, per task. 0 or less: unlimited.
+ */
+export function speedBytesPerSecond(speed: number): number | undefined {
+  return speed > 0 ? (speed * 1024) / 8 : undefined;
 }

@@ -5,7 +5,7 @@ import type { Credentials } from '../registry/auth.js';
 import { describeIssue } from '../util/schema.js';
 import { parseApiRegistryBody, parseStoredApiRegistry, publicCredential, storedValue, type PublicApiCredential, type StoredApiCredential } from './api-registry.js';
 import { ApiCredentialError, ApiSecrets } from './api-secrets.js';
-import { ruleSchema, type Config, type RegistryConfig, type RuleConfig } from './config-schema.js';
+import { registryRefName, ruleSchema, type Config, type RegistryConfig, type RuleConfig } from './config-schema.js';
 import { ConfigError, resolveConfig, type LoadedConfig } from './load-config.js';
 
 /** A request to change API-managed config that cannot be done: a status, a code and why. */
@@ -147,7 +147,7 @@ export class ConfigView implements ApiRegistryDirectory {
         continue;
       }
       const rule = parsed.data;
-      const missing = [rule.src_registry, rule.dest_registry].map((r) => (typeof r === 'string' ? r : r.name)).find((r) => !known.has(r));
+      const missing = [rule.src_registry, rule.dest_registry].map((r) => registryRefName(r, this.file.config.local_registry) ?? "Harbor's Local (no local_registry)").find((r) => !known.has(r));
       if (fileRules.has(rule.name) || missing) {
         warnings.push(`rule "${name}" (API) is set aside: ${missing ? `no registry named "${missing}"` : 'the config file defines a rule of that name'}`);
         continue;

@@ -52,6 +52,11 @@ export class RuleFilter {
     return { keep: true, tags: [] };
   }
 
+  /** Whether a label filter of the rule can decide anything (it names at least one label). */
+  get filtersLabels(): boolean {
+    return this.labelFilters.some((f) => labelsOf(f).length > 0);
+  }
+
   /** Whether an artifact passes the tag, label and resource filters, and which tags survive. */
   artifact(a: ArtifactFacts): Verdict {
     if (this.resource?.value === 'image' && a.type !== undefined && a.type.toUpperCase() !== 'IMAGE') {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { core } from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
-import { configSchema, isSecretPath, type Config, type RegistryConfig, type RuleConfig } from './config-schema.js';
+import { configSchema, isLocalRef, isSecretPath, registryRefName, type Config, type RegistryConfig, type RuleConfig } from './config-schema.js';
 
 /** A config that cannot be used; `issues` has one line per problem, each naming its path. */
 export class ConfigError extends ReplicatorError {
@@ -84,12 +84,20 @@ export function resolveConfig(config: Config, file: string): LoadedConfig {
     if (!r.url && r.type !== 'docker-hub') issues.push(`registries[${i}].url: is required for type ${r.type}`);
   });
   const rules = new Map<string, RuleConfig>();
-  const refName = (ref: RuleConfig['src_registry']) => (typeof ref === 'string' ? ref : ref.name);
+  const local = config.local_registry;
+  if (local !== undefined && !registries.has(local)) {
+    issues.push(`local_registry: no registry named "${local}" (registries: ${[...registries.keys()].map((n) => `"${n}"`).join(', ') || 'none defined'})`);
+  }
+  const refName = (ref: RuleConfig['src_registry']) => registryRefName(ref, local) ?? '';
   config.rules.forEach((rule, i) => {
     if (rules.has(rule.name)) issues.push(`rules[${i}].name: "${rule.name}" is defined twice`);
     rules.set(rule.name, rule);
     for (const side of ['src_registry', 'dest_registry'] as const) {
       const name = refName(rule[side]);
+      if (isLocalRef(rule[side]) && local === undefined) {
+        issues.push(`rules[${i}].${side}: Harbor's "Local" registry (the Harbor this policy was exported from); name it with local_registry: <registry name> at the top of the config`);
+        continue;
+      }
       if (!registries.has(name)) {
         const known = [...registries.keys()].map((n) => `"${n}"`).join(', ') || 'none defined';
         issues.push(`rules[${i}].${side}: no registry named "${name}" (registries: ${known})`);

@@ -6,7 +6,7 @@ import { HarborSource } from '../sources/harbor-source.js';
 import { RegistrySource } from '../sources/registry-source.js';
 import type { Source } from '../sources/source.js';
 import { oncePerKey } from '../util/once-per-key.js';
-import type { RegistryConfig, RuleConfig } from './config-schema.js';
+import { speedBytesPerSecond, type RegistryConfig, type RuleConfig } from './config-schema.js';
 import type { LoadedConfig } from './load-config.js';
 import type { PlanInput } from './plan.js';
 import { endpointOf, type RegistryClients } from './registry-endpoint.js';
@@ -33,6 +33,8 @@ export interface RuleRuntime {
    */
   ensureDestinationRepository: ((repository: string) => Promise<void>) | undefined;
   planInput(signal?: AbortSignal): PlanInput;
+  /** The rule's `speed` as a byte rate per task; undefined: unlimited. */
+  bytesPerSecond: number | undefined;
   /** What a copy uploads blobs in at the destination (the rule's `copy_by_chunk`, as the destination type allows); undefined: one streamed PUT. */
   uploadChunkSize: number | undefined;
 }
@@ -64,6 +66,7 @@ export async function ruleRuntime(
     sourceHarbor,
     ensureDestinationRepository: await repositoryPreparer(destination, pathOf(destination), destinationHarbor, clients),
     uploadChunkSize: uploadChunkSize(rule.copy_by_chunk, destination),
+    bytesPerSecond: speedBytesPerSecond(rule.speed),
     planInput: (signal) => ({
       rule,
       source,

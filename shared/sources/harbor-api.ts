@@ -176,15 +176,19 @@ export class HarborApi {
     return this.paginate<HarborArtifact>(this.url(...path, 'artifacts'), `${repository} artifacts`, { with_tag: 'true', with_label: 'true' }, signal);
   }
 
-  /** Every tag of one artifact (`GET .../artifacts/{digest}?with_tag=true`): webhooks carry only the first. */
-  async artifactTags(repository: string, digest: string, signal?: AbortSignal): Promise<string[]> {
+  /**
+   * Every tag and label of one artifact (`GET .../artifacts/{digest}?with_tag=true&with_label=true`):
+   * webhooks carry only the first tag, and no label.
+   */
+  async artifactFacts(repository: string, digest: string, signal?: AbortSignal): Promise<{ tags: string[]; labels: string[] }> {
     const path = this.repositoryPath(repository, `${this.base.host} artifact`);
     checkDigest(digest, `${this.base.host} artifact of ${repository}`);
     const url = this.url(...path, 'artifacts', digest);
     url.searchParams.set('with_tag', 'true');
+    url.searchParams.set('with_label', 'true');
     const res = await this.call('GET', url, [200], undefined, signal);
     const a = (await this.json(res)) as HarborArtifact;
-    return (a.tags ?? []).map((t) => t.name);
+    return { tags: (a.tags ?? []).map((t) => t.name), labels: (a.labels ?? []).map((l) => l.name) };
   }
 
   /** Whether a project exists (`HEAD /projects?project_name=`). */
