@@ -136,7 +136,10 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
       if (p) issues.push(p);
       else if ('secret' in r.credential.password) registrySecrets.add(r.credential.password.secret);
     }
-    if (r.ca_file) issues.push(`${path}.ca_file: a file on the deploying machine is not in the Lambda; use a registry with a publicly trusted certificate`);
+    // A private CA reaches the Lambdas as a secret; a file on the deploying machine does not.
+    if (r.ca_file) issues.push(`${path}.ca_file: a file on the deploying machine is not in the Lambda; put the PEM bundle in Secrets Manager and use ca: {secret: NAME_OR_ARN}`);
+    else if (r.ca && 'file' in r.ca) issues.push(`${path}.ca.file: a file on the deploying machine is not in the Lambda; put the PEM bundle in Secrets Manager and use ca: {secret: NAME_OR_ARN}`);
+    else if (r.ca) registrySecrets.add(r.ca.secret);
     if (r.type === 'aws-ecr') {
       const host = r.url ? new URL(r.url).host : '';
       const m = ECR_HOST.exec(host);

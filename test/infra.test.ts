@@ -119,13 +119,15 @@ rules: [{name: r, src_registry: hq, dest_registry: hq, trigger: {type: weekly}}]
 registries:
   - {name: hq, type: harbor, url: "http://h", credential: {username: u, password: {env: HQ_PASSWORD}}}
   - {name: b, type: docker-registry, url: "http://b", credential: {docker_config: true}, ca_file: /etc/ca.pem}
-  - {name: c, type: docker-registry, url: "http://c", credential: {username: u, password: {file: /run/secret}}}
+  - {name: c, type: docker-registry, url: "http://c", credential: {username: u, password: {file: /run/secret}}, ca: {file: /etc/ca.pem}}
+  - {name: d, type: docker-registry, url: "https://d", ca: {secret: team/ca-bundle}}
 webhook: {auth_header: {env: HOOK}}
 `);
     assert.deepEqual(
       problems.map((p) => p.split(':', 1)[0]),
-      ['registries[0].credential.password', 'registries[1].credential.docker_config', 'registries[1].ca_file', 'registries[2].credential.password', 'webhook.auth_header'],
+      ['registries[0].credential.password', 'registries[1].credential.docker_config', 'registries[1].ca_file', 'registries[2].credential.password', 'registries[2].ca.file', 'webhook.auth_header'],
     );
+    assert.match(problems[2]!, /put the PEM bundle in Secrets Manager and use ca: \{secret: NAME_OR_ARN\}/);
     assert.match(problems[0]!, /must be \{secret: NAME_OR_ARN\} on AWS \(got \{env: HQ_PASSWORD\}/);
     assert.ok(problems.every((p) => !p.includes('undefined')));
   });

@@ -5,6 +5,7 @@ import { RegistryClients } from '../../shared/rules/registry-endpoint.js';
 import type { LoadedConfig } from '../../shared/rules/load-config.js';
 import { ruleRuntime, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import { loadConfigForCommand } from './config-file.js';
+import { loadEcrLocally, localSecretStore } from '../local/platform.js';
 import { DEFAULT_DATA_DIR, isDataDirProblem } from './data-dir.js';
 import { EXIT } from './exit-codes.js';
 
@@ -48,9 +49,10 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
   let runtime: RuleRuntime;
   try {
     loaded.rule(ruleName);
-    // ECR's API (and the AWS SDK) is loaded only if an aws-ecr registry without a credential needs it.
-    const clients = new RegistryClients({ secrets: {}, onEvent, limits: limitsOf(loaded.config), ecr: async () => (await import('../../shared/adapters/aws/ecr-registry.js')).loadEcr() });
-    runtime = await ruleRuntime(loaded, ruleName, clients, { secrets: {}, onEvent });
+    // ECR's API and Secrets Manager (and the AWS SDK) are loaded only if the config needs them.
+    const secrets = { store: localSecretStore() };
+    const clients = new RegistryClients({ secrets, onEvent, limits: limitsOf(loaded.config), ecr: loadEcrLocally });
+    runtime = await ruleRuntime(loaded, ruleName, clients, { secrets, onEvent });
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;
     process.stderr.write(`harbor-replicator: ${err.message}\n`);

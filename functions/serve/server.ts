@@ -2,6 +2,7 @@ import { serve as serveNode, type HttpBindings, type ServerType } from '@hono/no
 import { Logger } from '@aws-lambda-powertools/logger';
 import { openEmbeddedStore } from '../../shared/adapters/local/embedded-store.js';
 import { newMemoryQueue } from '../../shared/adapters/local/memory-queue.js';
+import { loadEcrLocally, localSecretStore } from '../local/platform.js';
 import { ReplicatorError } from '../../shared/errors.js';
 import { Scheduler, type SchedulerClock } from '../../shared/executions/scheduler.js';
 import { ReplicationService } from '../../shared/executions/service.js';
@@ -61,7 +62,8 @@ export function serviceConfigProblems(config: LoadedConfig): string[] {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const problems = serviceConfigProblems(opts.config);
   if (problems.length > 0) throw new ReplicatorError('SERVE_CONFIG', `cannot serve with ${opts.config.file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-  const secrets = {};
+  // The config file's secrets: {env}, {file}, and {secret} through Secrets Manager (loaded only if one is named).
+  const secrets = { store: localSecretStore() };
   const apiToken = await resolveSecret(opts.config.config.api!.token!, 'api.token', secrets);
   const webhookAuth = opts.config.config.webhook?.auth_header ? await resolveSecret(opts.config.config.webhook.auth_header, 'webhook.auth_header', secrets) : undefined;
   const apiConfig = opts.config.config.api;
@@ -85,7 +87,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const log = opts.log ?? new Logger({ serviceName: 'harbor-replicator' });
     const view = new ConfigView(opts.config, embedded.service, { apiSecrets, registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network), log });
     await view.refresh();
-    const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config), ecr: loadEcrOnFirstUse });
+    const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config), ecr: loadEcrLocally });
     const counters = new PrometheusCounters(async () => (await embedded.store.activeExecutions()).length);
     const service = new ReplicationService({
       newQueue: newMemoryQueue,
@@ -157,6 +159,3 @@ function splitListen(listen: string): [string, string] {
   if (!m) throw new ReplicatorError('USAGE', `--listen: "${listen}" is not host:port (e.g. 127.0.0.1:8080)`);
   return [m[1] ?? m[2]!, m[3]!];
 }
-
-/** ECR's API, for `aws-ecr` registries without a credential: the AWS SDK is loaded only then. */
-const loadEcrOnFirstUse = async () => (await import('../../shared/adapters/aws/ecr-registry.js')).loadEcr();

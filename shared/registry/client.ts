@@ -39,6 +39,8 @@ export interface RegistryOptions {
   tlsVerify?: boolean;
   /** Extra CA bundle (PEM file) trusted for this registry. */
   caFile?: string | undefined;
+  /** Extra CA bundle (PEM text) trusted for this registry. */
+  ca?: string | undefined;
   /** Fixed credentials, or a provider called before each request (it caches; ECR tokens expire). */
   credentials?: CredentialsSource | undefined;
   retry?: RetryPolicy;
@@ -101,7 +103,7 @@ export class RegistryClient {
     this.scheme = options.scheme ?? 'https';
     const tlsVerify = options.tlsVerify ?? true;
     this.ctx = {
-      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile }, options.connectPolicy),
+      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile, ca: options.ca }, options.connectPolicy),
       hosts: options.hosts ?? (options.retry ? new HostStates(options.retry) : defaultHosts),
       onEvent: options.onEvent,
       rateLimit: options.requestsPerSecond ? new RateLimiter(options.requestsPerSecond) : undefined,

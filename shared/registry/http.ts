@@ -81,6 +81,8 @@ export interface TlsOptions {
   verify: boolean;
   /** PEM bundle added to the system roots. */
   caFile?: string | undefined;
+  /** PEM bundle text added to the system roots (a private CA from a secret). */
+  ca?: string | undefined;
 }
 
 /** The bound on error bodies we read (go-containerregistry reads 64 KiB too). */
@@ -98,7 +100,8 @@ export const ERROR_BODY_LIMIT = 64 * 1024;
  * so DNS cannot dodge either.
  */
 export function createDispatcher(tls: TlsOptions, policy?: ConnectPolicy): Dispatcher {
-  const ca = tls.caFile ? [...rootCertificates, readFileSync(tls.caFile, 'utf8')] : undefined;
+  const extra = [...(tls.caFile ? [readFileSync(tls.caFile, 'utf8')] : []), ...(tls.ca ? [tls.ca] : [])];
+  const ca = extra.length > 0 ? [...rootCertificates, ...extra] : undefined;
   const connect = { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) };
   if (!policy) return new Agent({ keepAliveTimeout: 10_000, connect });
   const guarded = (rule: AddressRule) => new Agent({ keepAliveTimeout: 10_000, connect: guardedConnector(connect, rule) });

@@ -69,7 +69,8 @@ export type ApiRegistryInput = { registry: RegistryConfig; credential: ApiCreden
 export type Refused = { problem: string };
 
 function parseRegistry(body: Record<string, unknown>): RegistryConfig | Refused {
-  if ('ca_file' in body) return { problem: 'ca_file: files on the server are not allowed through the API' };
+  if ('ca_file' in body) return { problem: 'ca_file: files on the server are not allowed through the API; give the CA as ca: {secret: NAME}' };
+  if (isObject(body.ca) && 'file' in body.ca) return { problem: 'ca: files on the server are not allowed through the API; give the CA as ca: {secret: NAME}' };
   const { credential: _credential, ...rest } = body;
   const parsed = registrySchema.safeParse(rest);
   return parsed.success ? parsed.data : { problem: describeIssue(parsed.error) };

@@ -93,6 +93,11 @@ export class ApiSecrets {
     return { username: stored.access_key, password: unseal(this.opts.encryptionKey, secret.sealed, context(registry)) };
   }
 
+  /** A secret an API entry names (its private CA), read under the same rules as its credentials. */
+  readAllowed(registry: string, name: string): Promise<string> {
+    return this.read(registry, name);
+  }
+
   private async read(registry: string, name: string): Promise<string> {
     // Checked again here: an entry written by another version, or by hand, gets no further.
     const problem = this.referenceProblem(name);

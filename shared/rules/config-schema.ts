@@ -73,6 +73,13 @@ export const registrySchema = z.strictObject({
   url: z.optional(urlSchema),
   description: z.optional(z.string()),
   insecure: z._default(z.boolean(), false),
+  /** A PEM bundle added to the trusted roots for this registry (a private CA): a file, or a secret. */
+  ca: z.optional(
+    z.union([z.strictObject({ file: z.string().check(z.minLength(1)) }), z.strictObject({ secret: z.string().check(z.minLength(1)) })], {
+      error: 'must be {file: PATH} or {secret: NAME_OR_ARN} holding a PEM bundle',
+    }),
+  ),
+  /** The same as `ca: {file}` (earlier versions' key). */
   ca_file: z.optional(z.string().check(z.minLength(1))),
   credential: z.optional(
     z.union(
@@ -88,8 +95,19 @@ export const registrySchema = z.strictObject({
   requests_per_second: z.optional(z.number().check(z.positive())),
   /** aws-ecr: create a missing repository at the destination (ECR refuses pushes otherwise). */
   create_repositories: z._default(z.boolean(), false),
-});
+}).check(
+  z.superRefine((r, ctx) => {
+    if (r.ca !== undefined && r.ca_file !== undefined) {
+      ctx.issues.push({ code: 'custom', message: 'give the CA once: ca: {file: PATH} (ca_file is its older name) or ca: {secret: NAME}', input: r.ca_file, path: ['ca_file'] });
+    }
+  }),
+);
 export type RegistryConfig = z.infer<typeof registrySchema>;
+
+/** A registry's private CA, wherever the config named it (`ca`, or `ca_file` as `{file}`). */
+export function caOf(reg: RegistryConfig): { file: string } | { secret: string } | undefined {
+  return reg.ca ?? (reg.ca_file !== undefined ? { file: reg.ca_file } : undefined);
+}
 
 /**
  * A registry named, or Harbor's exported registry object (matched by its `name`), or Harbor's

@@ -42,6 +42,8 @@ export interface ApiRegistryAccess {
   version: string;
   /** Its credentials (undefined: anonymous); throws REGISTRY_INVALID for an invalid entry. */
   credentials(): Promise<Credentials | undefined>;
+  /** Its private CA (PEM), from a secret the API may name; undefined: the system roots only. */
+  ca(): Promise<string | undefined>;
 }
 
 /** A registry or rule as the API shows it. */
@@ -101,6 +103,11 @@ export class ConfigView implements ApiRegistryDirectory {
       credentials: async () => {
         if (entry.invalid) throw new ReplicatorError('REGISTRY_INVALID', `registry "${name}" (API) is invalid and is not used: ${entry.invalid}; replace or delete it`);
         return entry.credential ? this.apiSecrets.resolve(name, entry.credential) : undefined;
+      },
+      ca: async () => {
+        const ca = entry.config.ca;
+        // Only {secret} reaches here (parseApiRegistryBody refuses files); read under the API's rules.
+        return ca && 'secret' in ca ? this.apiSecrets.readAllowed(name, ca.secret) : undefined;
       },
     };
   }
@@ -209,6 +216,10 @@ export class ConfigView implements ApiRegistryDirectory {
     this.check({ registries: [...this.api.registries.filter((r) => r.config.name !== reg.name), entry], rules: this.api.rules });
     const refused = await this.opts.registryUrlProblem?.(reg);
     if (refused) throw new ConfigChangeError(400, `url: ${refused}`, 'URL_REFUSED');
+    if (reg.ca && 'secret' in reg.ca) {
+      const problem = this.apiSecrets.referenceProblem(reg.ca.secret);
+      if (problem) throw new ConfigChangeError(400, `ca: ${problem}`);
+    }
     try {
       // Last: a literal may be written to Secrets Manager here.
       entry.credential = await this.apiSecrets.keep(reg.name, input.credential, previous?.invalid ? undefined : previous?.credential);

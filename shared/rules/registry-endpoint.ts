@@ -7,7 +7,7 @@ import { dockerConfigCredentials } from '../registry/docker-config.js';
 import { createDispatcher, type HttpEvent } from '../registry/http.js';
 import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import { HarborApi } from '../sources/harbor-api.js';
-import type { RegistryConfig } from './config-schema.js';
+import { caOf, type RegistryConfig } from './config-schema.js';
 import type { ApiRegistryAccess, ApiRegistryDirectory } from './config-view.js';
 import type { RegistryPlatform, RegistryPlatformLoader } from './registry-platform.js';
 import { resolveSecret, type SecretSources } from './secrets.js';
@@ -16,7 +16,7 @@ import { resolveSecret, type SecretSources } from './secrets.js';
 const DOCKER_HUB_API = 'registry-1.docker.io';
 
 /** Host, scheme and TLS settings of a configured registry, before credentials. */
-export function endpointOf(reg: RegistryConfig): Pick<RegistryOptions, 'host' | 'scheme' | 'tlsVerify' | 'caFile'> {
+export function endpointOf(reg: RegistryConfig): Pick<RegistryOptions, 'host' | 'scheme' | 'tlsVerify'> {
   let host: string;
   let scheme: 'https' | 'http' = 'https';
   if (reg.type === 'docker-hub') {
@@ -26,7 +26,14 @@ export function endpointOf(reg: RegistryConfig): Pick<RegistryOptions, 'host' | 
     host = url.host;
     scheme = url.protocol === 'http:' ? 'http' : 'https';
   }
-  return { host, scheme, tlsVerify: !reg.insecure, caFile: reg.ca_file };
+  return { host, scheme, tlsVerify: !reg.insecure };
+}
+
+/** The private CA (PEM text) of a registry of the config file: its file read, or its secret. */
+export async function caTextOf(reg: RegistryConfig, path: string, secrets: SecretSources): Promise<string | undefined> {
+  const ca = caOf(reg);
+  if (!ca) return undefined;
+  return resolveSecret(ca, `${path}.ca`, secrets);
 }
 
 /** The credentials of a registry of the config file: its secret resolved, or Docker's config. */
@@ -141,6 +148,11 @@ export class RegistryClients {
     }
   }
 
+  /** `reg`'s private CA: an API registry's through API rules only (a secret the API may name), a config-file registry's as its config says. */
+  private caFor(reg: RegistryConfig, path: string, api: ApiRegistryAccess | undefined): Promise<string | undefined> {
+    return api ? api.ca() : caTextOf(reg, path, this.deps.secrets);
+  }
+
   /** The connection rules of `reg`'s clients. */
   connectPolicy(reg: RegistryConfig): ConnectPolicy {
     return connectPolicyOf(reg, this.apiEntry(reg) ? 'api' : 'file', this.deps.network);
@@ -152,10 +164,11 @@ export class RegistryClients {
     const version = JSON.stringify([reg, api?.version ?? null]);
     const cached = this.clients.get(reg.name);
     if (cached?.version === version) return cached.client;
-    const client = this.credentialsFor(reg, path, api).then(
-      (credentials) =>
+    const client = Promise.all([this.credentialsFor(reg, path, api), this.caFor(reg, path, api)]).then(
+      ([credentials, ca]) =>
         new RegistryClient({
           ...endpointOf(reg),
+          ca,
           credentials,
           maxConcurrency: reg.max_concurrency,
           requestsPerSecond: reg.requests_per_second,
@@ -176,11 +189,11 @@ export class RegistryClients {
   /** A client of Harbor's API at `reg` (type harbor), with the registry's credentials and connection rules. */
   async harborApi(reg: RegistryConfig, path: string, onEvent = this.deps.onEvent): Promise<HarborApi> {
     const api = this.apiEntry(reg);
-    const credentials = api ? await api.credentials() : await credentialsOf(reg, path, this.deps.secrets);
+    const [credentials, ca] = await Promise.all([api ? api.credentials() : credentialsOf(reg, path, this.deps.secrets), this.caFor(reg, path, api)]);
     return new HarborApi({
       url: reg.url!,
       credentials,
-      dispatcher: createDispatcher({ verify: !reg.insecure, caFile: reg.ca_file }, this.connectPolicy(reg)),
+      dispatcher: createDispatcher({ verify: !reg.insecure, ca }, this.connectPolicy(reg)),
       onEvent,
       maxPages: this.limits.maxPages,
     });

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 
 /** Every manifest type, for HEAD/GET requests made by test helpers. */
 export const ACCEPT = [
@@ -11,10 +12,11 @@ export const ACCEPT = [
 ].join(', ');
 
 /** Talks to a plain-HTTP test registry directly (no engine code), to check what it holds. */
-export async function manifestDigest(registryUrl: string, repo: string, ref: string, auth?: string): Promise<string | undefined> {
+export async function manifestDigest(registryUrl: string, repo: string, ref: string, auth?: string, caFile?: string): Promise<string | undefined> {
   const res = await request(`${registryUrl}/v2/${repo}/manifests/${ref}`, {
     method: 'HEAD',
     headers: { accept: ACCEPT, ...(auth ? { authorization: auth } : {}) },
+    ...(caFile ? { dispatcher: new Agent({ connect: { ca: readFileSync(caFile, 'utf8') } }) } : {}),
   });
   await res.body.dump();
   if (res.statusCode === 404) return undefined;

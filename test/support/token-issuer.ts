@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,22 @@ export async function selfSignedCert(cn = '127.0.0.1'): Promise<CertPair> {
     '-keyout', key, '-out', certificate,
   ]);
   return { dir, certificate, key };
+}
+
+/** A test CA, and a server certificate for 127.0.0.1 / localhost that it signed. */
+export async function caSignedCert(): Promise<CertPair & { ca: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'hr-ca-'));
+  const ca = join(dir, 'ca.pem');
+  const caKey = join(dir, 'ca-key.pem');
+  const key = join(dir, 'key.pem');
+  const csr = join(dir, 'server.csr');
+  const certificate = join(dir, 'cert.pem');
+  const ext = join(dir, 'ext.cnf');
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=harbor-replicator test CA', '-keyout', caKey, '-out', ca]);
+  await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', csr]);
+  await writeFile(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n');
+  await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', certificate]);
+  return { dir, certificate, key, ca };
 }
 
 /** A token service for docker-registry's `auth: token` (the distribution token spec). */

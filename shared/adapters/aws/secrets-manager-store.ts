@@ -1,4 +1,4 @@
-import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, ResourceExistsException, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, ResourceExistsException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ReplicatorError } from '../../errors.js';
 import type { SecretStore, SecretWriter } from '../../rules/ports.js';
 
@@ -78,4 +78,9 @@ export class SecretsManagerStore implements SecretStore, SecretWriter {
     }
     throw new ReplicatorError('SECRET_UNREADABLE', `Secrets Manager secret "${secretId}" has no value`);
   }
+}
+
+/** Secrets Manager with the machine's AWS credentials (the default chain), for a local host (`run`, `serve`). */
+export function localSecretsManager(): SecretStore {
+  return new SecretsManagerStore({ client: new SecretsManagerClient({ maxAttempts: 3 }) });
 }
