@@ -90,6 +90,8 @@ export async function loadDeployment(file: string): Promise<Deployment> {
 
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+/** Registry types that are always public services on the internet (no private address). */
+const INTERNET_ONLY: ReadonlySet<RegistryConfig['type']> = new Set(['docker-hub', 'github-ghcr', 'google-gcr', 'artifact-registry']);
 const ECR_HOST = /^(\d{12})\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$/;
 
 function secretProblem(ref: SecretRef, path: string): string | undefined {
@@ -179,6 +181,24 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
     if (config.aws[f].reserved_concurrency === 1) {
       warnings.push(`aws.${f}.reserved_concurrency: 1 is below the SQS event source's minimum concurrency (2): throttled receives will count towards the dead-letter queue`);
     }
+  }
+
+  const vpc = config.aws.vpc;
+  if (vpc?.route_table_ids && !vpc.endpoints) {
+    warnings.push('aws.vpc.route_table_ids is used only with endpoints: true (the gateway endpoints\' routes); without it the stack adds no route');
+  }
+  if (vpc?.endpoints) {
+    // Endpoints are AWS in the deployed region only. Synth cannot see the subnets' routes (a NAT
+    // may be there as well), so these are warnings.
+    const regions = [...new Set([...ecr.values()].map((e) => e.region))].sort();
+    if (regions.length > 1) {
+      warnings.push(`aws.vpc.endpoints: VPC endpoints serve only the region deployed to, and the aws-ecr registries are in ${regions.join(', ')}: the others need a NAT gateway`);
+    }
+    config.registries.forEach((r, i) => {
+      if (INTERNET_ONLY.has(r.type)) {
+        warnings.push(`registries[${i}]: ${r.type} "${r.name}" is on the internet: with aws.vpc.endpoints the functions reach it only if the subnets also route to a NAT gateway`);
+      }
+    });
   }
 
   const translated = eventBridgeSchedules(config.rules);

@@ -6,6 +6,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { entryOf, lambdaBundling, REPO_ROOT, type LambdaName } from './bundling.js';
 import { acknowledge } from './nag.js';
+import { eniStatement, ENI_REASON, type FunctionNetwork } from './network.js';
 
 /** Powertools' service name: the `service` dimension of every custom metric. */
 export const SERVICE_NAME = 'harbor-replicator';
@@ -26,6 +27,8 @@ export interface ReplicatorFunctionProps {
   /** The validated config's JSON, baked into the bundle. */
   configJson: string;
   environment: Record<string, string>;
+  /** `aws.vpc`: the subnets and security groups the function runs in (absent: Lambda's own network). */
+  network?: FunctionNetwork | undefined;
 }
 
 /**
@@ -37,6 +40,8 @@ export class ReplicatorFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly role: Role;
   readonly logGroup: LogGroup;
+  /** Runs in a VPC: its role holds the network interface actions ("*", acknowledged). */
+  private readonly inVpc: boolean;
 
   constructor(scope: Construct, id: string, props: ReplicatorFunctionProps) {
     super(scope, id);
@@ -44,6 +49,10 @@ export class ReplicatorFunction extends Construct {
     // A role of our own instead of AWSLambdaBasicExecutionRole: writes to this log group only.
     this.role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com'), description: `harbor-replicator ${props.name} function` });
     this.logGroup.grantWrite(this.role);
+    // Lambda checks these when it creates the function: the role's policy is created first (the
+    // function depends on its role, policy included).
+    this.inVpc = props.network !== undefined;
+    if (props.network) this.role.addToPrincipalPolicy(eniStatement());
     this.fn = new NodejsFunction(this, 'Function', {
       entry: entryOf(props.name),
       handler: 'handler',
@@ -58,6 +67,7 @@ export class ReplicatorFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       tracing: Tracing.ACTIVE,
+      ...(props.network ?? {}),
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -73,10 +83,15 @@ export class ReplicatorFunction extends Construct {
 
   /**
    * Acknowledges the role's `"*"` resources (one cdk-nag finding per role): X-Ray's, which every
-   * function has, and `others` (one reason per action that needs it). Call once, after the grants.
+   * function has, the network interfaces' in a VPC, and `others` (one reason per action that
+   * needs it). Call once, after the grants.
    */
   acknowledgeAnyResource(...others: string[]): void {
-    const reasons = ['xray:PutTraceSegments/PutTelemetryRecords (tracing active) have no resource-level permissions', ...others];
+    const reasons = [
+      'xray:PutTraceSegments/PutTelemetryRecords (tracing active) have no resource-level permissions',
+      ...(this.inVpc ? [ENI_REASON] : []),
+      ...others,
+    ];
     acknowledge(this.role, { 'AwsSolutions-IAM5[Resource::*]': `"*" is required by: ${reasons.join('; ')}` });
   }
 }

@@ -14,6 +14,7 @@ import { acknowledgeEcrRepositories, copierEcrStatements, ECR_AUTH_REASON, plann
 import { ReplicatorFunction, type FunctionSettings } from './functions.js';
 import { ReplicatorHttpApi } from './http-api.js';
 import { Monitoring } from './monitoring.js';
+import { PrivateNetwork } from './network.js';
 import { acknowledge } from './nag.js';
 import { visibilityFor, WorkQueue } from './queues.js';
 import { RuleSchedules } from './schedules.js';
@@ -51,6 +52,8 @@ export class HarborReplicatorStack extends Stack {
     const tasks = new WorkQueue(this, 'TaskQueue', { consumerTimeout: Duration.seconds(aws.copier.timeout_s) });
     const schedules = new RuleSchedules(this, 'Schedules', { schedules: deployment.schedules, executionQueue: executions.queue });
     const secrets = new SecretReferences(this, 'Secrets');
+    // `aws.vpc`: every function in the given subnets and groups (to reach a private Harbor).
+    const network = aws.vpc ? new PrivateNetwork(this, 'Network', aws.vpc) : undefined;
 
     /** Where the API keeps literal credentials, and where `{secret}` references through the API must be. */
     const apiSecretPrefix = apiSecretPrefixOf(deployment, this.stackName);
@@ -69,6 +72,7 @@ export class HarborReplicatorStack extends Stack {
         settings,
         configJson: deployment.configJson,
         environment: { ...environment, ...extra },
+        network: network?.functions,
       });
     const receiver = fn('webhook', "harbor-replicator: Harbor's webhook receiver (records the delivery, enqueues plan jobs)", RECEIVER);
     const api = fn('api', 'harbor-replicator: management API (registries, rules, executions, tasks)', aws.api, {
@@ -85,6 +89,10 @@ export class HarborReplicatorStack extends Stack {
       [ENV.taskLostAfterMs]: String(visibilityFor(Duration.seconds(aws.copier.timeout_s)).toMilliseconds()),
       [ENV.planGraceMs]: String(visibilityFor(Duration.seconds(aws.planner.timeout_s)).toMilliseconds()),
     });
+    // Without a NAT the endpoints are the functions' only way to AWS: a function created or
+    // moved into the VPC before them would hang on its first call.
+    const endpoints = network?.endpoints;
+    if (endpoints) for (const f of [receiver, api, planner, copier, sweeper]) f.fn.node.addDependency(endpoints);
     new EventsRule(this, 'SweeperSchedule', {
       description: 'harbor-replicator: runs the sweeper',
       schedule: EventsSchedule.rate(Duration.minutes(SWEEP_INTERVAL_MS / 60_000)),

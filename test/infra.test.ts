@@ -17,6 +17,7 @@ import { buildApp } from '../infra/build-app.js';
 import { REPO_ROOT } from '../infra/bundling.js';
 import { loadDeployment, locateConfig, scheduleNameOf, type Deployment } from '../infra/config.js';
 import { acknowledgements } from '../infra/nag.js';
+import { ENI_ACTIONS } from '../infra/network.js';
 import { visibilityFor } from '../infra/queues.js';
 import { HarborReplicatorStack } from '../infra/stack.js';
 import { ConfigError } from '../shared/rules/load-config.js';
@@ -585,6 +586,219 @@ describe('AWS deployment: the app without a config (the example), no ECR', () =>
     }
     t.resourceCountIs('AWS::Scheduler::Schedule', 1);
     assert.deepEqual(new AwsSolutionsChecks().validateScope(stack).violations, []);
+  });
+});
+
+describe('AWS deployment: a private network (aws.vpc)', () => {
+  const VPC = 'vpc-0a1b2c3d4e5f60718';
+  const SUBNETS = ['subnet-0a1b2c3d4e5f60718', 'subnet-0f1e2d3c4b5a69788', 'subnet-12345678'];
+  const GROUPS = ['sg-0a1b2c3d4e5f60718', 'sg-87654321'];
+  const ROUTE_TABLES = ['rtb-0a1b2c3d4e5f60718', 'rtb-87654321'];
+  const FUNCTIONS = ['Receiver', 'Api', 'Planner', 'Copier', 'Sweeper'];
+  /** FULL (every other AWS feature) with `aws.vpc` added: its last section is `aws:`. */
+  const withVpc = (vpc: string) => `${FULL}  vpc: ${vpc}\n`;
+  const REQUIRED_ONLY = withVpc(`{vpc_id: ${VPC}, subnet_ids: [${SUBNETS}], security_group_ids: [${GROUPS}]}`);
+  const ENDPOINTS = withVpc(
+    `{vpc_id: ${VPC}, subnet_ids: [${SUBNETS}], security_group_ids: [${GROUPS}], availability_zones: [eu-west-1a, eu-west-1b, eu-west-1a], route_table_ids: [${ROUTE_TABLES}], endpoints: true}`,
+  );
+  /** The region's service name, as the template spells it for a stack without an env. */
+  const serviceName = (service: string) => ({ 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, `.${service}`]] });
+
+  async function synthOf(name: string, text: string) {
+    const deployment = await loadDeployment(await configFile(name, text));
+    const stack = new HarborReplicatorStack(new App({ context: NO_BUNDLING }), 'HarborReplicator', { deployment });
+    return { deployment, stack, t: Template.fromStack(stack) };
+  }
+  const resourcesOf = (t: Template, type: string) => Object.entries(t.findResources(type));
+  const ec2Types = (t: Template) => [...new Set(Object.values(t.toJSON().Resources as Record<string, { Type: string }>).map((r) => r.Type).filter((ty) => ty.startsWith('AWS::EC2::')))].sort();
+
+  let plain: { stack: HarborReplicatorStack; t: Template };
+  let required: { stack: HarborReplicatorStack; t: Template };
+  let endpoints: { stack: HarborReplicatorStack; t: Template };
+  before(async () => {
+    plain = await synthOf('vpc-none.yaml', FULL);
+    required = await synthOf('vpc-required.yaml', REQUIRED_ONLY);
+    endpoints = await synthOf('vpc-endpoints.yaml', ENDPOINTS);
+  });
+
+  it('config: each problem named by its path (ID formats, empty and repeated lists, zones, route tables with endpoints, unknown keys)', async () => {
+    assert.deepEqual(
+      await awsProblems(`aws: {vpc: {vpc_id: vpc-12, subnet_ids: [subnet-xyz, "${SUBNETS[0]}", "${SUBNETS[0]}"], security_group_ids: [], route_table_ids: [rtb-1], nat: true}}`),
+      [
+        'aws.vpc.vpc_id: must be a VPC ID (vpc- and 8 to 17 lowercase hex digits) (got "vpc-12")',
+        'aws.vpc.subnet_ids[0]: must be a subnet ID (subnet- and 8 to 17 lowercase hex digits) (got "subnet-xyz")',
+        `aws.vpc.subnet_ids[2]: "${SUBNETS[0]}" is listed twice`,
+        'aws.vpc.security_group_ids: lists at least one security group ID',
+        'aws.vpc.route_table_ids[0]: must be a route table ID (rtb- and 8 to 17 lowercase hex digits) (got "rtb-1")',
+        'aws.vpc: unknown field "nat"',
+      ],
+    );
+    assert.deepEqual(
+      await awsProblems(`aws: {vpc: {vpc_id: ${VPC}, subnet_ids: [${SUBNETS[0]}], security_group_ids: [sg-0A1B2C3D], availability_zones: [use1-az1, eu-west-1b], endpoints: true}}`),
+      [
+        'aws.vpc.security_group_ids[0]: must be a security group ID (sg- and 8 to 17 lowercase hex digits) (got "sg-0A1B2C3D")',
+        'aws.vpc.availability_zones[0]: must be an availability zone name (e.g. eu-west-1a) (got "use1-az1")',
+        'aws.vpc.availability_zones: lists the zone of each subnet, in the order of subnet_ids: 1 expected, got 2',
+        "aws.vpc.route_table_ids: is required with endpoints: true (the S3 and DynamoDB gateway endpoints are routes in the subnets' route tables)",
+      ],
+    );
+    assert.deepEqual(await awsProblems(`aws: {vpc: {subnet_ids: [], security_group_ids: [${GROUPS}]}}`), [
+      'aws.vpc.vpc_id: is required',
+      'aws.vpc.subnet_ids: lists at least one subnet ID',
+    ]);
+    assert.deepEqual(await awsProblems(`aws: {vpc: {vpc_id: ${VPC}, subnet_ids: [${SUBNETS}], security_group_ids: [sg-11111111, sg-22222222, sg-33333333, sg-44444444, sg-55555555, sg-66666666]}}`), [
+      "aws.vpc.security_group_ids: lists at most 5 security groups (Lambda's limit)",
+    ]);
+  });
+
+  it('only vpc_id, subnet_ids and security_group_ids: every function runs in those subnets with those groups; nothing is created in the VPC', () => {
+    const fns = resourcesOf(required.t, 'AWS::Lambda::Function');
+    assert.equal(fns.length, 5);
+    for (const [id, f] of fns) assert.deepEqual(f.Properties.VpcConfig, { SubnetIds: SUBNETS, SecurityGroupIds: GROUPS }, id);
+    assert.deepEqual(ec2Types(required.t), [], 'no endpoint, no security group, no rule on the given groups');
+    assert.ok(!JSON.stringify(required.t.toJSON()).includes('Fn::GetAZs'), 'the zones are not needed');
+  });
+
+  it('no synth warning from the imported VPC and subnets (each known one acknowledged with its reason)', () => {
+    for (const { stack } of [required, endpoints]) {
+      const warnings = Annotations.fromStack(stack).findWarning('*', Match.anyValue());
+      assert.deepEqual(warnings.map((w) => `${w.id}: ${String(w.entry.data)}`), []);
+    }
+  });
+
+  it('synth never looks the account up: no missing context, even for a stack with an account and a region', async () => {
+    const deployment = await loadDeployment(await configFile('vpc-env.yaml', ENDPOINTS.replace(/availability_zones: \[[^\]]*\], /, '')));
+    for (const env of [undefined, { account: '123456789012', region: 'eu-west-1' }]) {
+      const app = new App({ context: NO_BUNDLING });
+      new HarborReplicatorStack(app, 'HarborReplicator', { deployment, env });
+      assert.equal(app.synth().manifest.missing, undefined, JSON.stringify(env));
+    }
+  });
+
+  it('IAM: each function may create and delete its network interfaces (the exact actions, no managed policy), and is created after that policy', () => {
+    const { t, stack } = required;
+    for (const fn of FUNCTIONS) {
+      const ec2 = statementsOf(t, stack, fn).filter((s) => actionsOf(s).some((a) => a.startsWith('ec2:')));
+      assert.deepEqual(ec2, [{ Effect: 'Allow', Action: ENI_ACTIONS, Resource: '*' }], fn);
+      const dependsOn = t.toJSON().Resources[lid(stack, `${fn}/Function/Resource`)].DependsOn as string[];
+      assert.ok(dependsOn.includes(lid(stack, `${fn}/Role/DefaultPolicy/Resource`)), `${fn}: Lambda checks the ENI permissions when it creates the function`);
+    }
+    assert.deepEqual(ENI_ACTIONS, [
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:CreateNetworkInterface',
+      'ec2:DeleteNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:UnassignPrivateIpAddresses',
+    ]);
+    for (const [id, role] of resourcesOf(t, 'AWS::IAM::Role')) assert.equal(role.Properties.ManagedPolicyArns, undefined, id);
+  });
+
+  it('without aws.vpc: no VpcConfig, no ec2 action, no EC2 resource', () => {
+    for (const [id, f] of resourcesOf(plain.t, 'AWS::Lambda::Function')) assert.equal(f.Properties.VpcConfig, undefined, id);
+    for (const fn of FUNCTIONS) assert.ok(![...allActions(statementsOf(plain.t, plain.stack, fn))].some((a) => a.startsWith('ec2:')), fn);
+    assert.deepEqual(ec2Types(plain.t), []);
+  });
+
+  it('endpoints: true: gateway endpoints for DynamoDB and S3 (ECR\'s layers) in the given route tables', () => {
+    const gateways = resourcesOf(endpoints.t, 'AWS::EC2::VPCEndpoint').filter(([, r]) => r.Properties.VpcEndpointType === 'Gateway');
+    assert.deepEqual(
+      gateways.map(([, r]) => r.Properties).sort((a, b) => JSON.stringify(a.ServiceName).localeCompare(JSON.stringify(b.ServiceName))),
+      ['dynamodb', 's3'].map((service) => ({ VpcEndpointType: 'Gateway', VpcId: VPC, ServiceName: serviceName(service), RouteTableIds: ROUTE_TABLES })),
+    );
+  });
+
+  it('endpoints: true: an interface endpoint per AWS API, private DNS on, one subnet per zone, behind the endpoints\' own group', () => {
+    const { t, stack } = endpoints;
+    const group = { 'Fn::GetAtt': [lid(stack, 'Network/Endpoints/SecurityGroup/Resource'), 'GroupId'] };
+    const interfaces = resourcesOf(t, 'AWS::EC2::VPCEndpoint').filter(([, r]) => r.Properties.VpcEndpointType === 'Interface');
+    const services = ['sqs', 'secretsmanager', 'ecr.api', 'ecr.dkr', 'sts', 'scheduler', 'logs', 'monitoring', 'xray'];
+    assert.equal(interfaces.length, services.length);
+    for (const service of services) {
+      const found = interfaces.filter(([, r]) => JSON.stringify(r.Properties.ServiceName) === JSON.stringify(serviceName(service)));
+      assert.equal(found.length, 1, service);
+      assert.deepEqual(found[0]![1].Properties, {
+        VpcEndpointType: 'Interface',
+        VpcId: VPC,
+        ServiceName: serviceName(service),
+        PrivateDnsEnabled: true,
+        // subnet_ids[2] is in eu-west-1a like subnet_ids[0]: an endpoint takes one subnet per zone.
+        SubnetIds: [SUBNETS[0], SUBNETS[1]],
+        SecurityGroupIds: [group],
+      });
+    }
+    // The functions still run in every subnet.
+    for (const [id, f] of resourcesOf(t, 'AWS::Lambda::Function')) assert.deepEqual(f.Properties.VpcConfig, { SubnetIds: SUBNETS, SecurityGroupIds: GROUPS }, id);
+  });
+
+  it('endpoints: true: their group admits HTTPS from the functions\' groups only and sends nothing; the operator\'s groups get no rule', () => {
+    const { t } = endpoints;
+    const groups = resourcesOf(t, 'AWS::EC2::SecurityGroup');
+    assert.equal(groups.length, 1, 'only the endpoints\' group is created');
+    const props = groups[0]![1].Properties;
+    assert.equal(props.VpcId, VPC);
+    assert.deepEqual(
+      props.SecurityGroupIngress,
+      GROUPS.map((g) => ({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, SourceSecurityGroupId: g, Description: `HTTPS from the functions (${g})` })),
+    );
+    // CDK's placeholder for "no egress": an ICMP rule no packet matches.
+    assert.deepEqual(props.SecurityGroupEgress, [{ CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic', FromPort: 252, IpProtocol: 'icmp', ToPort: 86 }]);
+    assert.deepEqual(ec2Types(t), ['AWS::EC2::SecurityGroup', 'AWS::EC2::VPCEndpoint'], 'no SecurityGroupIngress/Egress on the given groups');
+  });
+
+  it('endpoints: true: every function is created after the endpoints (without a NAT they are its only way to AWS)', () => {
+    const { t, stack } = endpoints;
+    const endpointIds = resourcesOf(t, 'AWS::EC2::VPCEndpoint').map(([id]) => id);
+    assert.equal(endpointIds.length, 11);
+    for (const fn of FUNCTIONS) {
+      const dependsOn = t.toJSON().Resources[lid(stack, `${fn}/Function/Resource`)].DependsOn as string[];
+      for (const id of endpointIds) assert.ok(dependsOn.includes(id), `${fn} after ${id}`);
+    }
+  });
+
+  it('endpoints without availability_zones: the endpoints take every subnet (the operator lists one per zone)', async () => {
+    const { t } = await synthOf('vpc-endpoints-nozones.yaml', ENDPOINTS.replace(/availability_zones: \[[^\]]*\], /, ''));
+    const interfaces = resourcesOf(t, 'AWS::EC2::VPCEndpoint').filter(([, r]) => r.Properties.VpcEndpointType === 'Interface');
+    assert.equal(interfaces.length, 9);
+    for (const [id, r] of interfaces) assert.deepEqual(r.Properties.SubnetIds, SUBNETS, id);
+  });
+
+  it('route_table_ids without endpoints: a warning at synth, and no route', async () => {
+    const { deployment, t } = await synthOf('vpc-rtb.yaml', withVpc(`{vpc_id: ${VPC}, subnet_ids: [${SUBNETS}], security_group_ids: [${GROUPS}], route_table_ids: [${ROUTE_TABLES}]}`));
+    assert.deepEqual(deployment.warnings, ["aws.vpc.route_table_ids is used only with endpoints: true (the gateway endpoints' routes); without it the stack adds no route"]);
+    assert.deepEqual(ec2Types(t), []);
+  });
+
+  it('endpoints: warnings for what VPC endpoints cannot reach (ECR in several regions, registries on the internet)', async () => {
+    const { deployment } = await synthOf('vpc-warn.yaml', ENDPOINTS.replace('registries:\n', 'registries:\n  - {name: hub, type: docker-hub}\n'));
+    assert.deepEqual(deployment.warnings, [
+      'aws.vpc.endpoints: VPC endpoints serve only the region deployed to, and the aws-ecr registries are in eu-west-1, us-east-1: the others need a NAT gateway',
+      'registries[0]: docker-hub "hub" is on the internet: with aws.vpc.endpoints the functions reach it only if the subnets also route to a NAT gateway',
+    ]);
+    assert.deepEqual((await loadDeployment(await configFile('vpc-nowarn.yaml', REQUIRED_ONLY))).warnings, [], 'none without endpoints');
+  });
+
+  it('the example config\'s commented-out vpc block, uncommented, is valid and puts the functions in the VPC', async () => {
+    const example = readFileSync(join(REPO_ROOT, 'examples/replicator.yaml'), 'utf8');
+    const at = example.indexOf('  # vpc:');
+    assert.ok(at > 0);
+    const { t } = await synthOf('example-vpc.yaml', example.slice(0, at) + example.slice(at).replace(/^ {2}# /gm, '  '));
+    for (const [id, f] of resourcesOf(t, 'AWS::Lambda::Function')) assert.ok(f.Properties.VpcConfig, id);
+    assert.equal(resourcesOf(t, 'AWS::EC2::VPCEndpoint').length, 11);
+  });
+
+  it('cdk-nag AwsSolutions: clean in both setups; the "*" acknowledgement gives the network interfaces\' reason', () => {
+    for (const { stack } of [required, endpoints]) {
+      const report = new AwsSolutionsChecks().validateScope(stack);
+      assert.deepEqual(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(',')}`), []);
+      for (const fn of FUNCTIONS) {
+        const ack = acknowledgements(stack).find((a) => a.path === `HarborReplicator/${fn}/Role` && a.id === 'AwsSolutions-IAM5[Resource::*]');
+        assert.match(ack?.reason ?? '', /ec2 network interface actions for Lambda in a VPC/, fn);
+      }
+    }
+    // Without a VPC the reason does not claim them.
+    const ack = acknowledgements(plain.stack).find((a) => a.path === 'HarborReplicator/Copier/Role' && a.id === 'AwsSolutions-IAM5[Resource::*]');
+    assert.doesNotMatch(ack!.reason, /network interface/);
   });
 });
 

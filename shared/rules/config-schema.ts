@@ -245,6 +245,64 @@ const functionSchema = (memory: number, timeout: number) =>
     { memory_mb: memory, timeout_s: timeout },
   );
 
+/** An EC2 resource ID: the prefix, a dash and 8 (older resources) to 17 hex digits. */
+const ec2IdSchema = (prefix: string, what: string) =>
+  z.string().check(z.regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `must be ${what} ID (${prefix}- and 8 to 17 lowercase hex digits)`));
+
+/** A list of IDs, each once (the same subnet or group twice is a typo, and Lambda refuses it). */
+const idListSchema = (prefix: string, noun: string, max: number) =>
+  z.array(ec2IdSchema(prefix, `a ${noun}`)).check(
+    z.minLength(1, `lists at least one ${noun} ID`),
+    z.maxLength(max, `lists at most ${max} ${noun}s (Lambda's limit)`),
+    z.superRefine((ids, ctx) => {
+      ids.forEach((id, i) => {
+        if (ids.indexOf(id) !== i) ctx.issues.push({ code: 'custom', message: `"${id}" is listed twice`, input: id, path: [i] });
+      });
+    }),
+  );
+
+/**
+ * `aws.vpc`: the functions run in an existing VPC (to reach a Harbor behind a VPN or Direct
+ * Connect). Only IDs: the stack imports them as given, so `cdk synth` never looks the account up.
+ */
+const vpcSchema = z
+  .strictObject({
+    vpc_id: ec2IdSchema('vpc', 'a VPC'),
+    /** Where every function's network interfaces go (and the interface endpoints' with `endpoints`). */
+    subnet_ids: idListSchema('subnet', 'subnet', 16),
+    /** The functions' security groups: their egress decides what the functions may reach. */
+    security_group_ids: idListSchema('sg', 'security group', 5),
+    /** The zone of each subnet, in the order of subnet_ids; lets the endpoints take one subnet per zone. */
+    availability_zones: z.optional(
+      z.array(z.string().check(z.regex(/^[a-z]{2}(?:-[a-z0-9]+)+[a-z]$/, 'must be an availability zone name (e.g. eu-west-1a)'))),
+    ),
+    /** Route tables of the subnets: the gateway endpoints (S3, DynamoDB) add their routes there. */
+    route_table_ids: z.optional(z.array(ec2IdSchema('rtb', 'a route table')).check(z.minLength(1, 'lists at least one route table ID'))),
+    /** Create the VPC endpoints the functions need to run without a NAT gateway. */
+    endpoints: z._default(z.boolean(), false),
+  })
+  .check(
+    z.superRefine((v, ctx) => {
+      if (v.availability_zones && v.availability_zones.length !== v.subnet_ids.length) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `lists the zone of each subnet, in the order of subnet_ids: ${v.subnet_ids.length} expected, got ${v.availability_zones.length}`,
+          input: v.availability_zones,
+          path: ['availability_zones'],
+        });
+      }
+      if (v.endpoints && !v.route_table_ids) {
+        ctx.issues.push({
+          code: 'custom',
+          message: "is required with endpoints: true (the S3 and DynamoDB gateway endpoints are routes in the subnets' route tables)",
+          input: undefined,
+          path: ['route_table_ids'],
+        });
+      }
+    }),
+  );
+export type VpcConfig = z.infer<typeof vpcSchema>;
+
 /** The AWS deployment's settings (used by `cdk synth`/`deploy` only). */
 const awsSchema = z.strictObject({
   copier: functionSchema(1024, 900),
@@ -255,6 +313,8 @@ const awsSchema = z.strictObject({
   webhook_burst_limit: z._default(z.int().check(z.positive()), 100),
   /** Executions and tasks are deleted this long after they end (DynamoDB TTL). */
   execution_retention_days: z._default(z.int().check(z.positive()), 90),
+  /** Run the functions in an existing VPC (absent: Lambda's own network, with internet access). */
+  vpc: z.optional(vpcSchema),
 });
 export type AwsConfig = z.infer<typeof awsSchema>;
 
