@@ -183,6 +183,14 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
     }
   }
 
+  // The proxy's password reaches the functions as a secret, like a registry's.
+  const proxyPassword = config.aws.proxy?.credential?.password;
+  if (proxyPassword) {
+    const p = secretProblem(proxyPassword, 'aws.proxy.credential.password');
+    if (p) issues.push(p);
+    else if ('secret' in proxyPassword) registrySecrets.add(proxyPassword.secret);
+  }
+
   const vpc = config.aws.vpc;
   if (vpc?.route_table_ids && !vpc.endpoints) {
     warnings.push('aws.vpc.route_table_ids is used only with endpoints: true (the gateway endpoints\' routes); without it the stack adds no route');

@@ -1,4 +1,4 @@
-// What the engine uses of undici, and nothing else: Agent, Dispatcher#request and the connector
+// What the engine uses of undici, and nothing else: Agent, Dispatcher#request, the connector and ProxyAgent
 // (wrapped to check addresses, see shared/registry/address-policy.ts), wired the way undici's
 // index.js wires them (redirects are followed by shared/registry/http.ts itself, hop by hop, so
 // credentials stay with their origin). The bundled CLI starts in a third of the time without
@@ -11,4 +11,14 @@ const buildConnector = require('undici/lib/core/connect.js');
 
 Dispatcher.prototype.request = require('undici/lib/api/api-request.js');
 
-module.exports = { Agent, buildConnector };
+module.exports = {
+  Agent,
+  Dispatcher,
+  buildConnector,
+  // Loaded only when a forward proxy is configured (HTTPS_PROXY, a registry's proxy_url).
+  get ProxyAgent() {
+    // CONNECT tunnels go through Dispatcher#connect, as undici's index.js wires it.
+    Dispatcher.prototype.connect ??= require('undici/lib/api/api-connect.js');
+    return require('undici/lib/dispatcher/proxy-agent.js');
+  },
+};

@@ -6,4 +6,13 @@ import { main } from './main.js';
 // would only bury the command's own output. (The Lambda functions run on Node 22.)
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// `harbor-replicator ... | head`: a reader that stops reading ends the command quietly, as
+// Unix tools do, instead of a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 process.exitCode = await main(process.argv);

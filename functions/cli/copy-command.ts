@@ -1,3 +1,4 @@
+import { proxyFromEnv } from '../../shared/registry/proxy.js';
 import { copyImage, type CopyResult } from '../../shared/copy/image-copy.js';
 import { ReplicatorError, UsageError } from '../../shared/errors.js';
 import type { Credentials } from '../../shared/registry/auth.js';
@@ -100,7 +101,7 @@ function registryOptions(
   onEvent: RegistryOptions['onEvent'],
 ): RegistryOptions {
   // skopeo's --tls-verify=false: skip verification and allow plain HTTP (HTTPS tried first).
-  return { host: apiHost(ref.registry), scheme: tlsVerify ? 'https' : 'auto', tlsVerify, caFile, credentials, onEvent };
+  return { host: apiHost(ref.registry), scheme: tlsVerify ? 'https' : 'auto', tlsVerify, caFile, credentials, onEvent, proxy: proxyFromEnv() };
 }
 
 async function credentials(flag: string | undefined, envName: string, flagName: string, registry: string): Promise<Credentials | undefined> {

@@ -1,3 +1,4 @@
+import { proxyFromEnv } from '../../shared/registry/proxy.js';
 import { ReplicatorError } from '../../shared/errors.js';
 import { formatPlanLine, planRule } from '../../shared/rules/plan.js';
 import { limitsOf } from '../../shared/rules/config-schema.js';
@@ -51,7 +52,7 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
     loaded.rule(ruleName);
     // ECR's API and Secrets Manager (and the AWS SDK) are loaded only if the config needs them.
     const secrets = { store: localSecretStore() };
-    const clients = new RegistryClients({ secrets, onEvent, limits: limitsOf(loaded.config), ecr: loadEcrLocally });
+    const clients = new RegistryClients({ secrets, onEvent, limits: limitsOf(loaded.config), ecr: loadEcrLocally, proxy: proxyFromEnv() });
     runtime = await ruleRuntime(loaded, ruleName, clients, { secrets, onEvent });
   } catch (err) {
     if (!(err instanceof ReplicatorError)) throw err;

@@ -1,3 +1,4 @@
+import { proxyOfAwsConfig, proxyRoutesOfAwsConfig } from '../../shared/rules/proxy-config.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -79,14 +80,17 @@ export class LambdaRuntime {
     // no registry client reaches loopback (the Lambda runtime API) or link-local addresses.
     const api = file.config.api;
     const apiSecrets = new ApiSecrets({ writer: secretsManager, reader: secretsManager, prefix: process.env[ENV.apiSecretPrefix] || undefined, allowed: api?.allowed_secrets });
-    const network: NetworkRules = { refuseLoopback: true, allowedApiHosts: api?.allowed_registry_hosts };
+    const network: NetworkRules = { refuseLoopback: true, allowedApiHosts: api?.allowed_registry_hosts, proxy: proxyRoutesOfAwsConfig(file.config.aws.proxy) };
     this.config = new ConfigView(file, this.serviceStore, {
       platformProblems: (c) => eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems,
       apiSecrets,
       registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network),
       log: this.log,
     });
-    this.clients = new RegistryClients({ secrets: this.secrets, apiRegistries: this.config, network, limits: limitsOf(file.config), ecr: loadEcr });
+    this.clients = new RegistryClients({ secrets: this.secrets, apiRegistries: this.config, network, limits: limitsOf(file.config),
+      ecr: loadEcr,
+      proxy: () => proxyOfAwsConfig(file.config.aws.proxy, this.secrets),
+    });
     this.runtimes = new RuleRuntimes(() => this.config.loaded, this.clients, { secrets: this.secrets });
     this.frontdoor = new ExecutionFrontdoor({
       store: this.store,

@@ -1,3 +1,4 @@
+import { proxyFromEnv } from '../../shared/registry/proxy.js';
 import { serve as serveNode, type HttpBindings, type ServerType } from '@hono/node-server';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { openEmbeddedStore } from '../../shared/adapters/local/embedded-store.js';
@@ -78,7 +79,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // API callers are not the operator: their registries' credentials are literals kept encrypted
   // or {secret} references (which serve cannot read), their URLs are checked.
   const apiSecrets = new ApiSecrets({ encryptionKey, prefix: apiConfig?.secret_prefix, allowed: apiConfig?.allowed_secrets });
-  const network: NetworkRules = { refuseLoopback: false, allowedApiHosts: apiConfig?.allowed_registry_hosts };
+  const proxy = proxyFromEnv();
+  const network: NetworkRules = { refuseLoopback: false, allowedApiHosts: apiConfig?.allowed_registry_hosts, proxy };
   const [hostname, portText] = splitListen(opts.listen);
 
   const embedded = await openEmbeddedStore(opts.dataDir);
@@ -87,7 +89,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const log = opts.log ?? new Logger({ serviceName: 'harbor-replicator' });
     const view = new ConfigView(opts.config, embedded.service, { apiSecrets, registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network), log });
     await view.refresh();
-    const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config), ecr: loadEcrLocally });
+    const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config), ecr: loadEcrLocally, proxy });
     const counters = new PrometheusCounters(async () => (await embedded.store.activeExecutions()).length);
     const service = new ReplicationService({
       newQueue: newMemoryQueue,

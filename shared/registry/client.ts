@@ -21,6 +21,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { Manifest } from './manifest.js';
 import { RateLimiter } from './rate-limit.js';
+import type { ProxySettings } from './proxy.js';
 import { nextLink, registryUrl } from './response.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { checkDigest, checkReference, checkRepository, isDigest, isRepositoryName, showName } from './names.js';
@@ -39,6 +40,8 @@ export interface RegistryOptions {
   tlsVerify?: boolean;
   /** Extra CA bundle (PEM file) trusted for this registry. */
   caFile?: string | undefined;
+  /** A forward proxy for this registry's requests (the environment's, or its own proxy_url). */
+  proxy?: ProxySettings | undefined;
   /** Extra CA bundle (PEM text) trusted for this registry. */
   ca?: string | undefined;
   /** Fixed credentials, or a provider called before each request (it caches; ECR tokens expire). */
@@ -103,7 +106,12 @@ export class RegistryClient {
     this.scheme = options.scheme ?? 'https';
     const tlsVerify = options.tlsVerify ?? true;
     this.ctx = {
-      dispatcher: options.dispatcher ?? createDispatcher({ verify: tlsVerify, caFile: options.caFile, ca: options.ca }, options.connectPolicy),
+      dispatcher: options.dispatcher ?? createDispatcher(
+          { verify: tlsVerify, caFile: options.caFile, ca: options.ca },
+          options.connectPolicy,
+          // A plain-HTTP registry's credentials would be readable by the proxy in an absolute-URI request: tunnel then.
+          options.proxy ? { ...options.proxy, tunnelHttp: options.credentials !== undefined } : undefined,
+        ),
       hosts: options.hosts ?? (options.retry ? new HostStates(options.retry) : defaultHosts),
       onEvent: options.onEvent,
       rateLimit: options.requestsPerSecond ? new RateLimiter(options.requestsPerSecond) : undefined,

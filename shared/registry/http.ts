@@ -4,6 +4,7 @@ import { rootCertificates } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { isAbort, ReplicatorError, StoppedError } from '../errors.js';
 import { AddressRefusedError, guardedLookup, type AddressRule, type ConnectPolicy } from './address-policy.js';
+import { ProxiedDispatcher, type ProxySettings } from './proxy.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -99,14 +100,18 @@ export const ERROR_BODY_LIMIT = 64 * 1024;
  * to another origin against `policy.redirects` (through the dispatcher's `redirects` agent),
  * so DNS cannot dodge either.
  */
-export function createDispatcher(tls: TlsOptions, policy?: ConnectPolicy): Dispatcher {
+export function createDispatcher(tls: TlsOptions, policy?: ConnectPolicy, proxy?: ProxySettings & { tunnelHttp: boolean }): Dispatcher {
   const extra = [...(tls.caFile ? [readFileSync(tls.caFile, 'utf8')] : []), ...(tls.ca ? [tls.ca] : [])];
   const ca = extra.length > 0 ? [...rootCertificates, ...extra] : undefined;
   const connect = { rejectUnauthorized: tls.verify, ...(ca ? { ca } : {}) };
-  if (!policy) return new Agent({ keepAliveTimeout: 10_000, connect });
-  const guarded = (rule: AddressRule) => new Agent({ keepAliveTimeout: 10_000, connect: guardedConnector(connect, rule) });
-  const redirects = guarded(policy.redirects);
-  return Object.assign(guarded(policy.direct), { redirects });
+  const agent = (rule: AddressRule | undefined) =>
+    new Agent({ keepAliveTimeout: 10_000, connect: rule ? guardedConnector(connect, rule) : connect });
+  const direct = agent(policy?.direct);
+  const redirects = policy ? agent(policy.redirects) : undefined;
+  if (!proxy) return redirects ? Object.assign(direct, { redirects }) : direct;
+  // Through a forward proxy: the registry's own requests and its redirects each keep their rules.
+  const via = (to: Dispatcher, rule: AddressRule | undefined) => new ProxiedDispatcher(proxy, to, { tls: connect, rule, tunnelHttp: proxy.tunnelHttp });
+  return Object.assign(via(direct, policy?.direct), { redirects: via(redirects ?? direct, policy?.redirects) });
 }
 
 /** A dispatcher whose redirect hops to another origin go through their own, differently checked, agent. */

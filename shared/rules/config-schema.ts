@@ -81,6 +81,8 @@ export const registrySchema = z.strictObject({
   ),
   /** The same as `ca: {file}` (earlier versions' key). */
   ca_file: z.optional(z.string().check(z.minLength(1))),
+  /** A forward proxy for this registry only, over HTTPS_PROXY / HTTP_PROXY (config file only; no credentials in it). */
+  proxy_url: z.optional(urlSchema),
   credential: z.optional(
     z.union(
       [
@@ -304,6 +306,25 @@ const vpcSchema = z
 export type VpcConfig = z.infer<typeof vpcSchema>;
 
 /** The AWS deployment's settings (used by `cdk synth`/`deploy` only). */
+/**
+ * `aws.proxy`: the functions' forward proxy for registry and Harbor API traffic (AWS's own APIs
+ * go directly, or through VPC endpoints). Its credential is a secret reference, never a literal.
+ */
+const awsProxySchema = z
+  .strictObject({
+    https_proxy: z.optional(urlSchema),
+    http_proxy: z.optional(urlSchema),
+    /** Hosts reached directly: names (with their subdomains), addresses, `:port`; comma-separated or a list. */
+    no_proxy: z.optional(z.union([z.string(), z.array(z.string().check(z.minLength(1)))])),
+    credential: z.optional(z.strictObject({ username: z.string().check(z.minLength(1)), password: secretRefSchema })),
+  })
+  .check(
+    z.refine((p) => p.https_proxy !== undefined || p.http_proxy !== undefined, {
+      message: 'needs https_proxy or http_proxy (or both)',
+    }),
+  );
+export type AwsProxyConfig = z.infer<typeof awsProxySchema>;
+
 const awsSchema = z.strictObject({
   copier: functionSchema(1024, 900),
   planner: functionSchema(512, 900),
@@ -315,6 +336,8 @@ const awsSchema = z.strictObject({
   execution_retention_days: z._default(z.int().check(z.positive()), 90),
   /** Run the functions in an existing VPC (absent: Lambda's own network, with internet access). */
   vpc: z.optional(vpcSchema),
+  /** Send registry and Harbor API traffic through a forward proxy (HTTPS_PROXY / HTTP_PROXY / NO_PROXY as curl reads them). */
+  proxy: z.optional(awsProxySchema),
 });
 export type AwsConfig = z.infer<typeof awsSchema>;
 

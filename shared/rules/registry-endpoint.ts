@@ -5,6 +5,7 @@ import type { Credentials, CredentialsSource } from '../registry/auth.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 import { dockerConfigCredentials } from '../registry/docker-config.js';
 import { createDispatcher, type HttpEvent } from '../registry/http.js';
+import { isProxied, type ProxySettings } from '../registry/proxy.js';
 import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import { HarborApi } from '../sources/harbor-api.js';
 import { caOf, type RegistryConfig } from './config-schema.js';
@@ -48,9 +49,16 @@ export async function credentialsOf(reg: RegistryConfig, path: string, secrets: 
  * Why an API registry's URL is refused, checked before it is stored (a clear 400): its host's
  * addresses against the rules its connections will be held to. Undefined when allowed.
  */
-export function apiRegistryUrlProblem(reg: RegistryConfig, network: NetworkRules): Promise<string | undefined> {
+export async function apiRegistryUrlProblem(reg: RegistryConfig, network: NetworkRules): Promise<string | undefined> {
   const e = endpointOf(reg);
-  return urlRefusal(new URL(`${e.scheme}://${e.host}`), connectPolicyOf(reg, 'api', network).direct);
+  const url = new URL(`${e.scheme}://${e.host}`);
+  const rule = connectPolicyOf(reg, 'api', network).direct;
+  // Through a proxy the name is the proxy's to resolve: the rules apply to the name itself.
+  if (isProxied(network.proxy, url)) {
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    return rule.refusal(hostname, hostname);
+  }
+  return urlRefusal(url, rule);
 }
 
 /** Shared by every client a process makes. */
@@ -74,6 +82,11 @@ export interface ClientDeps {
   apiRegistries?: ApiRegistryDirectory | undefined;
   /** Where connections may go (see connectPolicyOf). */
   network?: NetworkRules | undefined;
+  /**
+   * The forward proxy of the process (the environment's; on AWS with its credential read from a
+   * secret, hence a loader); a registry's `proxy_url` overrides it.
+   */
+  proxy?: ProxySettings | (() => Promise<ProxySettings | undefined>) | undefined;
 }
 
 /** The connection rules of a process. */
@@ -82,6 +95,8 @@ export interface NetworkRules {
   refuseLoopback: boolean;
   /** `api.allowed_registry_hosts`: API registries and their token realms must be there. */
   allowedApiHosts?: readonly string[] | undefined;
+  /** Where the process's forward proxy takes requests (the checks of proxied names apply to the name). */
+  proxy?: ProxySettings | undefined;
 }
 
 /**
@@ -153,6 +168,16 @@ export class RegistryClients {
     return api ? api.ca() : caTextOf(reg, path, this.deps.secrets);
   }
 
+  private processProxy: Promise<ProxySettings | undefined> | undefined;
+
+  /** The forward proxy of `reg`'s requests: its own `proxy_url` (for every host), else the process's. */
+  private async proxyOf(reg: RegistryConfig): Promise<ProxySettings | undefined> {
+    if (reg.proxy_url) return { httpProxy: reg.proxy_url, httpsProxy: reg.proxy_url };
+    const p = this.deps.proxy;
+    this.processProxy ??= typeof p === 'function' ? p() : Promise.resolve(p);
+    return this.processProxy;
+  }
+
   /** The connection rules of `reg`'s clients. */
   connectPolicy(reg: RegistryConfig): ConnectPolicy {
     return connectPolicyOf(reg, this.apiEntry(reg) ? 'api' : 'file', this.deps.network);
@@ -164,11 +189,12 @@ export class RegistryClients {
     const version = JSON.stringify([reg, api?.version ?? null]);
     const cached = this.clients.get(reg.name);
     if (cached?.version === version) return cached.client;
-    const client = Promise.all([this.credentialsFor(reg, path, api), this.caFor(reg, path, api)]).then(
-      ([credentials, ca]) =>
+    const client = Promise.all([this.credentialsFor(reg, path, api), this.caFor(reg, path, api), this.proxyOf(reg)]).then(
+      ([credentials, ca, proxy]) =>
         new RegistryClient({
           ...endpointOf(reg),
           ca,
+          proxy,
           credentials,
           maxConcurrency: reg.max_concurrency,
           requestsPerSecond: reg.requests_per_second,
@@ -189,11 +215,11 @@ export class RegistryClients {
   /** A client of Harbor's API at `reg` (type harbor), with the registry's credentials and connection rules. */
   async harborApi(reg: RegistryConfig, path: string, onEvent = this.deps.onEvent): Promise<HarborApi> {
     const api = this.apiEntry(reg);
-    const [credentials, ca] = await Promise.all([api ? api.credentials() : credentialsOf(reg, path, this.deps.secrets), this.caFor(reg, path, api)]);
+    const [credentials, ca, proxy] = await Promise.all([api ? api.credentials() : credentialsOf(reg, path, this.deps.secrets), this.caFor(reg, path, api), this.proxyOf(reg)]);
     return new HarborApi({
       url: reg.url!,
       credentials,
-      dispatcher: createDispatcher({ verify: !reg.insecure, ca }, this.connectPolicy(reg)),
+      dispatcher: createDispatcher({ verify: !reg.insecure, ca }, this.connectPolicy(reg), proxy ? { ...proxy, tunnelHttp: credentials !== undefined } : undefined),
       onEvent,
       maxPages: this.limits.maxPages,
     });

@@ -28,8 +28,8 @@ export async function selfSignedCert(cn = '127.0.0.1'): Promise<CertPair> {
   return { dir, certificate, key };
 }
 
-/** A test CA, and a server certificate for 127.0.0.1 / localhost that it signed. */
-export async function caSignedCert(): Promise<CertPair & { ca: string }> {
+/** A test CA, and a server certificate for 127.0.0.1 / localhost (and `names`) that it signed. */
+export async function caSignedCert(names: string[] = []): Promise<CertPair & { ca: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'hr-ca-'));
   const ca = join(dir, 'ca.pem');
   const caKey = join(dir, 'ca-key.pem');
@@ -39,7 +39,8 @@ export async function caSignedCert(): Promise<CertPair & { ca: string }> {
   const ext = join(dir, 'ext.cnf');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=harbor-replicator test CA', '-keyout', caKey, '-out', ca]);
   await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', csr]);
-  await writeFile(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n');
+  const dns = ['localhost', ...names].map((n) => `DNS:${n}`).join(',');
+  await writeFile(ext, `subjectAltName=IP:127.0.0.1,${dns}\nbasicConstraints=CA:FALSE\n`);
   await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', certificate]);
   return { dir, certificate, key, ca };
 }
