@@ -1,10 +1,10 @@
-import { proxyOfAwsConfig, proxyRoutesOfAwsConfig } from '../../shared/rules/proxy-config.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { DynamoDBSharedLimits } from '../../shared/adapters/aws/dynamodb-limits.js';
 import { DynamoDBTaskStore } from '../../shared/adapters/aws/dynamodb-store.js';
 import { DynamoDBServiceStore } from '../../shared/adapters/aws/dynamodb-service-store.js';
 import { SecretsManagerStore } from '../../shared/adapters/aws/secrets-manager-store.js';
@@ -18,6 +18,7 @@ import { ConfigView } from '../../shared/rules/config-view.js';
 import { eventBridgeSchedules } from '../../shared/adapters/aws/eventbridge-cron.js';
 import { parseConfig } from '../../shared/rules/load-config.js';
 import { limitsOf } from '../../shared/rules/config-schema.js';
+import { proxyOfAwsConfig, proxyRoutesOfAwsConfig } from '../../shared/rules/proxy-config.js';
 import { apiRegistryUrlProblem, RegistryClients, type NetworkRules } from '../../shared/rules/registry-endpoint.js';
 import { RuleRuntimes, type RuleRuntime } from '../../shared/rules/rule-runtime.js';
 import type { SecretSources } from '../../shared/rules/secrets.js';
@@ -70,6 +71,7 @@ export class LambdaRuntime {
       },
     });
     this.serviceStore = new DynamoDBServiceStore(dynamo, table);
+    const sharedLimits = new DynamoDBSharedLimits(dynamo, table);
     this.executionQueue = new SqsQueue<ExecutionMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.executionQueueUrl) });
     this.taskQueue = new SqsQueue<TaskMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.taskQueueUrl) });
     const secretsClient = this.tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 }));
@@ -90,6 +92,8 @@ export class LambdaRuntime {
     this.clients = new RegistryClients({ secrets: this.secrets, apiRegistries: this.config, network, limits: limitsOf(file.config),
       ecr: loadEcr,
       proxy: () => proxyOfAwsConfig(file.config.aws.proxy, this.secrets),
+      // Copiers share throttled hosts and explicit per-registry limits through the table.
+      shared: { throttle: sharedLimits, budget: sharedLimits },
     });
     this.runtimes = new RuleRuntimes(() => this.config.loaded, this.clients, { secrets: this.secrets });
     this.frontdoor = new ExecutionFrontdoor({

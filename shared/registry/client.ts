@@ -1,4 +1,4 @@
-import pLimit, { type LimitFunction } from 'p-limit';
+import pLimit from 'p-limit';
 import type { Dispatcher } from 'undici';
 import { ReplicatorError } from '../errors.js';
 import type { ConnectPolicy } from './address-policy.js';
@@ -20,7 +20,9 @@ import {
 } from './http.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { Manifest } from './manifest.js';
+import { HostThrottle, MemoryThrottleStore } from './host-throttle.js';
 import { RateLimiter } from './rate-limit.js';
+import type { SharedSlots, TokenSource } from './shared-budget.js';
 import type { ProxySettings } from './proxy.js';
 import { nextLink, registryUrl } from './response.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
@@ -51,6 +53,12 @@ export interface RegistryOptions {
   hosts?: HostStates;
   /** Average requests per second at most (a token bucket per client). */
   requestsPerSecond?: number | undefined;
+  /** This registry's `requests_per_second` shared by every copier (replaces `requestsPerSecond`). */
+  tokens?: TokenSource | undefined;
+  /** Its `max_concurrency` shared by every copier (on top of this client's own bound). */
+  sharedSlots?: SharedSlots | undefined;
+  /** Throttled hosts (429, `ratelimit-remaining: 0`): this process's by default. */
+  throttle?: HostThrottle | undefined;
   /** Blob transfers at once to or from this registry, across all copies using this client. */
   maxConcurrency?: number | undefined;
   /** Inject a dispatcher (tests); by default one is made from the TLS options and `connectPolicy`. */
@@ -85,6 +93,8 @@ export type MountResult = { mounted: true } | { mounted: false; session: UploadS
 /** The answer to remember per host for `scheme: auto`. */
 const schemeMemory = new Map<string, 'https' | 'http'>();
 const defaultHosts = new HostStates(DEFAULT_RETRY_POLICY);
+/** One process's throttled hosts, shared by its clients unless they are given the copiers' shared one. */
+const defaultThrottle = new HostThrottle(new MemoryThrottleStore());
 
 /**
  * A client of one registry over the OCI distribution API. Each method is one protocol
@@ -97,7 +107,7 @@ export class RegistryClient {
   private readonly scheme: 'https' | 'http' | 'auto';
   private pinged: Promise<URL> | undefined;
   /** Bounds blob transfers through this client (`max_concurrency` of the registry). */
-  readonly transfers: LimitFunction;
+  readonly transfers: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Pages, index fan-out, manifest bytes and nesting this registry may make us walk. */
   readonly limits: Limits;
 
@@ -114,9 +124,12 @@ export class RegistryClient {
         ),
       hosts: options.hosts ?? (options.retry ? new HostStates(options.retry) : defaultHosts),
       onEvent: options.onEvent,
-      rateLimit: options.requestsPerSecond ? new RateLimiter(options.requestsPerSecond) : undefined,
+      rateLimit: options.tokens ?? (options.requestsPerSecond ? new RateLimiter(options.requestsPerSecond) : undefined),
+      throttle: options.throttle ?? defaultThrottle,
     };
-    this.transfers = pLimit(options.maxConcurrency ?? Number.POSITIVE_INFINITY);
+    const local = pLimit(options.maxConcurrency ?? Number.POSITIVE_INFINITY);
+    const shared = options.sharedSlots;
+    this.transfers = shared ? (fn) => local(() => shared.run(fn)) : local;
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.auth = new Authenticator(this.ctx, this.host, options.credentials, tlsVerify && this.scheme === 'https');
   }

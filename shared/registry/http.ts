@@ -7,7 +7,8 @@ import { AddressRefusedError, guardedLookup, type AddressRule, type ConnectPolic
 import { ProxiedDispatcher, type ProxySettings } from './proxy.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
-import type { RateLimiter } from './rate-limit.js';
+import { rateLimitRemaining, type HostThrottle, type ProbeTicket, type ThrottleOutcome } from './host-throttle.js';
+import type { TokenSource } from './shared-budget.js';
 
 /** Response headers as undici gives them (lowercase names). */
 export type Headers = Record<string, string | string[] | undefined>;
@@ -188,8 +189,10 @@ export async function errorFromResponse(method: string, res: HttpResponse, retry
 export interface HttpContext {
   dispatcher: Dispatcher;
   hosts: HostStates;
-  /** The registry's `requests_per_second`, when set. */
-  rateLimit?: RateLimiter | undefined;
+  /** The registry's `requests_per_second`, when set (this process's, or shared by every copier). */
+  rateLimit?: TokenSource | undefined;
+  /** Hosts that answered 429 or `ratelimit-remaining: 0` wait, here or in every copier. */
+  throttle?: HostThrottle | undefined;
   onEvent?: ((e: HttpEvent) => void) | undefined;
 }
 
@@ -267,6 +270,25 @@ async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpRespons
   }
 }
 
+/** Tells the host's throttle how it answered: 429 or `ratelimit-remaining: 0` throttle it. */
+async function observeThrottle(ctx: HttpContext, url: URL, res: HttpResponse | undefined, probe: ProbeTicket | undefined): Promise<void> {
+  if (!ctx.throttle) return;
+  let outcome: ThrottleOutcome = 'other';
+  if (res && res.url.origin !== url.origin) {
+    outcome = 'ok'; // the host answered with a redirect; storage's answers are not the host's
+  } else if (res) {
+    const throttled = res.status === 429 || rateLimitRemaining(header(res.headers, 'ratelimit-remaining')) === 0;
+    outcome = throttled ? 'throttled' : res.status < 500 ? 'ok' : 'other';
+  }
+  // Said by a request whose origin is the throttled host only (not by redirects to storage).
+  const retryAfterMs = res?.status === 429 ? parseRetryAfter(res.headers['retry-after']) : undefined;
+  try {
+    await ctx.throttle.observe(url.origin, outcome, retryAfterMs, probe);
+  } catch {
+    // The throttle is advice: a table that cannot be written must not fail the copy.
+  }
+}
+
 /**
  * Sends a request with the per-host backoff gate, bounded retries on 429/5xx/broken connections
  * (honouring `Retry-After`), and one auth refresh on 401. A request whose body is a stream is
@@ -278,16 +300,21 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
   const policy = host.policy;
   let authRefreshed = false;
   for (let attempt = 1; ; attempt++) {
+    let probe: ProbeTicket | undefined;
     try {
       await host.gate(req.signal);
       await ctx.rateLimit?.take(req.signal ?? undefined);
+      probe = await ctx.throttle?.gate(req.url.origin, req.signal ?? undefined);
     } catch (err) {
+      if (!isAbort(err) && !req.signal?.aborted) throw err;
       throw new StoppedError('stopped', { cause: err });
     }
     let res: HttpResponse;
     try {
       res = await exchange(ctx, req);
+      await observeThrottle(ctx, req.url, res, probe);
     } catch (caught) {
+      await observeThrottle(ctx, req.url, undefined, probe);
       // The auth header (a token request), a bad redirect: their own errors, as they are.
       if (!(caught instanceof NoAnswer)) throw caught;
       const err = caught.cause;

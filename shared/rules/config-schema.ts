@@ -22,6 +22,9 @@ export const secretRefSchema = z.union(
 );
 export type SecretRef = z.infer<typeof secretRefSchema>;
 
+/** A registry's blob transfers at once per process when its `max_concurrency` is not set. */
+export const DEFAULT_MAX_CONCURRENCY = 8;
+
 /** Harbor's adapter names, plus Artifact Registry. */
 export const REGISTRY_TYPES = [
   'harbor',
@@ -93,7 +96,8 @@ export const registrySchema = z.strictObject({
     ),
   ),
   chunk_size: z.optional(sizeSchema),
-  max_concurrency: z._default(z.int().check(z.positive(), z.lte(256)), 8),
+  /** Blob transfers at once (default DEFAULT_MAX_CONCURRENCY per process; set, it holds across every AWS copier). */
+  max_concurrency: z.optional(z.int().check(z.positive(), z.lte(256))),
   requests_per_second: z.optional(z.number().check(z.positive())),
   /** aws-ecr: create a missing repository at the destination (ECR refuses pushes otherwise). */
   create_repositories: z._default(z.boolean(), false),

@@ -8,7 +8,9 @@ import { createDispatcher, type HttpEvent } from '../registry/http.js';
 import { isProxied, type ProxySettings } from '../registry/proxy.js';
 import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import { HarborApi } from '../sources/harbor-api.js';
-import { caOf, type RegistryConfig } from './config-schema.js';
+import { caOf, DEFAULT_MAX_CONCURRENCY, type RegistryConfig } from './config-schema.js';
+import { HostThrottle, type ThrottleStore } from '../registry/host-throttle.js';
+import { SharedRateLimiter, SharedSlots, type BudgetStore } from '../registry/shared-budget.js';
 import type { ApiRegistryAccess, ApiRegistryDirectory } from './config-view.js';
 import type { RegistryPlatform, RegistryPlatformLoader } from './registry-platform.js';
 import { resolveSecret, type SecretSources } from './secrets.js';
@@ -87,6 +89,21 @@ export interface ClientDeps {
    * secret, hence a loader); a registry's `proxy_url` overrides it.
    */
   proxy?: ProxySettings | (() => Promise<ProxySettings | undefined>) | undefined;
+  /**
+   * Limits held across processes (every Lambda copier, through the table): throttled hosts, and
+   * registries' explicit `requests_per_second` and `max_concurrency`. Without it they hold per process.
+   */
+  shared?: SharedLimitStores | undefined;
+}
+
+/** Where limits shared across processes live. */
+export interface SharedLimitStores {
+  /** Throttled hosts (429, `ratelimit-remaining: 0`). */
+  throttle?: ThrottleStore | undefined;
+  /** Explicit `requests_per_second` and `max_concurrency`. */
+  budget?: BudgetStore | undefined;
+  /** How long a copier trusts its last read of a host's throttle (default 1 s: table reads per host and copier). */
+  throttleCacheMs?: number | undefined;
 }
 
 /** The connection rules of a process. */
@@ -178,6 +195,22 @@ export class RegistryClients {
     return this.processProxy;
   }
 
+  /**
+   * With limits shared by every copier (AWS): the hosts' throttle always, and `reg`'s
+   * `requests_per_second` and `max_concurrency` when its config sets them.
+   */
+  private sharedLimitsOf(reg: RegistryConfig): Pick<RegistryOptions, 'throttle' | 'tokens' | 'sharedSlots'> {
+    const { throttle, budget, throttleCacheMs } = this.deps.shared ?? {};
+    if (throttle) this.throttle ??= new HostThrottle(throttle, { cacheMs: throttleCacheMs ?? 1_000 });
+    return {
+      throttle: this.throttle,
+      tokens: budget && reg.requests_per_second ? new SharedRateLimiter(budget, `registry#${reg.name}#rps`, reg.requests_per_second) : undefined,
+      sharedSlots: budget && reg.max_concurrency ? new SharedSlots(budget, `registry#${reg.name}#transfers`, reg.max_concurrency) : undefined,
+    };
+  }
+
+  private throttle: HostThrottle | undefined;
+
   /** The connection rules of `reg`'s clients. */
   connectPolicy(reg: RegistryConfig): ConnectPolicy {
     return connectPolicyOf(reg, this.apiEntry(reg) ? 'api' : 'file', this.deps.network);
@@ -196,8 +229,9 @@ export class RegistryClients {
           ca,
           proxy,
           credentials,
-          maxConcurrency: reg.max_concurrency,
+          maxConcurrency: reg.max_concurrency ?? DEFAULT_MAX_CONCURRENCY,
           requestsPerSecond: reg.requests_per_second,
+          ...this.sharedLimitsOf(reg),
           ...(this.deps.hosts ? { hosts: this.deps.hosts } : {}),
           connectPolicy: this.connectPolicy(reg),
           onEvent: this.deps.onEvent,

@@ -38,6 +38,8 @@ export interface ProxyLogEntry {
   /** The response's Location header, if any (upload sessions). */
   location?: string;
   at: number;
+  /** When the answer was fully sent (or the connection closed). */
+  endedAt?: number;
 }
 
 /** A reverse proxy in front of a real registry that injects faults. */
@@ -72,6 +74,7 @@ export async function startFaultProxy(upstream: string, opts: { addHeaders?: Rec
     const entry: ProxyLogEntry = { method, path, status: 0, headers: req.headers, requestBytes: 0, responseBytes: 0, at: Date.now() };
     if (fault) entry.fault = fault.kind;
     log.push(entry);
+    res.on('close', () => (entry.endedAt = Date.now()));
 
     if (fault?.kind === 'status' || fault?.kind === 'redirect') {
       req.resume();
