@@ -8,8 +8,13 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const EXECUTION_STATUSES = ['InProgress', 'Succeed', 'Failed', 'Stopped'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
-/** What started an execution. */
-export type Trigger = 'manual' | 'scheduled' | 'event_based';
+/**
+ * What started an execution: Harbor's three, and `reconcile` (a full run of the rule that also
+ * measures its drift and, with `replicate_deletion`, removes destination tags the source no
+ * longer has; see executions/reconcile.ts).
+ */
+export const TRIGGERS = ['manual', 'scheduled', 'event_based', 'reconcile'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
 
 /** Task operations. */
 export type Operation = 'copy' | 'deletion';

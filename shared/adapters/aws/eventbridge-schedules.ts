@@ -24,11 +24,14 @@ export interface EventBridgeSchedulesOptions {
   group: string;
   /** The role EventBridge Scheduler assumes to send to the queue. */
   roleArn: string;
-  /** The execution queue: each firing sends `{"scheduledRule": "<rule>"}` to it. */
+  /** The execution queue: each firing sends `{"scheduledRule": "<rule>"}` to it (with `"reconcile": true` for a reconcile). */
   queueArn: string;
   /** Marks the schedules this store manages in the group (default `api-`). */
   prefix?: string;
 }
+
+/** What follows the prefix in the name of a rule's drift reconcile schedule (`api-reconcile-<rule>`). */
+export const RECONCILE_PREFIX = 'reconcile-';
 
 /** Scheduler's schedule names: 1-64 of [0-9A-Za-z_.-]. */
 const NAME = /^[0-9A-Za-z_.-]+$/;
@@ -62,7 +65,8 @@ export function scheduleName(prefix: string, ruleName: string): string {
 
 /**
  * The ScheduleStore over EventBridge Scheduler: one schedule per enabled scheduled rule, named
- * `prefix` + rule name in `group`, firing a message to the execution queue. Only schedules with
+ * `prefix` + rule name in `group`, and one per enabled rule with `reconcile:`, named `prefix` +
+ * `reconcile-` + rule name, each firing a message to the execution queue. Only schedules with
  * the prefix in the group are managed (created, updated, deleted); others are never touched.
  *
  * An existing schedule is read (GetSchedule) and updated only when it differs from what it
@@ -112,36 +116,44 @@ export class EventBridgeSchedules implements ScheduleStore {
     const specs = new Map<string, ScheduleSpec>();
     const ruleOf = new Map<string, string>();
     for (const rule of rules) {
-      const cron = rule.trigger.trigger_settings?.cron;
-      if (!rule.enabled || rule.trigger.type !== 'scheduled' || !cron) continue;
-      let expression: string;
-      try {
-        expression = toEventBridgeCron(cron);
-      } catch (err) {
-        if (!(err instanceof CronTranslationError)) throw err;
-        throw new ReplicatorError('SCHEDULE_UNSUPPORTED', `rule "${rule.name}": cron "${cron}" cannot run on EventBridge Scheduler: ${err.message}`, { cause: err });
+      if (!rule.enabled) continue;
+      const wanted: Array<{ reconcile: boolean; cron: string; timezone: string | undefined }> = [];
+      const settings = rule.trigger.trigger_settings;
+      if (rule.trigger.type === 'scheduled' && settings?.cron) wanted.push({ reconcile: false, cron: settings.cron, timezone: settings.timezone });
+      if (rule.reconcile) wanted.push({ reconcile: true, cron: rule.reconcile.cron, timezone: rule.reconcile.timezone });
+      for (const w of wanted) {
+        const what = w.reconcile ? `rule "${rule.name}" (reconcile)` : `rule "${rule.name}"`;
+        let expression: string;
+        try {
+          expression = toEventBridgeCron(w.cron);
+        } catch (err) {
+          if (!(err instanceof CronTranslationError)) throw err;
+          throw new ReplicatorError('SCHEDULE_UNSUPPORTED', `${what}: cron "${w.cron}" cannot run on EventBridge Scheduler: ${err.message}`, { cause: err });
+        }
+        // A reconcile's schedule is `<prefix>reconcile-<rule>`: within the prefix this store (and
+        // the API function's role) may manage.
+        const name = scheduleName(w.reconcile ? `${this.prefix}${RECONCILE_PREFIX}` : this.prefix, rule.name);
+        const other = ruleOf.get(name);
+        if (other !== undefined) {
+          throw new ReplicatorError('SCHEDULE_CONFLICT', `${other} and ${what} would share the schedule ${name}`);
+        }
+        ruleOf.set(name, what);
+        specs.set(name, {
+          Name: name,
+          GroupName: this.opts.group,
+          Description: `${w.reconcile ? 'Reconciles drift of' : 'Runs'} replication rule "${rule.name}" (managed by harbor-replicator: edits are overwritten)`,
+          ScheduleExpression: expression,
+          ScheduleExpressionTimezone: w.timezone ?? 'UTC',
+          FlexibleTimeWindow: { Mode: 'OFF' },
+          Target: {
+            Arn: this.opts.queueArn,
+            RoleArn: this.opts.roleArn,
+            Input: scheduleInput(rule.name, { reconcile: w.reconcile }),
+            RetryPolicy: { ...RETRY_POLICY },
+          },
+          State: 'ENABLED',
+        });
       }
-      const name = scheduleName(this.prefix, rule.name);
-      const other = ruleOf.get(name);
-      if (other !== undefined) {
-        throw new ReplicatorError('SCHEDULE_CONFLICT', `rules "${other}" and "${rule.name}" would share the schedule ${name}`);
-      }
-      ruleOf.set(name, rule.name);
-      specs.set(name, {
-        Name: name,
-        GroupName: this.opts.group,
-        Description: `Runs replication rule "${rule.name}" (managed by harbor-replicator: edits are overwritten)`,
-        ScheduleExpression: expression,
-        ScheduleExpressionTimezone: rule.trigger.trigger_settings?.timezone ?? 'UTC',
-        FlexibleTimeWindow: { Mode: 'OFF' },
-        Target: {
-          Arn: this.opts.queueArn,
-          RoleArn: this.opts.roleArn,
-          Input: scheduleInput(rule.name),
-          RetryPolicy: { ...RETRY_POLICY },
-        },
-        State: 'ENABLED',
-      });
     }
     return specs;
   }
