@@ -4,6 +4,7 @@ import {
   countField,
   emptyCounts,
   TASK_STATUSES,
+  type DriftReport,
   type Execution,
   type ExecutionStatus,
   type NewTask,
@@ -213,6 +214,17 @@ export class SqliteTaskStore implements TaskStore {
     return this.closed(settled);
   }
 
+  // ---- drift --------------------------------------------------------------------------------
+
+  async recordDrift(report: DriftReport): Promise<void> {
+    this.q.recordDrift.run(report.rule, report.takenAt, JSON.stringify(report));
+  }
+
+  async lastDrift(rule: string): Promise<DriftReport | undefined> {
+    const value = this.q.lastDrift.get(rule);
+    return value === undefined ? undefined : (JSON.parse(value) as DriftReport);
+  }
+
   // ---- inside transactions ------------------------------------------------------------------
 
   /** One move: precondition, else a repeated delivery, else refused; the task and its counters written together. */
@@ -389,6 +401,11 @@ function statements(db: Database) {
     taskIdsByStatus: db.prepare<number>('SELECT id FROM tasks INDEXED BY tasks_by_status WHERE execution_id = ? AND status = ? ORDER BY id').pluck(),
     countByStatus: db.prepare<{ status: string; n: number }>('SELECT status, count(*) AS n FROM tasks INDEXED BY tasks_by_status WHERE execution_id = ? GROUP BY status'),
     heartbeat: db.prepare(`UPDATE tasks SET lease_until = ? WHERE execution_id = ? AND id = ? AND status = 'Running' AND lease_token = ?`),
+    // A report taken earlier than the one kept (two reconciles finishing out of order) does not replace it.
+    recordDrift: db.prepare(
+      'INSERT INTO drift (rule, taken_at, value) VALUES (?, ?, ?) ON CONFLICT (rule) DO UPDATE SET taken_at = excluded.taken_at, value = excluded.value WHERE excluded.taken_at >= drift.taken_at',
+    ),
+    lastDrift: db.prepare<string>('SELECT value FROM drift WHERE rule = ?').pluck(),
   };
 }
 
