@@ -190,13 +190,13 @@ export class DriftCollector {
   /** Why extra tags at `digest` are not deleted, or undefined when they may be. */
   private keepReason(repository: string, scope: Scope, digest: string, tags: readonly string[], listed: readonly string[], digests: ReadonlyMap<string, string>): string | undefined {
     if (scope.sources.size > 1) {
-      return `${scope.sources.size} source repositories map to ${repository} (${[...scope.sources].slice(0, 3).join(', ')}${scope.sources.size > 3 ? ', ...' : ''}): not deleted`;
+      return `${scope.sources.size} source repositories map to ${repository} (${[...scope.sources].slice(0, 3).join(', ')}${scope.sources.size > 3 ? ', ...' : ''})`;
     }
     const others = listed.filter((t) => !tags.includes(t) && digests.get(t) === digest);
     if (others.length > 0) {
       return `${digest} is also tagged ${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''} at the destination: deleting the manifest would remove those tags too`;
     }
-    if (scope.digests.has(digest)) return `${digest} is being copied to ${repository} under another tag: not deleted`;
+    if (scope.digests.has(digest)) return `${digest} is copied to ${repository} under another tag by this reconcile (deleting the manifest would remove that tag too)`;
     return undefined;
   }
 

@@ -11,6 +11,7 @@ import type { TaskMove } from './transitions.js';
 export interface ExecutionQuery {
   rule?: string | undefined;
   status?: ExecutionStatus | undefined;
+  trigger?: Trigger | undefined;
   limit?: number | undefined;
   /** Opaque position from a previous page. */
   cursor?: string | undefined;

@@ -199,11 +199,19 @@ export class DynamoDBTaskStore implements TaskStore {
         };
     input.ScanIndexForward = false;
     input.Limit = query.limit ?? 20;
+    // Filters apply after Limit: a page may hold fewer items (even none) and still have a cursor.
+    const filters: string[] = [];
     if (query.status) {
-      input.FilterExpression = '#s = :s';
-      input.ExpressionAttributeNames = { '#s': 'status' };
+      filters.push('#s = :s');
+      input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#s': 'status' };
       input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':s': query.status };
     }
+    if (query.trigger) {
+      filters.push('#t = :t');
+      input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#t': 'trigger' };
+      input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':t': query.trigger };
+    }
+    if (filters.length > 0) input.FilterExpression = filters.join(' AND ');
     if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor, input);
     const r = await queryPage(this.doc, input);
     const items = await Promise.all(

@@ -66,26 +66,30 @@ export class SqliteTaskStore implements TaskStore {
   async listExecutions(query: ExecutionQuery): Promise<Page<Execution>> {
     const rule = query.rule ?? null;
     const status = query.status ?? null;
+    const trigger = query.trigger ?? null;
     const limit = pageSize(query.limit, 20);
     // Newest first: (start, id) descending; the cursor is the last item's position in this listing
     // (and names the listing, so a cursor of another one is refused). No cursor: from above any ISO time.
     let after: [string, number] = ['\u{10ffff}', Number.MAX_SAFE_INTEGER];
     if (query.cursor) {
       const c = decodeCursor(query.cursor) as Partial<ExecutionCursor> | null;
-      if (c?.k !== 'executions' || c.rule !== rule || c.status !== status || typeof c.start !== 'string' || !Number.isSafeInteger(c.id)) throw new InvalidCursorError();
+      if (c?.k !== 'executions' || c.rule !== rule || c.status !== status || (c.trigger ?? null) !== trigger || typeof c.start !== 'string' || !Number.isSafeInteger(c.id)) {
+        throw new InvalidCursorError();
+      }
       after = [c.start, c.id!];
     }
+    const t = [trigger, trigger] as const; // `(? IS NULL OR trigger = ?)`: a filter on the rows the index walks
     const rows =
       rule !== null && status !== null
-        ? this.q.executionsByRuleStatus.all(rule, status, ...after, limit + 1)
+        ? this.q.executionsByRuleStatus.all(rule, status, ...t, ...after, limit + 1)
         : rule !== null
-          ? this.q.executionsByRule.all(rule, ...after, limit + 1)
+          ? this.q.executionsByRule.all(rule, ...t, ...after, limit + 1)
           : status !== null
-            ? this.q.executionsByStatus.all(status, ...after, limit + 1)
-            : this.q.executionsAll.all(...after, limit + 1);
+            ? this.q.executionsByStatus.all(status, ...t, ...after, limit + 1)
+            : this.q.executionsAll.all(...t, ...after, limit + 1);
     const items = rows.slice(0, limit);
     const last = items.at(-1);
-    const cursor: ExecutionCursor | undefined = rows.length > limit && last ? { k: 'executions', rule, status, start: last.start_time, id: last.id } : undefined;
+    const cursor: ExecutionCursor | undefined = rows.length > limit && last ? { k: 'executions', rule, status, ...(trigger !== null ? { trigger } : {}), start: last.start_time, id: last.id } : undefined;
     return { items: items.map(toExecution), cursor: cursor && encodeCursor(cursor) };
   }
 
@@ -343,6 +347,7 @@ interface ExecutionCursor {
   k: 'executions';
   rule: string | null;
   status: string | null;
+  trigger?: string | null;
   start: string;
   id: number;
 }
@@ -366,7 +371,7 @@ const STATE = ['digest', 'status', 'status_text', 'error', 'attempts', 'revision
 function statements(db: Database) {
   const execution = <R = ExecutionRow>(sql: string) => db.prepare<R>(sql);
   const listing = (where: string, index: string) =>
-    execution(`SELECT * FROM executions INDEXED BY ${index} WHERE ${where}(start_time, id) < (?, ?) ORDER BY start_time DESC, id DESC LIMIT ?`);
+    execution(`SELECT * FROM executions INDEXED BY ${index} WHERE ${where}(? IS NULL OR trigger = ?) AND (start_time, id) < (?, ?) ORDER BY start_time DESC, id DESC LIMIT ?`);
   return {
     insertExecution: execution(
       `INSERT INTO executions (rule, trigger, status, status_text, planned, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
