@@ -54,7 +54,7 @@ export const openApiDocument = {
       parameters: [nameParam],
       get: {
         tags: ['rule'],
-        summary: `The drift its last reconcile measured, and when: counts of every tag missing, different and extra at the destination, and the first ${DRIFT_ITEMS_MAX} of them. 404 NOT_FOUND: no such rule; 404 NO_RECONCILE: no reconcile of it recorded yet`,
+        summary: `The drift its last reconcile measured, and when: counts of every tag missing, different and extra at the destination, and the first ${DRIFT_ITEMS_MAX} of them. 404 RULE_UNKNOWN: no such rule; 404 NO_RECONCILE: no reconcile of it recorded yet`,
         responses: { 200: { description: 'OK', ...json(ref('Drift')) }, 404: error },
       },
     },

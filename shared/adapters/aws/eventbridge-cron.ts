@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { PlanJob } from '../../executions/messages.js';
+import type { RuleConfig } from '../../rules/config-schema.js';
 
 /** A cron expression EventBridge Scheduler cannot run, and why. */
 export class CronTranslationError extends Error {
@@ -124,4 +126,75 @@ export type ExecutionMessage = PlanJob | ScheduleMessage;
  */
 export function scheduleInput(rule: string, opts: { reconcile?: boolean } = {}): string {
   return JSON.stringify({ scheduledRule: rule, ...(opts.reconcile ? { reconcile: true } : {}) } satisfies ScheduleMessage);
+}
+
+/** What follows the prefix in the name of a rule's drift reconcile schedule (`api-reconcile-<rule>`). */
+export const RECONCILE_PREFIX = 'reconcile-';
+
+/** Scheduler's schedule names: 1-64 of [0-9A-Za-z_.-]. */
+export const NAME = /^[0-9A-Za-z_.-]+$/;
+const NOT_NAME_CHARS = /[^0-9A-Za-z_.-]/g;
+const NAME_MAX = 64;
+
+/**
+ * The name of a rule's schedule: `prefix` + the rule's name. Rule names already use only
+ * Scheduler's characters; one that does not fit in 64 (or had other characters) is cut and
+ * suffixed with a hash of the full name, so two long names sharing a beginning stay apart.
+ */
+export function scheduleName(prefix: string, ruleName: string): string {
+  const plain = `${prefix}${ruleName}`;
+  const clean = plain.replace(NOT_NAME_CHARS, '-');
+  if (clean === plain && clean.length <= NAME_MAX) return clean;
+  const hash = createHash('sha256').update(ruleName).digest('hex').slice(0, 8);
+  return `${clean.slice(0, NAME_MAX - hash.length - 1)}-${hash}`;
+}
+
+/** One schedule a store with `prefix` manages: a scheduled rule's, or a rule's reconcile (`<prefix>reconcile-<rule>`). */
+export interface ManagedSchedule {
+  name: string;
+  rule: string;
+  reconcile: boolean;
+  cron: string;
+  timezone: string | undefined;
+  /** The rule (and which of its schedules), for messages. */
+  what: string;
+}
+
+/** The schedules of enabled rules under `prefix`: a scheduled trigger's (`<prefix><rule>`) and a reconcile's (`<prefix>reconcile-<rule>`). */
+export function managedSchedules(rules: readonly RuleConfig[], prefix: string): ManagedSchedule[] {
+  const out: ManagedSchedule[] = [];
+  for (const rule of rules) {
+    if (!rule.enabled) continue;
+    const settings = rule.trigger.trigger_settings;
+    if (rule.trigger.type === 'scheduled' && settings?.cron) {
+      out.push({ name: scheduleName(prefix, rule.name), rule: rule.name, reconcile: false, cron: settings.cron, timezone: settings.timezone, what: `rule "${rule.name}"` });
+    }
+    if (rule.reconcile) {
+      // Within the prefix this store (and the API function's role) may manage.
+      out.push({
+        name: scheduleName(`${prefix}${RECONCILE_PREFIX}`, rule.name),
+        rule: rule.name,
+        reconcile: true,
+        cron: rule.reconcile.cron,
+        timezone: rule.reconcile.timezone,
+        what: `rule "${rule.name}" (reconcile)`,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Rules whose schedules would share a name in a store with `prefix` (rule `x`'s reconcile and a
+ * scheduled rule named `reconcile-x`), one problem each: checked before an API change is stored.
+ */
+export function scheduleNameConflicts(rules: readonly RuleConfig[], prefix = 'api-'): string[] {
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  for (const w of managedSchedules(rules, prefix)) {
+    const other = seen.get(w.name);
+    if (other !== undefined) problems.push(`${other} and ${w.what} would share the EventBridge schedule ${w.name}; rename one`);
+    else seen.set(w.name, w.what);
+  }
+  return problems;
 }

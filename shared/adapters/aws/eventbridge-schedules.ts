@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   ConflictException,
   CreateScheduleCommand,
@@ -15,7 +14,9 @@ import pLimit from 'p-limit';
 import { ReplicatorError } from '../../errors.js';
 import type { ScheduleStore } from '../../rules/ports.js';
 import type { RuleConfig } from '../../rules/config-schema.js';
-import { CronTranslationError, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
+import { CronTranslationError, managedSchedules, NAME, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
+
+export { RECONCILE_PREFIX, scheduleName, scheduleNameConflicts } from './eventbridge-cron.js';
 
 /** Where the managed schedules live and what they send. */
 export interface EventBridgeSchedulesOptions {
@@ -30,13 +31,6 @@ export interface EventBridgeSchedulesOptions {
   prefix?: string;
 }
 
-/** What follows the prefix in the name of a rule's drift reconcile schedule (`api-reconcile-<rule>`). */
-export const RECONCILE_PREFIX = 'reconcile-';
-
-/** Scheduler's schedule names: 1-64 of [0-9A-Za-z_.-]. */
-const NAME = /^[0-9A-Za-z_.-]+$/;
-const NOT_NAME_CHARS = /[^0-9A-Za-z_.-]/g;
-const NAME_MAX = 64;
 /** Pages of ListSchedules read at most (100 schedules each). */
 const MAX_PAGES = 1000;
 /** Scheduler calls at once during a sync. */
@@ -49,19 +43,6 @@ const RETRY_POLICY = { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 20 
 
 /** What one schedule should be (the fields this store sets; the rest stay at their defaults). */
 type ScheduleSpec = Omit<CreateScheduleInput, 'ClientToken'> & { Name: string };
-
-/**
- * The name of a rule's schedule: `prefix` + the rule's name. Rule names already use only
- * Scheduler's characters; one that does not fit in 64 (or had other characters) is cut and
- * suffixed with a hash of the full name, so two long names sharing a beginning stay apart.
- */
-export function scheduleName(prefix: string, ruleName: string): string {
-  const plain = `${prefix}${ruleName}`;
-  const clean = plain.replace(NOT_NAME_CHARS, '-');
-  if (clean === plain && clean.length <= NAME_MAX) return clean;
-  const hash = createHash('sha256').update(ruleName).digest('hex').slice(0, 8);
-  return `${clean.slice(0, NAME_MAX - hash.length - 1)}-${hash}`;
-}
 
 /**
  * The ScheduleStore over EventBridge Scheduler: one schedule per enabled scheduled rule, named
@@ -115,45 +96,32 @@ export class EventBridgeSchedules implements ScheduleStore {
   private specs(rules: readonly RuleConfig[]): Map<string, ScheduleSpec> {
     const specs = new Map<string, ScheduleSpec>();
     const ruleOf = new Map<string, string>();
-    for (const rule of rules) {
-      if (!rule.enabled) continue;
-      const wanted: Array<{ reconcile: boolean; cron: string; timezone: string | undefined }> = [];
-      const settings = rule.trigger.trigger_settings;
-      if (rule.trigger.type === 'scheduled' && settings?.cron) wanted.push({ reconcile: false, cron: settings.cron, timezone: settings.timezone });
-      if (rule.reconcile) wanted.push({ reconcile: true, cron: rule.reconcile.cron, timezone: rule.reconcile.timezone });
-      for (const w of wanted) {
-        const what = w.reconcile ? `rule "${rule.name}" (reconcile)` : `rule "${rule.name}"`;
-        let expression: string;
-        try {
-          expression = toEventBridgeCron(w.cron);
-        } catch (err) {
-          if (!(err instanceof CronTranslationError)) throw err;
-          throw new ReplicatorError('SCHEDULE_UNSUPPORTED', `${what}: cron "${w.cron}" cannot run on EventBridge Scheduler: ${err.message}`, { cause: err });
-        }
-        // A reconcile's schedule is `<prefix>reconcile-<rule>`: within the prefix this store (and
-        // the API function's role) may manage.
-        const name = scheduleName(w.reconcile ? `${this.prefix}${RECONCILE_PREFIX}` : this.prefix, rule.name);
-        const other = ruleOf.get(name);
-        if (other !== undefined) {
-          throw new ReplicatorError('SCHEDULE_CONFLICT', `${other} and ${what} would share the schedule ${name}`);
-        }
-        ruleOf.set(name, what);
-        specs.set(name, {
-          Name: name,
-          GroupName: this.opts.group,
-          Description: `${w.reconcile ? 'Reconciles drift of' : 'Runs'} replication rule "${rule.name}" (managed by harbor-replicator: edits are overwritten)`,
-          ScheduleExpression: expression,
-          ScheduleExpressionTimezone: w.timezone ?? 'UTC',
-          FlexibleTimeWindow: { Mode: 'OFF' },
-          Target: {
-            Arn: this.opts.queueArn,
-            RoleArn: this.opts.roleArn,
-            Input: scheduleInput(rule.name, { reconcile: w.reconcile }),
-            RetryPolicy: { ...RETRY_POLICY },
-          },
-          State: 'ENABLED',
-        });
+    for (const w of managedSchedules(rules, this.prefix)) {
+      let expression: string;
+      try {
+        expression = toEventBridgeCron(w.cron);
+      } catch (err) {
+        if (!(err instanceof CronTranslationError)) throw err;
+        throw new ReplicatorError('SCHEDULE_UNSUPPORTED', `${w.what}: cron "${w.cron}" cannot run on EventBridge Scheduler: ${err.message}`, { cause: err });
       }
+      const other = ruleOf.get(w.name);
+      if (other !== undefined) throw new ReplicatorError('SCHEDULE_CONFLICT', `${other} and ${w.what} would share the schedule ${w.name}`);
+      ruleOf.set(w.name, w.what);
+      specs.set(w.name, {
+        Name: w.name,
+        GroupName: this.opts.group,
+        Description: `${w.reconcile ? 'Reconciles drift of' : 'Runs'} replication rule "${w.rule}" (managed by harbor-replicator: edits are overwritten)`,
+        ScheduleExpression: expression,
+        ScheduleExpressionTimezone: w.timezone ?? 'UTC',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: {
+          Arn: this.opts.queueArn,
+          RoleArn: this.opts.roleArn,
+          Input: scheduleInput(w.rule, { reconcile: w.reconcile }),
+          RetryPolicy: { ...RETRY_POLICY },
+        },
+        State: 'ENABLED',
+      });
     }
     return specs;
   }
