@@ -12,6 +12,8 @@ import { request } from 'undici';
 import { openEmbeddedStore } from '../shared/adapters/local/embedded-store.js';
 import { newMemoryQueue } from '../shared/adapters/local/memory-queue.js';
 import { runExecution } from '../shared/executions/local-runner.js';
+import { runPlanJob } from '../shared/executions/plan-job.js';
+import { silentLog } from '../shared/observability/telemetry.js';
 import type { DriftEntry, Task } from '../shared/executions/model.js';
 import { HostStates } from '../shared/registry/backoff.js';
 import { parseConfig } from '../shared/rules/load-config.js';
@@ -245,6 +247,31 @@ rules:
       const drift = await store.store.lastDrift('race');
       assert.deepEqual(drift?.counts, { missing: 0, different: 0, extra: 2, inSync: 1 });
       assert.deepEqual(drift?.items.map((i) => [i.tag, i.action]).sort(), [['denied', 'delete'], ['gone', 'delete']]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a reconcile planning resumed after its planner died records nothing twice, and its drift still counts what the dead planner recorded', async () => {
+    const store = await openEmbeddedStore(dataDir());
+    try {
+      const loaded = parseConfig(configText, 'drift.yaml');
+      const runtime = await ruleRuntime(loaded, 'mirror', new RegistryClients({ secrets: {} }), { secrets: {} });
+      const e = await store.store.createExecution({ rule: 'mirror', trigger: 'reconcile' });
+      // What the planner that died had recorded: one artifact, in sync.
+      await store.store.addTasks(e.id, 1, [
+        { operation: 'copy', source: { registry: 'src', repository: 'library/app', tags: ['1.0'] }, destination: { registry: 'dst', repository: 'mirror/app', tags: ['1.0'] }, digest: a.top.digest, status: 'Success', statusText: 'in sync' },
+      ]);
+      const sent: unknown[] = [];
+      await runPlanJob({ executionId: e.id, rule: 'mirror', resume: true }, { store: store.store, taskQueue: { send: async (m) => void sent.push(...m) }, runtime: async () => runtime, log: silentLog });
+      const tasks = (await store.store.listTasks(e.id, { limit: 1000 })).items;
+      assert.equal(tasks.filter((t) => t.source.tags.includes('1.0')).length, 1, 'the recorded artifact is not recorded again');
+      assert.deepEqual(tasks.map((t) => t.id), tasks.map((_, i) => i + 1), 'ids continue');
+      assert.equal((await store.store.getExecution(e.id))?.planned, true);
+      const drift = await store.store.lastDrift('mirror');
+      assert.equal(drift?.execution, e.id);
+      assert.deepEqual(drift?.counts, { missing: 0, different: 0, extra: 1, inSync: 4 }, '1.0 counted in sync, though planned before');
+      assert.deepEqual(sent, [], 'nothing to copy or delete (the extra tag left shares its manifest)');
     } finally {
       await store.close();
     }

@@ -136,6 +136,9 @@ async function driftDryRun(rt: RuleRuntime, flags: RunFlags): Promise<number> {
       errors.push({ what: e.what, error: e.error });
       if (!flags.json) out.write(`error ${e.what}: ${e.error}\n`);
     },
+    onExcluded: (e) => {
+      if (!flags.json && flags.verbose) out.write(`skip ${e.what}: ${e.reason}\n`);
+    },
   });
   const c = report.counts;
   if (flags.json) {

@@ -71,6 +71,8 @@ export async function measureDrift(
     signal?: AbortSignal | undefined;
     onEntry?: ((e: DriftEntry) => void) | undefined;
     onError?: ((e: Extract<PlanEvent, { kind: 'error' }>) => void) | undefined;
+    /** Told what the rule's filters left out, and why. */
+    onExcluded?: ((e: Extract<PlanEvent, { kind: 'excluded' }>) => void) | undefined;
     now?: () => number;
   } = {},
 ): Promise<{ report: DriftReport; errors: number }> {
@@ -85,7 +87,10 @@ export async function measureDrift(
       opts.onError?.(e);
       continue;
     }
-    if (e.kind !== 'item') continue;
+    if (e.kind === 'excluded') {
+      opts.onExcluded?.(e);
+      continue;
+    }
     const item = e.item;
     const refs = item.destination.tags.length ? item.destination.tags : item.source.digest ? [item.source.digest] : [];
     const checked = Promise.all(refs.map((ref) => head(item.destination.repository, ref))).then((found: Array<ManifestHead | undefined>) => drift.checked(item, found));
