@@ -581,7 +581,7 @@ describe('AWS deployment: the app without a config (the example), no ECR', () =>
     for (const role of ['Receiver', 'Api', 'Planner', 'Copier']) {
       assert.ok(![...allActions(statementsOf(t, stack, role))].some((a) => a.startsWith('ecr:')), role);
     }
-    t.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    t.resourceCountIs('AWS::Scheduler::Schedule', 2); // rule-mirror-library, reconcile-follow-team
     assert.deepEqual(new AwsSolutionsChecks().validateScope(stack).violations, []);
   });
 });
