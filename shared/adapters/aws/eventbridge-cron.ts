@@ -132,7 +132,7 @@ export function scheduleInput(rule: string, opts: { reconcile?: boolean } = {}):
 export const RECONCILE_PREFIX = 'reconcile-';
 
 /** Scheduler's schedule names: 1-64 of [0-9A-Za-z_.-]. */
-export const NAME = /^[0-9A-Za-z_.-]+$/;
+export const SCHEDULE_NAME = /^[0-9A-Za-z_.-]+$/;
 const NOT_NAME_CHARS = /[^0-9A-Za-z_.-]/g;
 const NAME_MAX = 64;
 

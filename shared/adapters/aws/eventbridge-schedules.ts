@@ -14,7 +14,7 @@ import pLimit from 'p-limit';
 import { ReplicatorError } from '../../errors.js';
 import type { ScheduleStore } from '../../rules/ports.js';
 import type { RuleConfig } from '../../rules/config-schema.js';
-import { CronTranslationError, managedSchedules, NAME, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
+import { CronTranslationError, managedSchedules, SCHEDULE_NAME, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
 
 export { RECONCILE_PREFIX, scheduleName, scheduleNameConflicts } from './eventbridge-cron.js';
 
@@ -61,7 +61,7 @@ export class EventBridgeSchedules implements ScheduleStore {
 
   constructor(private readonly opts: EventBridgeSchedulesOptions) {
     this.prefix = opts.prefix ?? 'api-';
-    if (this.prefix.length > 32 || !NAME.test(this.prefix)) {
+    if (this.prefix.length > 32 || !SCHEDULE_NAME.test(this.prefix)) {
       throw new ReplicatorError('SCHEDULE_CONFIG', `schedule name prefix "${this.prefix}" must be 1-32 letters, digits, "-", "_" or "."`);
     }
   }
