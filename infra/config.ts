@@ -36,10 +36,12 @@ export function locateConfig(contextValue: unknown, env: NodeJS.ProcessEnv, cwd:
   return { file: resolve(repoRoot, EXAMPLE_CONFIG), example: true };
 }
 
-/** A scheduled rule of the config file, as EventBridge Scheduler runs it. */
+/** A schedule of a config-file rule, as EventBridge Scheduler runs it: its scheduled trigger, or its drift reconcile. */
 export interface ScheduledRule {
   rule: string;
-  /** `rule-<sanitized rule name>`, at most 64 characters. */
+  /** The rule's `reconcile:` schedule (its firing asks for a reconcile execution). */
+  reconcile: boolean;
+  /** `rule-<sanitized rule name>`, or `reconcile-<sanitized rule name>`; at most 64 characters. */
   scheduleName: string;
   /** `cron(...)` in EventBridge Scheduler's syntax. */
   expression: string;
@@ -75,7 +77,7 @@ export interface Deployment {
   registrySecrets: string[];
   /** `api.allowed_secrets`: other secrets API-managed registries may reference (read by the API, planner and copier). */
   apiAllowedSecrets: string[];
-  /** Enabled scheduled rules, one schedule each. */
+  /** Enabled scheduled rules, one schedule each; enabled rules with `reconcile:`, one more each. */
   schedules: ScheduledRule[];
   /** aws-ecr registries and what the rules do with them. */
   ecr: EcrRegistryAccess[];
@@ -119,6 +121,11 @@ function partitionOf(region: string): string {
  */
 export function scheduleNameOf(rule: string): string {
   return scheduleName('rule-', rule); // the API's schedules use the same naming with `api-`
+}
+
+/** `reconcile-<name>`: a rule's drift reconcile schedule, named as `scheduleNameOf` names (the API's: `api-reconcile-<name>`). */
+export function reconcileScheduleNameOf(rule: string): string {
+  return scheduleName('reconcile-', rule);
 }
 
 /** Checks a loaded config for what the AWS deployment needs, and derives the stack's inputs. */
@@ -211,7 +218,7 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
 
   const translated = eventBridgeSchedules(config.rules);
   issues.push(...translated.problems);
-  const schedules: ScheduledRule[] = translated.schedules.map((s) => ({ ...s, scheduleName: scheduleNameOf(s.rule) }));
+  const schedules: ScheduledRule[] = translated.schedules.map((s) => ({ ...s, scheduleName: s.reconcile ? reconcileScheduleNameOf(s.rule) : scheduleNameOf(s.rule) }));
   config.rules.forEach((rule, i) => {
     const path = `rules[${i}]`;
     if (rule.trigger.type === 'event_based' && !webhookRef) {

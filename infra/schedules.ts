@@ -11,17 +11,19 @@ import { acknowledge } from './nag.js';
 export const API_SCHEDULE_PREFIX = 'api-';
 
 export interface RuleSchedulesProps {
-  /** The config file's enabled scheduled rules. */
+  /** The config file's enabled scheduled rules and drift reconciles. */
   schedules: readonly ScheduledRule[];
-  /** Where a firing goes: the execution queue, as `{"scheduledRule": "<name>"}`. */
+  /** Where a firing goes: the execution queue, as `{"scheduledRule": "<name>"}` (plus `"reconcile": true` for a reconcile). */
   executionQueue: IQueue;
 }
 
 /**
- * EventBridge Scheduler for scheduled rules: one group, one schedule per config-file rule
- * (`rule-<name>`), each sending `{"scheduledRule": "<rule>"}` straight to the execution queue
- * (no function in between) through a role that may only send to that queue. The API function
- * manages `api-*` schedules in the same group for the rules created through it.
+ * EventBridge Scheduler for scheduled rules and drift reconciles: one group, one schedule per
+ * config-file scheduled rule (`rule-<name>`) sending `{"scheduledRule": "<rule>"}`, one per
+ * config-file rule with `reconcile:` (`reconcile-<name>`) sending `{"scheduledRule": "<rule>",
+ * "reconcile": true}`, straight to the execution queue (no function in between) through a role
+ * that may only send to that queue. The API function manages `api-*` schedules (`api-<rule>`,
+ * `api-reconcile-<rule>`) in the same group for the rules created through it.
  */
 export class RuleSchedules extends Construct {
   readonly group: CfnScheduleGroup;
@@ -44,7 +46,7 @@ export class RuleSchedules extends Construct {
       const schedule = new CfnSchedule(this, s.scheduleName, {
         name: s.scheduleName,
         groupName: this.groupName,
-        description: `harbor-replicator: rule ${s.rule}`,
+        description: s.reconcile ? `harbor-replicator: drift reconcile of rule ${s.rule}` : `harbor-replicator: rule ${s.rule}`,
         scheduleExpression: s.expression,
         scheduleExpressionTimezone: s.timezone,
         flexibleTimeWindow: { mode: 'OFF' },
@@ -52,7 +54,7 @@ export class RuleSchedules extends Construct {
         target: {
           arn: props.executionQueue.queueArn,
           roleArn: this.role.roleArn,
-          input: scheduleInput(s.rule),
+          input: scheduleInput(s.rule, { reconcile: s.reconcile }),
         },
       });
       schedule.node.addDependency(this.group);

@@ -214,6 +214,41 @@ describe('EventBridgeSchedules', () => {
     ]);
   });
 
+  it('a rule with reconcile: gets api-reconcile-<rule> too, whose message asks for a reconcile; a name two rules would share is refused before any change', async () => {
+    const { mock, schedules } = setup();
+    mock.on(ListSchedulesCommand).resolves({ Schedules: [{ Name: 'api-reconcile-dropped' }] });
+    mock.on(CreateScheduleCommand).resolves({ ScheduleArn: 'arn' });
+    mock.on(DeleteScheduleCommand).resolves({});
+    const result = await schedules.sync([
+      scheduled('nightly', '0 0 2 * * *', 'Europe/Paris', { reconcile: { cron: '0 30 3 * * *', timezone: 'Europe/Berlin' } }),
+      rule('events', { type: 'event_based' }, { reconcile: { cron: '15 4 * * 0' } }),
+      rule('paused', { type: 'manual' }, { enabled: false, reconcile: { cron: '0 5 * * *' } }),
+      rule('dropped', { type: 'manual' }),
+    ]);
+    assert.deepEqual(result, { created: ['api-nightly', 'api-reconcile-events', 'api-reconcile-nightly'], updated: [], deleted: ['api-reconcile-dropped'] });
+    const created = mock.commandCalls(CreateScheduleCommand).map((c) => c.args[0].input);
+    const reconcile = created.find((c) => c.Name === 'api-reconcile-nightly')!;
+    assert.deepEqual(reconcile, {
+      ...spec('api-reconcile-nightly', 'nightly', 'cron(30 3 * * ? *)', 'Europe/Berlin'),
+      Description: 'Reconciles drift of replication rule "nightly" (managed by harbor-replicator: edits are overwritten)',
+      Target: { ...spec('x', 'nightly', '').Target!, Input: JSON.stringify({ scheduledRule: 'nightly', reconcile: true }) },
+    });
+    assert.equal(created.find((c) => c.Name === 'api-nightly')!.Target!.Input, JSON.stringify({ scheduledRule: 'nightly' }));
+    assert.equal(created.find((c) => c.Name === 'api-reconcile-events')!.ScheduleExpression, 'cron(15 4 ? * 1 *)');
+
+    const clash = setup();
+    clash.mock.on(ListSchedulesCommand).resolves({ Schedules: [] });
+    await assert.rejects(
+      clash.schedules.sync([rule('x', { type: 'manual' }, { reconcile: { cron: '0 3 * * *' } }), scheduled('reconcile-x', '0 0 2 * * *')]),
+      (err: { code?: string; message?: string }) => err.code === 'SCHEDULE_CONFLICT' && /rule "x" \(reconcile\) and rule "reconcile-x" would share the schedule api-reconcile-x|rule "reconcile-x" and rule "x" \(reconcile\)/.test(err.message ?? ''),
+    );
+    assert.equal(clash.mock.commandCalls(CreateScheduleCommand).length, 0);
+    await assert.rejects(
+      clash.schedules.sync([rule('y', { type: 'manual' }, { reconcile: { cron: '0 0 2 1 * 1' } })]),
+      (err: { code?: string; message?: string }) => err.code === 'SCHEDULE_UNSUPPORTED' && /rule "y" \(reconcile\): cron "0 0 2 1 \* 1"/.test(err.message ?? ''),
+    );
+  });
+
   it('reads every page; leaves an unchanged schedule alone, updates one that differs, deletes the orphans', async () => {
     const { mock, schedules } = setup();
     mock

@@ -584,7 +584,7 @@ describe('AWS deployment: the app without a config (the example), no ECR', () =>
     for (const role of ['Receiver', 'Api', 'Planner', 'Copier']) {
       assert.ok(![...allActions(statementsOf(t, stack, role))].some((a) => a.startsWith('ecr:')), role);
     }
-    t.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    t.resourceCountIs('AWS::Scheduler::Schedule', 2); // rule-mirror-library, reconcile-follow-team
     assert.deepEqual(new AwsSolutionsChecks().validateScope(stack).violations, []);
   });
 });
@@ -837,5 +837,68 @@ describe('AWS deployment: npx cdk synth', () => {
     for (const [name, dir] of Object.entries(assets)) {
       ctx.diagnostic(`${name} bundle: ${(statSync(join(dir, 'index.mjs')).size / 1024 / 1024).toFixed(2)} MiB`);
     }
+  });
+});
+
+describe('AWS deployment: drift reconcile schedules', () => {
+  const RECONCILE = `
+registries:
+  - {name: hq, type: harbor, url: "http://127.0.0.1:5000"}
+  - {name: branch, type: docker-registry, url: "http://127.0.0.1:5001"}
+rules:
+  - {name: nightly, src_registry: hq, dest_registry: branch, trigger: {type: scheduled, trigger_settings: {cron: "0 0 2 * * *"}}, reconcile: {cron: "0 30 3 * * *", timezone: Europe/Berlin}}
+  - {name: on-push, src_registry: hq, dest_registry: branch, replicate_deletion: true, trigger: {type: event_based}, reconcile: {cron: "15 4 * * 0"}}
+  - {name: paused, src_registry: hq, dest_registry: branch, enabled: false, reconcile: {cron: "0 5 * * *"}}
+webhook: {auth_header: {secret: webhook-auth}}
+`;
+  let stack: HarborReplicatorStack;
+  let t: Template;
+
+  before(async () => {
+    const deployment = await loadDeployment(await configFile('reconcile.yaml', RECONCILE));
+    assert.deepEqual(
+      deployment.schedules.map((s) => [s.scheduleName, s.rule, s.reconcile, s.expression, s.timezone]),
+      [
+        ['rule-nightly', 'nightly', false, 'cron(0 2 * * ? *)', 'UTC'],
+        ['reconcile-nightly', 'nightly', true, 'cron(30 3 * * ? *)', 'Europe/Berlin'],
+        ['reconcile-on-push', 'on-push', true, 'cron(15 4 ? * 1 *)', 'UTC'],
+      ],
+    );
+    stack = new HarborReplicatorStack(new App({ context: NO_BUNDLING }), 'HarborReplicator', { deployment });
+    t = Template.fromStack(stack);
+  });
+
+  it('reconcile-<rule>: one per enabled rule with reconcile:, its message asking the planner for a reconcile', () => {
+    const queueArn = { 'Fn::GetAtt': [lid(stack, 'ExecutionQueue/Queue/Resource'), 'Arn'] };
+    const roleArn = { 'Fn::GetAtt': [lid(stack, 'Schedules/Role/Resource'), 'Arn'] };
+    const group = t.findResources('AWS::Scheduler::ScheduleGroup')[lid(stack, 'Schedules/Group')]!.Properties.Name;
+    const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule')).map((r) => r.Properties);
+    assert.deepEqual(schedules.map((p) => p.Name).sort(), ['reconcile-nightly', 'reconcile-on-push', 'rule-nightly']);
+    const reconcile = (name: string, expression: string, timezone: string, rule: string) =>
+      t.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Name: name,
+        GroupName: group,
+        ScheduleExpression: expression,
+        ScheduleExpressionTimezone: timezone,
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        State: 'ENABLED',
+        Target: { Arn: queueArn, RoleArn: roleArn, Input: JSON.stringify({ scheduledRule: rule, reconcile: true }) },
+      });
+    reconcile('reconcile-nightly', 'cron(30 3 * * ? *)', 'Europe/Berlin', 'nightly');
+    reconcile('reconcile-on-push', 'cron(15 4 ? * 1 *)', 'UTC', 'on-push');
+    // The rule's own schedule is unchanged: a scheduled run, no reconcile in its message.
+    t.hasResourceProperties('AWS::Scheduler::Schedule', { Name: 'rule-nightly', Target: { Input: JSON.stringify({ scheduledRule: 'nightly' }) } });
+  });
+
+  it('a reconcile cron EventBridge Scheduler cannot express fails the synth with its path', async () => {
+    const problems = await awsProblems(`
+registries: [{name: hq, type: harbor, url: "http://h"}]
+rules:
+  - {name: ok, src_registry: hq, dest_registry: hq, reconcile: {cron: "0 0 2 * * *"}}
+  - {name: both-days, src_registry: hq, dest_registry: hq, reconcile: {cron: "0 0 2 1 * 1"}}
+`);
+    assert.deepEqual(problems, [
+      'rules[1].reconcile.cron: EventBridge Scheduler cannot run "0 0 2 1 * 1": EventBridge cannot restrict both day-of-month and day-of-week (one of them must be "?")',
+    ]);
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { CreateScheduleCommand, ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
   CreateSecretCommand,
   GetSecretValueCommand,
@@ -228,6 +228,25 @@ describe('Lambda API: API-managed credentials and URLs (dynalite, Secrets Manage
     assert.deepEqual(r.body, { ok: false, status: null, code: 'URL_REFUSED' });
     assert.equal(listener.connections, 0);
     assert.ok(secrets.commandCalls(GetSecretValueCommand).some((c) => c.args[0].input.SecretId === `${PREFIX}on-loopback`), 'its credential was read from Secrets Manager by its reference');
+  });
+
+  it('an API rule with reconcile: gets the schedule api-reconcile-<rule>; a clashing schedule name or a cron EventBridge cannot run is refused before anything is stored', async () => {
+    scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: 'arn' });
+    const created = await call(api, 'POST', '/api/v1/rules', { name: 'watch', src_registry: 'hq', dest_registry: 'hq', dest_namespace: 'w', reconcile: { cron: '0 3 * * *', timezone: 'Europe/Berlin' } });
+    assert.equal(created.status, 201, created.text);
+    const schedule = scheduler.commandCalls(CreateScheduleCommand).map((c) => c.args[0].input).find((i) => i.Name === 'api-reconcile-watch');
+    assert.equal(schedule?.ScheduleExpression, 'cron(0 3 * * ? *)');
+    assert.equal(schedule?.ScheduleExpressionTimezone, 'Europe/Berlin');
+    assert.equal(schedule?.Target?.Input, JSON.stringify({ scheduledRule: 'watch', reconcile: true }));
+
+    const clash = await call(api, 'POST', '/api/v1/rules', { name: 'reconcile-watch', src_registry: 'hq', dest_registry: 'hq', dest_namespace: 'x', trigger: { type: 'scheduled', trigger_settings: { cron: '0 0 4 * * *' } } });
+    assert.equal(clash.status, 400, clash.text);
+    assert.match(clash.body.error.message, /rule "watch" \(reconcile\) and rule "reconcile-watch" would share the EventBridge schedule api-reconcile-watch/);
+    const inexpressible = await call(api, 'POST', '/api/v1/rules', { name: 'both-days', src_registry: 'hq', dest_registry: 'hq', reconcile: { cron: '0 0 2 1 * 1' } });
+    assert.equal(inexpressible.status, 400, inexpressible.text);
+    assert.match(inexpressible.body.error.message, /^rule "both-days"\.reconcile\.cron: EventBridge Scheduler cannot run "0 0 2 1 \* 1"/);
+    const names = (await call(api, 'GET', '/api/v1/rules')).body.items.map((r: { name: string }) => r.name);
+    assert.deepEqual(names, ['watch'], 'nothing else stored');
   });
 
   it('the receiver serves the webhook route only: /api/v1 is 404 there; the API function does not serve the webhook', async () => {

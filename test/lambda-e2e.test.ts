@@ -391,6 +391,25 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
     assert.deepEqual(gone().map((d) => d.failed), [false]);
   });
 
+  it("a reconcile schedule's message starts a reconcile execution; the API Lambda answers its drift from DynamoDB", async () => {
+    // What the stack's `reconcile-<rule>` schedule sends.
+    await sqsClient.send(new SendMessageCommand({ QueueUrl: executionQueueUrl, MessageBody: JSON.stringify({ scheduledRule: 'nightly', reconcile: true }) }));
+    let id: string | undefined;
+    await sources.until(async () => {
+      const [e] = (await getJson<{ items: Execution[] }>('/api/v1/executions?rule=nightly&trigger=reconcile')).items;
+      id = e?.id;
+      return e !== undefined && e.status !== 'InProgress';
+    }, 30_000);
+    const e = await getJson<Execution>(`/api/v1/executions/${id}`);
+    assert.equal(e.trigger, 'reconcile');
+    assert.equal(e.status, 'Succeed', JSON.stringify(e));
+    const drift = await getJson<{ execution: string; counts: Record<string, number>; extrasChecked: boolean; itemsLimit: number }>('/api/v1/rules/nightly/drift');
+    assert.equal(drift.execution, id);
+    assert.deepEqual(drift.counts, { missing: 0, different: 0, extra: 0, inSync: 1 }, 'library/app:1.0, in sync since the first test');
+    assert.equal(drift.extrasChecked, false, 'nightly does not replicate deletions');
+    assert.equal(drift.itemsLimit, 100);
+  });
+
   it('the sweeper Lambda requeues tasks whose messages were lost, and the execution ends', async () => {
     // Something new for the nightly rule (library/**) to copy.
     await pushLayout(image, `${src.host}/library/swept:1`, { tag: '1.0' });

@@ -155,6 +155,21 @@ webhook: {auth_header: "Bearer s3cr3t-literal"}
     ]);
   });
 
+  it('a rule\'s reconcile: {cron, timezone} is checked as a scheduled trigger\'s cron is, with its path; any trigger may have one', () => {
+    const at = (reconcile: string, trigger = '{type: event_based}') =>
+      problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, trigger: ${trigger}, reconcile: ${reconcile}}]`);
+    assert.deepEqual(at('{cron: "0 30 3 * * *", timezone: Europe/Berlin}'), []);
+    assert.deepEqual(at('{cron: "15 4 * * 0"}', '{type: manual}'), []);
+    assert.deepEqual(at('{cron: "0 0 4 * * *"}', '{type: scheduled, trigger_settings: {cron: "0 0 2 * * *"}}'), []);
+    assert.match(at('{cron: "5 0 2 * * *"}')[0]!, /^rules\[0\]\.reconcile\.cron: cron "5 0 2 \* \* \*": the seconds field must be 0/);
+    assert.match(at('{cron: "* 3 * * *"}')[0]!, /^rules\[0\]\.reconcile\.cron: .*"\*" is not allowed in the minutes field/);
+    assert.match(at('{cron: "0 0 0 31 2 *"}')[0]!, /^rules\[0\]\.reconcile\.cron: cron "0 0 0 31 2 \*" never fires in the next 5 years/);
+    assert.match(at('{cron: "0 3 * * *", timezone: Mars/Base}')[0]!, /^rules\[0\]\.reconcile\.timezone: unknown time zone "Mars\/Base"/);
+    assert.match(at('{timezone: UTC}')[0]!, /^rules\[0\]\.reconcile\.cron: /);
+    assert.match(at('{cron: "0 3 * * *", every: day}')[0]!, /^rules\[0\]\.reconcile: .*every/);
+    assert.equal(parseConfig(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch}]`, 't.yaml').config.rules[0]!.reconcile, undefined, 'optional');
+  });
+
   it("refuses Harbor's forbidden combinations", () => {
     assert.deepEqual(
       problems(`${registries}\nrules: [{name: r, src_registry: hq, dest_registry: branch, single_active_replication: true, trigger: {type: event_based}}]`),

@@ -340,6 +340,62 @@ for (const backend of backends) {
       assert.notEqual(page2.items[0]!.id, page1.items[0]!.id);
     });
 
+    it('lists executions by trigger (with rule and status too); a cursor of one trigger\'s listing is not another\'s', async () => {
+      const rule = `trig-${backend.name.replace(/\W/g, '')}`;
+      const manual = await store.createExecution({ rule, trigger: 'manual' });
+      const reconcile = await store.createExecution({ rule, trigger: 'reconcile' });
+      await store.finishPlanning(reconcile.id, 0);
+      const reconcile2 = await store.createExecution({ rule, trigger: 'reconcile' });
+      const ids = async (q: Parameters<TaskStore['listExecutions']>[0]) => {
+        // DynamoDB filters after its Limit: read every page.
+        const out: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.listExecutions({ ...q, cursor });
+          out.push(...page.items.map((x) => x.id));
+          cursor = page.cursor;
+        } while (cursor);
+        return out;
+      };
+      assert.deepEqual(await ids({ rule, trigger: 'reconcile' }), [reconcile2.id, reconcile.id]);
+      assert.deepEqual(await ids({ rule, trigger: 'manual' }), [manual.id]);
+      assert.deepEqual(await ids({ rule, trigger: 'reconcile', status: 'Succeed' }), [reconcile.id]);
+      assert.ok((await ids({ trigger: 'reconcile' })).includes(reconcile.id));
+      assert.ok(!(await ids({ trigger: 'reconcile' })).includes(manual.id));
+      assert.deepEqual(await ids({ rule, trigger: 'event_based' }), []);
+      if (backend.kind === 'sqlite') {
+        const page = await store.listExecutions({ rule, trigger: 'reconcile', limit: 1 });
+        assert.ok(page.cursor);
+        await assert.rejects(store.listExecutions({ rule, trigger: 'manual', limit: 1, cursor: page.cursor }), (err: { code?: string }) => err.code === 'INVALID_CURSOR');
+      }
+    });
+
+    it('keeps each rule\'s last drift: read back whole, replaced by a later one, never by an earlier one', async () => {
+      const rule = `drift-${backend.name.replace(/\W/g, '')}`;
+      assert.equal(await store.lastDrift(rule), undefined);
+      const report = (execution: string, takenAt: string, missing: number) => ({
+        rule,
+        execution,
+        takenAt,
+        counts: { missing, different: 1, extra: 1, inSync: 7 },
+        extrasChecked: true,
+        items: [
+          { kind: 'different' as const, repository: 'mirror/app', tag: 'latest', sourceRepository: 'library/app', sourceDigest: `sha256:${'a'.repeat(64)}`, destinationDigest: `sha256:${'b'.repeat(64)}` },
+          { kind: 'extra' as const, repository: 'mirror/app', tag: 'old', destinationDigest: `sha256:${'c'.repeat(64)}`, action: 'keep' as const, reason: 'shared' },
+        ],
+        truncated: missing > 0,
+      });
+      const first = report('10', '2026-11-23T03:30:00.000Z', 0);
+      await store.recordDrift(first);
+      assert.deepEqual(await store.lastDrift(rule), first);
+      const later = report('11', '2026-11-23T04:30:00.000Z', 3);
+      await store.recordDrift(later);
+      assert.deepEqual(await store.lastDrift(rule), later);
+      await store.recordDrift(report('9', '2026-11-23T03:00:00.000Z', 5)); // a slower reconcile that started earlier
+      assert.deepEqual(await store.lastDrift(rule), later, 'an earlier report does not replace a later one');
+      assert.equal(await store.lastDrift(`${rule}-other`), undefined, 'per rule');
+    });
+
     it('stop: pending tasks become Stopped and the execution ends Stopped, settled by the stop itself', async () => {
       const e = await store.createExecution({ rule: 'r7', trigger: 'manual' });
       await store.addTasks(e.id, 1, [task(1), task(2), task(3)]);
@@ -558,6 +614,16 @@ for (const backend of backends) {
           s = new SqliteTaskStore(db);
           assert.equal((await s.getTask(a.id, 1))?.status, 'Running', 'the move survived the close');
           assert.equal((await s.createExecution({ rule: 'r16', trigger: 'manual' })).id, String(Number(a.id) + 1));
+          // A file of schema 1 (before the drift table) is migrated when opened.
+          db.exec('DROP TABLE drift');
+          db.pragma('user_version = 1');
+          db.close();
+          db = openStateDatabase(file);
+          assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+          s = new SqliteTaskStore(db);
+          await s.recordDrift({ rule: 'r16', takenAt: '2026-11-23T00:00:00.000Z', counts: { missing: 0, different: 0, extra: 0, inSync: 1 }, extrasChecked: false, items: [], truncated: false });
+          assert.equal((await s.lastDrift('r16'))?.counts.inSync, 1);
+          assert.equal((await s.getTask(a.id, 1))?.status, 'Running', 'history kept by the migration');
           db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
           db.close();
           assert.throws(() => openStateDatabase(file), (err: { code?: string; message?: string }) => err.code === 'DATA_DIR_INVALID' && /newer harbor-replicator/.test(err.message ?? ''));

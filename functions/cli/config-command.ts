@@ -66,6 +66,7 @@ export function describeRule(rule: RuleConfig, src: RegistryConfig, dst: Registr
   parts.push(filters.length ? `filters ${filters.join(', ')}` : 'no filters');
   const t = rule.trigger;
   parts.push(t.type === 'scheduled' ? `scheduled "${t.trigger_settings?.cron}" ${t.trigger_settings?.timezone ?? 'UTC'}` : t.type);
+  if (rule.reconcile) parts.push(`reconcile "${rule.reconcile.cron}" ${rule.reconcile.timezone ?? 'UTC'}`);
   const flags = [
     rule.override ? 'override' : 'no override',
     rule.replicate_deletion ? 'replicate deletion' : '',

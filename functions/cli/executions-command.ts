@@ -1,4 +1,4 @@
-import { EXECUTION_STATUSES, TASK_STATUSES, type Execution, type ExecutionStatus, type Task, type TaskStatus } from '../../shared/executions/model.js';
+import { EXECUTION_STATUSES, TASK_STATUSES, TRIGGERS, type Execution, type ExecutionStatus, type Task, type TaskStatus, type Trigger } from '../../shared/executions/model.js';
 import { ReplicatorError, UsageError } from '../../shared/errors.js';
 import type { TaskStore } from '../../shared/executions/ports.js';
 import { formatBytes } from '../../shared/util/units.js';
@@ -12,6 +12,7 @@ interface ReadFlags {
   json?: boolean;
   rule?: string;
   status?: string;
+  trigger?: string;
   limit?: string;
 }
 
@@ -59,7 +60,7 @@ function apiReader(server: string): Reader {
   return {
     getExecution: async (id) => (await get(`/executions/${encodeURIComponent(id)}`, {})) as Execution | undefined,
     listExecutions: async (q) => {
-      const body = (await get('/executions', { rule: q.rule, status: q.status, limit: q.limit, cursor: q.cursor })) as { items: Execution[]; next_cursor: string | null };
+      const body = (await get('/executions', { rule: q.rule, status: q.status, trigger: q.trigger, limit: q.limit, cursor: q.cursor })) as { items: Execution[]; next_cursor: string | null };
       return { items: body.items, cursor: body.next_cursor ?? undefined };
     },
     listTasks: async (id, q) => {
@@ -96,7 +97,8 @@ function table(rows: string[][]): string {
 export async function listExecutions(flags: ReadFlags): Promise<number> {
   return withStore(flags, async (store) => {
     const status = pick<ExecutionStatus>(flags.status, EXECUTION_STATUSES, '--status');
-    const page = await store.listExecutions({ rule: flags.rule, status, limit: limitOf(flags) });
+    const trigger = pick<Trigger>(flags.trigger, TRIGGERS, '--trigger');
+    const page = await store.listExecutions({ rule: flags.rule, status, trigger, limit: limitOf(flags) });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(page.items)}\n`);
       return EXIT.OK;

@@ -75,13 +75,17 @@ Examples:
     .option('--config <file>', 'config file (default: $HARBOR_REPLICATOR_CONFIG, else ./replicator.yaml)')
     .option('--data-dir <dir>', 'where executions and tasks are kept (default ./.harbor-replicator)')
     .option('--dry-run', 'print the plan (one line per artifact: source -> destination) and copy nothing')
-    .option('--json', 'print the plan (with --dry-run) or the finished execution as JSON')
+    .option(
+      '--reconcile',
+      "run a drift reconcile (trigger reconcile): the whole rule, and with replicate_deletion the destination tags the source no longer has deleted; with --dry-run, print the drift (missing, different, extra) and change nothing",
+    )
+    .option('--json', 'print the plan or the drift (with --dry-run) or the finished execution as JSON')
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'also say what the filters left out, and why')
     .option('--debug', 'log every registry request (method, redacted URL, status) to stderr')
     .addHelpText(
       'after',
-      '\nOne execution, fanned out into one task per tag/artifact, recorded in the data dir (see `executions`, `tasks`).\nCtrl-C stops it: pending tasks become Stopped, running copies cancel their uploads.\n\nExit status: 0 execution Succeed; 1 a task failed or was stopped (or, with --dry-run, cannot be named); 2 bad usage or config.',
+      '\nOne execution, fanned out into one task per tag/artifact, recorded in the data dir (see `executions`, `tasks`).\nCtrl-C stops it: pending tasks become Stopped, running copies cancel their uploads.\n\nExit status: 0 execution Succeed; 1 a task failed or was stopped (or, with --dry-run, cannot be named); 2 bad usage or config.\nWith --reconcile --dry-run: 0 no drift; 3 drift found; 1 the check failed or was incomplete; 2 bad usage or config.',
     )
     .action(async (rule: string, opts: Record<string, unknown>) => {
       const { runRule } = await import('./run-command.js');
@@ -116,6 +120,7 @@ SIGTERM/SIGINT: stops accepting, lets running tasks finish for 20 s, hands the r
     .description('List executions, newest first.')
     .option('--rule <name>', 'only this rule')
     .option('--status <status>', 'InProgress, Succeed, Failed or Stopped')
+    .option('--trigger <trigger>', 'manual, scheduled, event_based or reconcile')
     .option('--limit <n>', 'at most this many', '20')
     .option('--data-dir <dir>', dataDirHelp)
     .option('--server <url>', serverHelp)

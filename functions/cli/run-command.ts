@@ -15,6 +15,7 @@ interface RunFlags {
   dataDir?: string;
   quiet?: boolean;
   dryRun?: boolean;
+  reconcile?: boolean;
   json?: boolean;
   verbose?: boolean;
   debug?: boolean;
@@ -23,7 +24,10 @@ interface RunFlags {
 /** Excluded artifacts kept for `--json` (their count is always exact). */
 const MAX_LISTED_EXCLUSIONS = 1000;
 
-/** `harbor-replicator run RULE`: plans the rule and copies (or, with --dry-run, prints the plan). */
+/**
+ * `harbor-replicator run RULE`: plans the rule and copies (or, with --dry-run, prints the plan);
+ * with --reconcile, a drift reconcile (or, with --dry-run, the drift).
+ */
 export async function runRule(ruleName: string, flags: RunFlags): Promise<number> {
   // The data dir opens (its files, on libuv's threads) while the config is read and checked.
   const embedded = flags.dryRun ? undefined : openStore(flags.dataDir ?? DEFAULT_DATA_DIR);
@@ -65,7 +69,8 @@ async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: Ret
     return EXIT.USAGE;
   }
   try {
-    return flags.dryRun ? await dryRun(runtime, flags) : await execute(runtime, loaded, flags, await embeddedStore!);
+    if (flags.dryRun) return flags.reconcile ? await driftDryRun(runtime, flags) : await dryRun(runtime, flags);
+    return await execute(runtime, loaded, flags, await embeddedStore!);
   } catch (err) {
     if (err instanceof ReplicatorError && isDataDirProblem(err)) {
       process.stderr.write(`harbor-replicator: ${err.message}\n`);
@@ -111,6 +116,58 @@ async function dryRun(rt: RuleRuntime, flags: RunFlags): Promise<number> {
 }
 
 /**
+ * Prints the drift of the rule (`--reconcile --dry-run`) as it is found, changing nothing: one
+ * line (or JSON element) per tag missing, different or extra at the destination; a summary on
+ * stderr. 0 no drift, 3 drift, 1 when an artifact could not be checked (its name).
+ */
+async function driftDryRun(rt: RuleRuntime, flags: RunFlags): Promise<number> {
+  const { measureDrift } = await import('../../shared/executions/reconcile.js');
+  const { hasDrift } = await import('../../shared/executions/drift.js');
+  const out = process.stdout;
+  const dst = rt.destinationClient.host;
+  let n = 0;
+  const errors: Array<{ what: string; error: string }> = [];
+  if (flags.json) {
+    out.write(`{"rule":${JSON.stringify(rt.rule.name)},"source":${JSON.stringify(rt.source.name)},"destination":${JSON.stringify(rt.destination.name)},"items":[`);
+  }
+  const { report } = await measureDrift(rt, {
+    onEntry: (e) => {
+      if (flags.json) out.write(`${n++ ? ',' : ''}${JSON.stringify(e)}`);
+      else out.write(`${formatDriftLine(dst, e)}\n`);
+    },
+    onError: (e) => {
+      errors.push({ what: e.what, error: e.error });
+      if (!flags.json) out.write(`error ${e.what}: ${e.error}\n`);
+    },
+    onExcluded: (e) => {
+      if (!flags.json && flags.verbose) out.write(`skip ${e.what}: ${e.reason}\n`);
+    },
+  });
+  const c = report.counts;
+  if (flags.json) {
+    out.write(`],"errors":${JSON.stringify(errors)},"counts":${JSON.stringify(c)},"extrasChecked":${report.extrasChecked},"takenAt":${JSON.stringify(report.takenAt)}}\n`);
+  } else {
+    const extra = report.extrasChecked ? `${c.extra} extra` : 'extra tags not looked for (replicate_deletion is off)';
+    process.stderr.write(`drift of rule ${rt.rule.name}: ${c.missing} missing, ${c.different} different, ${extra}; ${c.inSync} in sync, ${errors.length} error(s); nothing changed (dry run)\n`);
+  }
+  if (errors.length > 0) return EXIT.FAILED;
+  return hasDrift(report) ? EXIT.DRIFT : EXIT.OK;
+}
+
+/** One drift entry for humans: `kind host/repository:tag` and the digests involved. */
+function formatDriftLine(host: string, e: import('../../shared/executions/model.js').DriftEntry): string {
+  const at = `${host}/${e.repository}${e.tag.includes(':') ? '@' : ':'}${e.tag}`;
+  switch (e.kind) {
+    case 'missing':
+      return `missing ${at} (source ${e.sourceRepository}@${e.sourceDigest ?? '?'})`;
+    case 'different':
+      return `different ${at} is ${e.destinationDigest}, source ${e.sourceRepository}@${e.sourceDigest ?? '?'}`;
+    case 'extra':
+      return `extra ${at} ${e.destinationDigest} (${e.action === 'delete' ? 'a reconcile deletes it' : `kept: ${e.reason}`})`;
+  }
+}
+
+/**
  * Runs one execution to completion on the embedded store (history kept in the data dir):
  * planner and workers in this process, progress on stderr, a summary on stdout.
  */
@@ -131,7 +188,8 @@ async function execute(rt: RuleRuntime, config: LoadedConfig, flags: RunFlags, e
   const started = performance.now();
   try {
     const { newMemoryQueue } = await import('../../shared/adapters/local/memory-queue.js');
-    const execution = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config, runtime: rt, trigger: 'manual', signal: stop.signal, onEvent: (e) => progress.onEvent(e) });
+    const trigger = flags.reconcile ? 'reconcile' : 'manual';
+    const execution = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config, runtime: rt, trigger, signal: stop.signal, onEvent: (e) => progress.onEvent(e) });
     progress.finish();
     if (flags.json) process.stdout.write(`${JSON.stringify(execution)}\n`);
     else process.stdout.write(`${executionSummary(execution, (performance.now() - started) / 1000)}\n`);

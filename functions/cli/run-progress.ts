@@ -50,7 +50,11 @@ export function createRunProgress(opts: { out: NodeJS.WriteStream; tty: boolean;
         case 'planned':
           total = e.summary.total;
           planned = e.done;
-          if (e.done) line(`planned ${e.summary.total} task(s): ${e.summary.queued} to copy, ${e.summary.inSync} already in sync, ${e.summary.errors} error(s), ${e.summary.excluded} left out by filters`);
+          if (e.done) {
+            const deletions = e.summary.deletions ?? 0;
+            const copies = `${e.summary.queued - deletions} to copy${deletions ? `, ${deletions} to delete (tags no longer at the source)` : ''}`;
+            line(`planned ${e.summary.total} task(s): ${copies}, ${e.summary.inSync} already in sync, ${e.summary.errors} error(s), ${e.summary.excluded} left out by filters`);
+          }
           redraw();
           break;
         case 'task-start':
@@ -62,7 +66,7 @@ export function createRunProgress(opts: { out: NodeJS.WriteStream; tty: boolean;
           done += 1;
           if (!bar || e.status !== 'Success') {
             const what = `${taskRef(e.task.source, e.task.digest)} -> ${taskRef(e.task.destination, e.task.digest)}`;
-            line(`[${done}/${planned ? total : `${total}+`}] ${e.status} ${what}${e.bytes ? ` (${formatBytes(e.bytes)})` : ''}${e.text ? `: ${e.text}` : ''}`);
+            line(`[${done}/${planned ? total : `${total}+`}] ${e.status}${e.task.operation === 'deletion' ? ' deletion' : ''} ${what}${e.bytes ? ` (${formatBytes(e.bytes)})` : ''}${e.text ? `: ${e.text}` : ''}`);
           }
           redraw();
           break;

@@ -1,6 +1,7 @@
 // The management API (/api/v1, IAM-authorized at the gateway): registries, rules, executions and
 // tasks, the same routes as `serve`. Rules created or changed here get their EventBridge
-// schedules (name prefix `api-`) created, updated or deleted after each change.
+// schedules (name prefix `api-`: `api-<rule>` for a scheduled trigger, `api-reconcile-<rule>` for
+// a drift reconcile) created, updated or deleted after each change.
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { EventBridgeSchedules } from '../../shared/adapters/aws/eventbridge-schedules.js';
 import { ENV, requireEnv } from './environment.js';

@@ -1,5 +1,6 @@
 // The planner: execution queue -> tasks. A scheduled rule's firing (`{"scheduledRule": name}`
-// from EventBridge Scheduler) becomes an execution, as a manual run does; a plan job lists the
+// from EventBridge Scheduler) becomes an execution, as a manual run does (trigger `scheduled`, or
+// `reconcile` for a reconcile schedule's `{"scheduledRule": name, "reconcile": true}`); a plan job lists the
 // source, applies the rule's filters and records one task per artifact, sending each to the
 // task queue. A plan job delivered again (the previous run died) resumes: artifacts already
 // recorded are not recorded twice.
@@ -18,13 +19,14 @@ const MAX_PLAN_DELIVERIES = 3;
 async function planRecord(rt: LambdaRuntime, record: SQSRecord): Promise<void> {
   const msg = receivedFromSqsRecord<ExecutionMessage>(record);
   if ('scheduledRule' in msg.body) {
+    const trigger = msg.body.reconcile === true ? 'reconcile' : 'scheduled';
     try {
-      const e = await rt.frontdoor.runRule(msg.body.scheduledRule, 'scheduled');
-      rt.log.info('scheduled run', { rule: msg.body.scheduledRule, execution: e.id, status: e.status });
+      const e = await rt.frontdoor.runRule(msg.body.scheduledRule, trigger);
+      rt.log.info(`${trigger} run`, { rule: msg.body.scheduledRule, execution: e.id, status: e.status });
     } catch (err) {
       // A schedule that fired as its rule was deleted or disabled: nothing to run, nothing to retry.
       if (!(err instanceof ReplicatorError && (err.code === 'RULE_UNKNOWN' || err.code === 'RULE_DISABLED'))) throw err;
-      rt.log.warn('scheduled run skipped', { rule: msg.body.scheduledRule, reason: err.message });
+      rt.log.warn(`${trigger} run skipped`, { rule: msg.body.scheduledRule, reason: err.message });
     }
     return;
   }

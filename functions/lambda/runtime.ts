@@ -15,7 +15,7 @@ import type { ExecutionMessage } from '../../shared/adapters/aws/eventbridge-cro
 import type { TaskMessage } from '../../shared/executions/messages.js';
 import { ApiSecrets } from '../../shared/rules/api-secrets.js';
 import { ConfigView } from '../../shared/rules/config-view.js';
-import { eventBridgeSchedules } from '../../shared/adapters/aws/eventbridge-cron.js';
+import { eventBridgeSchedules, scheduleNameConflicts } from '../../shared/adapters/aws/eventbridge-cron.js';
 import { parseConfig } from '../../shared/rules/load-config.js';
 import { limitsOf } from '../../shared/rules/config-schema.js';
 import { proxyOfAwsConfig, proxyRoutesOfAwsConfig } from '../../shared/rules/proxy-config.js';
@@ -84,7 +84,11 @@ export class LambdaRuntime {
     const apiSecrets = new ApiSecrets({ writer: secretsManager, reader: secretsManager, prefix: process.env[ENV.apiSecretPrefix] || undefined, allowed: api?.allowed_secrets });
     const network: NetworkRules = { refuseLoopback: true, allowedApiHosts: api?.allowed_registry_hosts, proxy: proxyRoutesOfAwsConfig(file.config.aws.proxy) };
     this.config = new ConfigView(file, this.serviceStore, {
-      platformProblems: (c) => eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems,
+      platformProblems: (c) => [
+        ...eventBridgeSchedules(c.config.rules, (r) => `rule "${r.name}"`).problems,
+        // The API's schedules (`api-<rule>`, `api-reconcile-<rule>`) of the rules not in the file.
+        ...scheduleNameConflicts(c.config.rules.filter((r) => this.config.origin('rule', r.name) !== 'file')),
+      ],
       apiSecrets,
       registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network),
       log: this.log,

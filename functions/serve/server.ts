@@ -104,8 +104,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ...(opts.retryDelayMs ? { retryDelayMs: opts.retryDelayMs } : {}),
     });
     await service.start();
-    const scheduler = new Scheduler((rule) => {
-      service.runRule(rule.name, 'scheduled').catch((err: unknown) => log.error('scheduled run failed to start', { rule: rule.name, error: (err as Error).message }));
+    const scheduler = new Scheduler((rule, trigger) => {
+      service.runRule(rule.name, trigger).catch((err: unknown) => log.error(`${trigger} run failed to start`, { rule: rule.name, error: (err as Error).message }));
     }, opts.schedulerClock);
     scheduler.update(view.loaded.config.rules);
     const app = createApp({
@@ -134,7 +134,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const address = listening.address();
     const port = typeof address === 'object' && address ? address.port : Number(portText);
     const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
-    log.info('serving', { url, dataDir: embedded.dir, rules: view.loaded.config.rules.length, schedules: scheduler.upcoming().map((u) => `${u.rule} at ${u.at.toISOString()}`) });
+    log.info('serving', { url, dataDir: embedded.dir, rules: view.loaded.config.rules.length, schedules: scheduler.upcoming().map((u) => `${u.rule}${u.trigger === 'reconcile' ? ' (reconcile)' : ''} at ${u.at.toISOString()}`) });
     let closed: Promise<void> | undefined;
     return {
       url,

@@ -8,8 +8,13 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const EXECUTION_STATUSES = ['InProgress', 'Succeed', 'Failed', 'Stopped'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
-/** What started an execution. */
-export type Trigger = 'manual' | 'scheduled' | 'event_based';
+/**
+ * What started an execution: Harbor's three, and `reconcile` (a full run of the rule that also
+ * measures its drift and, with `replicate_deletion`, removes destination tags the source no
+ * longer has; see executions/reconcile.ts).
+ */
+export const TRIGGERS = ['manual', 'scheduled', 'event_based', 'reconcile'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
 
 /** Task operations. */
 export type Operation = 'copy' | 'deletion';
@@ -143,4 +148,53 @@ export function aggregateStatus(counts: TaskCounts, planned: boolean): Execution
   if (counts.failed > 0) return 'Failed';
   if (counts.stopped > 0) return 'Stopped';
   return 'Succeed';
+}
+
+/** One tag out of step between a rule's source and its destination (found by a reconcile). */
+export interface DriftEntry {
+  /**
+   * `missing`: the source has the tag, the destination does not; `different`: the destination's
+   * tag is at another digest; `extra`: the destination has a tag the source no longer has
+   * (looked for only when the rule has `replicate_deletion`).
+   */
+  kind: 'missing' | 'different' | 'extra';
+  /** The destination repository. */
+  repository: string;
+  /** The tag (an untagged artifact: its digest). */
+  tag: string;
+  /** missing, different: the source repository and the tag's digest there. */
+  sourceRepository?: string | undefined;
+  sourceDigest?: string | undefined;
+  /** different, extra: the tag's digest at the destination. */
+  destinationDigest?: string | undefined;
+  /** extra: a deletion task was planned (`delete`), or the tag stays (`keep`, with the reason). */
+  action?: 'delete' | 'keep' | undefined;
+  reason?: string | undefined;
+}
+
+/** Drift counts: tags per kind, and the tags found in sync. */
+export interface DriftCounts {
+  missing: number;
+  different: number;
+  extra: number;
+  inSync: number;
+}
+
+/** The entries a stored drift report lists at most (its counts are always whole). */
+export const DRIFT_ITEMS_MAX = 100;
+
+/** What a reconcile found: the drift of one rule at one time. */
+export interface DriftReport {
+  rule: string;
+  /** The reconcile execution that measured it (absent in a dry run). */
+  execution?: string | undefined;
+  /** When the measurement ended (ISO 8601). */
+  takenAt: string;
+  counts: DriftCounts;
+  /** Whether extra tags were looked for (the rule has `replicate_deletion`). */
+  extrasChecked: boolean;
+  /** The first DRIFT_ITEMS_MAX entries, in the order found. */
+  items: DriftEntry[];
+  /** True when there were more entries than `items` holds. */
+  truncated: boolean;
 }

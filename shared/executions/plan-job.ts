@@ -6,6 +6,7 @@ import type { Queue, TaskStore } from './ports.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { PlanJob, TaskMessage } from './messages.js';
 import { planArtifactEvent, planExecution, taskKey, type PlanSummary } from './planner.js';
+import { planReconcile } from './reconcile.js';
 
 /** What a planning job needs from its host. */
 export interface PlanJobDeps {
@@ -45,7 +46,7 @@ export async function runPlanJob(job: PlanJob, deps: PlanJobDeps & { signal?: Ab
   }, PLAN_LEASE_MS / 4);
   const linked = linkSignals([deps.signal, lost.signal]);
   try {
-    await plan(job, { ...deps, signal: linked.signal, lost: lost.signal });
+    await plan(job, { ...deps, signal: linked.signal, lost: lost.signal, now });
     if (lost.signal.aborted) deps.log.warn('planning lease lost: another planner resumed it', { execution: job.executionId, rule: job.rule });
   } catch (err) {
     if (lost.signal.aborted) {
@@ -61,7 +62,7 @@ export async function runPlanJob(job: PlanJob, deps: PlanJobDeps & { signal?: Ab
   }
 }
 
-async function plan(job: PlanJob, deps: PlanJobDeps & { signal: AbortSignal; lost: AbortSignal }): Promise<void> {
+async function plan(job: PlanJob, deps: PlanJobDeps & { signal: AbortSignal; lost: AbortSignal; now?: (() => number) | undefined }): Promise<void> {
   const rt = await deps.runtime(job.rule);
   const { store } = deps;
   if (job.event) {
@@ -110,7 +111,12 @@ async function plan(job: PlanJob, deps: PlanJobDeps & { signal: AbortSignal; los
       cursor = page.cursor;
     } while (cursor);
   }
-  const summary = await planExecution(job.executionId, rt, { store, taskQueue: deps.taskQueue }, { signal: deps.signal, skip, firstId, onPlanned: deps.onPlanned });
+  // A reconcile is the same full plan, its drift measured, plus deletions of extra tags (reconcile.ts).
+  const reconcile = (await store.getExecution(job.executionId))?.trigger === 'reconcile';
+  const planOpts = { signal: deps.signal, skip, firstId, onPlanned: deps.onPlanned };
+  const summary = reconcile
+    ? await planReconcile(job.executionId, rt, { store, taskQueue: deps.taskQueue, now: deps.now }, planOpts)
+    : await planExecution(job.executionId, rt, { store, taskQueue: deps.taskQueue }, planOpts);
   if (deps.lost.aborted) return; // the planner that took over finishes it
   await store.finishPlanning(job.executionId, firstId - 1 + summary.total);
   deps.log.info('execution planned', { execution: job.executionId, rule: job.rule, ...summary });

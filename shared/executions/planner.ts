@@ -17,7 +17,12 @@ export interface PlanSummary {
   inSync: number;
   excluded: number;
   errors: number;
+  /** A reconcile's deletion tasks (destination tags the source no longer has). */
+  deletions?: number;
 }
+
+/** Told, for each planned artifact, what the destination answered for each tag (or its digest), in order; undefined: not there (or not known). */
+export type OnChecked = (item: PlanItem, found: ReadonlyArray<ManifestHead | undefined>) => void;
 
 /** Tasks written (and their destinations checked) per batch. */
 const BATCH = 100;
@@ -33,19 +38,32 @@ async function settledAtDestination(
   heads: Map<string, Promise<ManifestHead | undefined>>,
   head: (repository: string, ref: string) => Promise<ManifestHead | undefined>,
   override: boolean,
+  onChecked?: OnChecked,
 ): Promise<string | undefined> {
   const digest = item.source.digest;
-  if (!digest) return undefined;
+  if (!digest) {
+    onChecked?.(item, []);
+    return undefined;
+  }
   const refs = item.destination.tags.length ? item.destination.tags : [digest];
+  // Every tag's HEAD was started when the filters kept the artifact (prefetch): wait for all.
+  const results = await Promise.allSettled(
+    refs.map((ref) => {
+      const key = `${item.destination.repository}:${ref}`;
+      const found = heads.get(key) ?? head(item.destination.repository, ref);
+      heads.delete(key);
+      return found;
+    }),
+  );
+  onChecked?.(item, results.map((r) => (r.status === 'fulfilled' ? r.value : undefined)));
   let skipped: string | undefined;
-  for (const ref of refs) {
-    const key = `${item.destination.repository}:${ref}`;
-    const found = await (heads.get(key) ?? head(item.destination.repository, ref));
-    heads.delete(key);
+  for (const [i, r] of results.entries()) {
+    if (r.status === 'rejected') throw r.reason;
+    const found = r.value;
     if (!found) return undefined;
     if (found.digest === digest) continue;
     if (override) return undefined;
-    skipped = `skipped: destination ${ref} is ${found.digest} and override is off`;
+    skipped = `skipped: destination ${refs[i]} is ${found.digest} and override is off`;
   }
   return skipped ?? 'in sync';
 }
@@ -78,13 +96,16 @@ export async function planExecution(
     signal?: AbortSignal | undefined;
     onPlanned?: (s: PlanSummary) => void;
     /** Resuming an interrupted planning: artifacts already recorded (`taskKey`), and the next id. */
-    skip?: ReadonlySet<string>;
+    skip?: ReadonlySet<string> | undefined;
     firstId?: number;
+    /** Told what the destination answered for every planned artifact (a reconcile's drift), skipped ones included. */
+    onChecked?: OnChecked | undefined;
   } = {},
 ): Promise<PlanSummary> {
   const summary: PlanSummary = { total: 0, queued: 0, inSync: 0, excluded: 0, errors: 0 };
   const limit = pLimit(HEAD_CONCURRENCY);
-  let batch: PlanEvent[] = [];
+  /** Planned events, and artifacts recorded before a resume (only checked, for `onChecked`). */
+  let batch: Array<PlanEvent | { kind: 'recorded'; item: PlanItem }> = [];
   let nextId = opts.firstId ?? 1;
   // Destination HEADs start as soon as the filters keep an artifact (see PlanInput.onSelected).
   const heads = new Map<string, Promise<ManifestHead | undefined>>();
@@ -114,14 +135,20 @@ export async function planExecution(
               error: { code: e.code, message: e.error },
             };
           }
+          if (e.kind === 'recorded') {
+            await settledAtDestination(e.item, heads, head, runtime.rule.override, opts.onChecked);
+            return undefined;
+          }
           if (e.kind !== 'item') return undefined;
-          const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override);
+          const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override, opts.onChecked);
           return settled ? { ...toTask(e.item), status: 'Success', statusText: settled } : toTask(e.item);
         })(),
       ),
     );
     batch = [];
-    const created = await deps.store.addTasks(executionId, nextId, tasks.filter((t): t is NewTask => t !== undefined));
+    const recorded = tasks.filter((t): t is NewTask => t !== undefined);
+    if (recorded.length === 0) return; // a resumed planning's artifacts recorded before: checked only
+    const created = await deps.store.addTasks(executionId, nextId, recorded);
     nextId += created.length;
     const open = created.filter((t) => t.status === 'Pending');
     summary.total += created.length;
@@ -138,8 +165,12 @@ export async function planExecution(
       summary.excluded += 1;
       continue;
     }
-    if (opts.skip && e.kind === 'item' && opts.skip.has(taskKey(e.item.source))) continue;
-    batch.push(e);
+    if (opts.skip && e.kind === 'item' && opts.skip.has(taskKey(e.item.source))) {
+      if (!opts.onChecked) continue;
+      batch.push({ kind: 'recorded', item: e.item });
+    } else {
+      batch.push(e);
+    }
     if (batch.length >= BATCH) await flush();
   }
   if (batch.length > 0 && !opts.signal?.aborted) await flush();

@@ -1,4 +1,4 @@
-import type { Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './model.js';
+import type { DriftReport, Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './model.js';
 import type { TaskMove } from './transitions.js';
 
 /**
@@ -11,6 +11,7 @@ import type { TaskMove } from './transitions.js';
 export interface ExecutionQuery {
   rule?: string | undefined;
   status?: ExecutionStatus | undefined;
+  trigger?: Trigger | undefined;
   limit?: number | undefined;
   /** Opaque position from a previous page. */
   cursor?: string | undefined;
@@ -79,6 +80,10 @@ export interface TaskStore {
   recount(executionId: string): Promise<{ counts: TaskCounts; corrected: boolean }>;
   /** Asks the execution to stop: no new task starts; tasks not started become Stopped; then settles. */
   requestStop(executionId: string): Promise<Execution | undefined>;
+  /** Keeps a reconcile's drift as its rule's last, unless one taken later is kept already. */
+  recordDrift(report: DriftReport): Promise<void>;
+  /** The last drift recorded for a rule. */
+  lastDrift(rule: string): Promise<DriftReport | undefined>;
 }
 
 /** A message received from a queue. */

@@ -1,5 +1,6 @@
 import { BlobLocations } from '../copy/blob-locations.js';
 import { copyArtifact } from './copy-artifact.js';
+import { deleteDriftedTags } from './drift-deletion.js';
 import { HandedOverError, Handover, type UploadCheckpoint } from '../copy/handover.js';
 import type { CopyEvent } from '../copy/progress.js';
 import { isAbort, ReplicatorError } from '../errors.js';
@@ -235,6 +236,9 @@ async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline:
 
 async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadline: RunDeadline, signal: AbortSignal): Promise<{ bytes: number; text?: string }> {
   if (task.operation === 'deletion') {
+    // A reconcile deletes tags the source no longer has, each checked just before (drift-deletion.ts);
+    // a webhook's deletion follows an artifact deleted at the source: by digest, as Harbor does.
+    if ((await deps.store.getExecution(task.executionId))?.trigger === 'reconcile') return { bytes: 0, ...(await deleteDriftedTags(task, rt, signal)) };
     if (!task.digest) throw new ReplicatorError('TASK_INVALID', 'a deletion task needs a digest');
     const existed = await rt.destinationClient.deleteManifest(task.destination.repository, task.digest, signal);
     return { bytes: 0, text: existed ? 'deleted' : 'already gone' };

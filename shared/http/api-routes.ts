@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import * as z from 'zod/mini';
-import { EXECUTION_STATUSES, TASK_STATUSES } from '../executions/model.js';
+import { DRIFT_ITEMS_MAX, EXECUTION_STATUSES, TASK_STATUSES, TRIGGERS } from '../executions/model.js';
 import type { Frontdoor } from '../executions/frontdoor.js';
 import type { TaskStore } from '../executions/ports.js';
 import { checkConnection } from '../registry/connection-check.js';
@@ -35,6 +35,7 @@ const listQuery = z.object({
   cursor: z.optional(z.string()),
   rule: z.optional(z.string()),
   status: z.optional(z.string()),
+  trigger: z.optional(z.enum(TRIGGERS)),
 });
 
 function limitOf(v: string | undefined): number {
@@ -52,14 +53,14 @@ export function bearerToken(header: string | undefined): string | undefined {
 function listing<S extends string>(
   c: Context,
   statuses: readonly S[],
-): { rule: string | undefined; status: S | undefined; limit: number; cursor: string | undefined } | { refused: Response } {
+): { rule: string | undefined; status: S | undefined; trigger: (typeof TRIGGERS)[number] | undefined; limit: number; cursor: string | undefined } | { refused: Response } {
   const q = listQuery.safeParse(c.req.query());
   if (!q.success) return { refused: error(c, 400, 'INVALID_QUERY', describeIssue(q.error)) };
   const status = q.data.status;
   if (status !== undefined && !(statuses as readonly string[]).includes(status)) {
     return { refused: error(c, 400, 'INVALID_QUERY', `status: "${status}" is not one of ${statuses.join(', ')}`) };
   }
-  return { rule: q.data.rule, status: status as S | undefined, limit: limitOf(q.data.limit), cursor: q.data.cursor };
+  return { rule: q.data.rule, status: status as S | undefined, trigger: q.data.trigger, limit: limitOf(q.data.limit), cursor: q.data.cursor };
 }
 
 /** The management API, to be mounted under `/api/v1`. */
@@ -114,16 +115,26 @@ export function apiRoutes(deps: ApiDeps): Hono {
     return c.json(await checkConnection(() => deps.clients.get(reg), deps.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS));
   });
 
+  // A rule's last drift, as its last reconcile measured it (the list bounded, the counts whole).
+  api.get('/rules/:name/drift', async (c) => {
+    const rule = deps.config.loaded.rule(c.req.param('name')).name; // RULE_UNKNOWN: 404
+    const drift = await deps.store.lastDrift(rule);
+    if (!drift) return error(c, 404, 'NO_RECONCILE', `rule "${rule}" has no reconcile recorded yet (reconcile: {cron}, or POST /executions {"rule", "trigger": "reconcile"})`);
+    return c.json({ ...drift, itemsLimit: DRIFT_ITEMS_MAX });
+  });
+
   api.post('/executions', async (c) => {
-    const parsed = z.strictObject({ rule: z.string().check(z.minLength(1)) }).safeParse(await body(c));
+    const parsed = z
+      .strictObject({ rule: z.string().check(z.minLength(1)), trigger: z._default(z.enum(['manual', 'reconcile']), 'manual') })
+      .safeParse(await body(c));
     if (!parsed.success) return error(c, 400, 'INVALID_BODY', describeIssue(parsed.error));
-    const e = await deps.service.runRule(parsed.data.rule, 'manual');
+    const e = await deps.service.runRule(parsed.data.rule, parsed.data.trigger);
     return c.json(e, 201);
   });
   api.get('/executions', async (c) => {
     const q = listing(c, EXECUTION_STATUSES);
     if ('refused' in q) return q.refused;
-    const page = await deps.store.listExecutions({ rule: q.rule, status: q.status, limit: q.limit, cursor: q.cursor });
+    const page = await deps.store.listExecutions({ rule: q.rule, status: q.status, trigger: q.trigger, limit: q.limit, cursor: q.cursor });
     return c.json({ items: page.items, next_cursor: page.cursor ?? null });
   });
   api.get('/executions/:id', async (c) => {

@@ -1,3 +1,5 @@
+import { DRIFT_ITEMS_MAX, TRIGGERS } from '../executions/model.js';
+
 /** The management API's OpenAPI 3.1 document, served at `/api/v1/openapi.json`. */
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const error = { description: 'Error', content: { 'application/json': { schema: ref('Error') } } };
@@ -48,17 +50,35 @@ export const openApiDocument = {
       },
     },
     ...crud('rule', 'Rule', 'rules'),
+    '/rules/{name}/drift': {
+      parameters: [nameParam],
+      get: {
+        tags: ['rule'],
+        summary: `The drift its last reconcile measured, and when: counts of every tag missing, different and extra at the destination, and the first ${DRIFT_ITEMS_MAX} of them. 404 RULE_UNKNOWN: no such rule; 404 NO_RECONCILE: no reconcile of it recorded yet`,
+        responses: { 200: { description: 'OK', ...json(ref('Drift')) }, 404: error },
+      },
+    },
     '/executions': {
       get: {
         tags: ['execution'],
         summary: 'List executions, newest first',
-        parameters: [...listParams, { name: 'rule', in: 'query', schema: { type: 'string' } }, { name: 'status', in: 'query', schema: { enum: ['InProgress', 'Succeed', 'Failed', 'Stopped'] } }],
+        parameters: [
+          ...listParams,
+          { name: 'rule', in: 'query', schema: { type: 'string' } },
+          { name: 'status', in: 'query', schema: { enum: ['InProgress', 'Succeed', 'Failed', 'Stopped'] } },
+          { name: 'trigger', in: 'query', description: 'a filter on the listed page: a page may hold fewer than `limit` items and still have a next_cursor', schema: { enum: TRIGGERS } },
+        ],
         responses: { 200: { description: 'OK', ...json(page('Execution')) }, 400: error },
       },
       post: {
         tags: ['execution'],
-        summary: 'Run a rule now (trigger manual)',
-        requestBody: json({ type: 'object', required: ['rule'], properties: { rule: { type: 'string' } }, additionalProperties: false }),
+        summary: 'Run a rule now: trigger manual, or reconcile (a full run that records its drift and, with replicate_deletion, deletes destination tags the source no longer has)',
+        requestBody: json({
+          type: 'object',
+          required: ['rule'],
+          properties: { rule: { type: 'string' }, trigger: { enum: ['manual', 'reconcile'], default: 'manual' } },
+          additionalProperties: false,
+        }),
         responses: { 201: { description: 'Created', ...json(ref('Execution')) }, 400: error, 404: error, 409: error },
       },
     },
@@ -142,7 +162,7 @@ export const openApiDocument = {
         properties: {
           id: { type: 'string' },
           rule: { type: 'string' },
-          trigger: { enum: ['manual', 'scheduled', 'event_based'] },
+          trigger: { enum: TRIGGERS },
           status: { enum: ['InProgress', 'Succeed', 'Failed', 'Stopped'] },
           statusText: { type: 'string' },
           counts: ref('Counts'),
@@ -150,6 +170,37 @@ export const openApiDocument = {
           stopRequested: { type: 'boolean' },
           startTime: { type: 'string', format: 'date-time' },
           endTime: { type: 'string', format: 'date-time' },
+        },
+      },
+      DriftEntry: {
+        type: 'object',
+        required: ['kind', 'repository', 'tag'],
+        properties: {
+          kind: { enum: ['missing', 'different', 'extra'], description: 'missing: at the source, not at the destination; different: the destination tag is at another digest; extra: at the destination, no longer at the source (rules with replicate_deletion only)' },
+          repository: { type: 'string', description: 'the destination repository' },
+          tag: { type: 'string', description: 'the tag (an untagged artifact: its digest)' },
+          sourceRepository: { type: 'string' },
+          sourceDigest: { type: 'string' },
+          destinationDigest: { type: 'string' },
+          action: { enum: ['delete', 'keep'], description: 'extra: a deletion task was planned (it checks the source again just before), or the tag is kept' },
+          reason: { type: 'string', description: 'why an extra tag is kept (e.g. its manifest is also tagged otherwise at the destination)' },
+        },
+      },
+      Drift: {
+        type: 'object',
+        required: ['rule', 'takenAt', 'counts', 'items', 'truncated', 'itemsLimit', 'extrasChecked'],
+        properties: {
+          rule: { type: 'string' },
+          execution: { type: 'string', description: 'the reconcile execution that measured it' },
+          takenAt: { type: 'string', format: 'date-time', description: 'when its planning ended' },
+          counts: {
+            type: 'object',
+            properties: { missing: { type: 'integer' }, different: { type: 'integer' }, extra: { type: 'integer' }, inSync: { type: 'integer' } },
+          },
+          extrasChecked: { type: 'boolean', description: 'extra tags were looked for (the rule has replicate_deletion)' },
+          items: { type: 'array', maxItems: DRIFT_ITEMS_MAX, items: ref('DriftEntry'), description: `the first ${DRIFT_ITEMS_MAX} entries found` },
+          truncated: { type: 'boolean', description: 'there were more entries than items holds' },
+          itemsLimit: { type: 'integer', const: DRIFT_ITEMS_MAX },
         },
       },
       Task: {

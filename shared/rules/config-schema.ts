@@ -195,6 +195,23 @@ const triggerSchema = z
   );
 export type TriggerConfig = z.infer<typeof triggerSchema>;
 
+/**
+ * When a rule's drift reconcile runs (a full run of the rule with trigger `reconcile`): a cron in
+ * a time zone, checked as a scheduled trigger's is.
+ */
+const reconcileSchema = z
+  .strictObject({
+    cron: z.string(),
+    timezone: z.optional(z.string()),
+  })
+  .check(
+    z.superRefine((r, ctx) => {
+      const problem = checkCron(r.cron, r.timezone ?? 'UTC');
+      if (problem) ctx.issues.push({ code: 'custom', message: problem.message, input: problem.field === 'timezone' ? r.timezone : r.cron, path: [problem.field] });
+    }),
+  );
+export type ReconcileConfig = z.infer<typeof reconcileSchema>;
+
 /** `os/arch[/variant]`. */
 const platformSchema = z.string().check(z.regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'must be os/arch[/variant], e.g. linux/amd64'));
 
@@ -218,6 +235,8 @@ export const ruleSchema = z
     include_untagged: z._default(z.boolean(), false),
     platforms: z.optional(z.array(platformSchema).check(z.minLength(1))),
     concurrency: z._default(z.int().check(z.positive(), z.lte(256)), 4),
+    /** Drift reconcile on a schedule (see README "Drift reconcile"). */
+    reconcile: z.optional(reconcileSchema),
     // Fields Harbor's API exports with a policy (ReplicationPolicy); read and ignored.
     id: z.optional(z.unknown()),
     deletion: z.optional(z.unknown()),

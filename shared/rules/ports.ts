@@ -32,6 +32,6 @@ export interface ConfigStore {
  * API); the config file's rules get theirs from the deployment.
  */
 export interface ScheduleStore {
-  /** Makes the managed schedules match the enabled scheduled rules in `rules`. */
+  /** Makes the managed schedules match the enabled rules in `rules`: scheduled triggers and `reconcile:` schedules. */
   sync(rules: readonly RuleConfig[]): Promise<{ created: string[]; updated: string[]; deleted: string[] }>;
 }

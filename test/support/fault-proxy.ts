@@ -16,7 +16,9 @@ export type Fault =
   /** Forward the response at most `bytesPerSecond`. */
   | { kind: 'throttle'; bytesPerSecond: number }
   /** Answer 307 to `location(path)`: object storage on another host. */
-  | { kind: 'redirect'; location: (pathAndQuery: string) => string };
+  | { kind: 'redirect'; location: (pathAndQuery: string) => string }
+  /** Run `hook` first (e.g. push a tag at the source at this very moment), then forward. */
+  | { kind: 'before'; hook: () => Promise<void> };
 
 /** A fault applied to requests matching `method` and `path`, `times` times (default once). */
 export interface FaultRule {
@@ -92,63 +94,76 @@ export async function startFaultProxy(upstream: string, opts: { addHeaders?: Rec
       return;
     }
 
-    const headers = { ...req.headers, ...opts.addHeaders };
-    const up = httpRequest({ host: upHost, port: Number(upPort), method, path, headers }, (upRes) => {
-      entry.status = upRes.statusCode ?? 0;
-      if (upRes.headers.location) entry.location = upRes.headers.location;
-      res.writeHead(upRes.statusCode ?? 502, fault?.kind === 'add-headers' ? { ...upRes.headers, ...fault.headers } : upRes.headers);
-      if (fault?.kind === 'drop-response') {
+    if (fault?.kind === 'before') {
+      // Hold the request (its body stays in the socket's buffer) until the hook is done.
+      req.pause();
+      fault.hook().then(
+        () => forward(),
+        () => res.socket?.destroy(),
+      );
+      return;
+    }
+    forward();
+
+    function forward(): void {
+      const headers = { ...req.headers, ...opts.addHeaders };
+      const up = httpRequest({ host: upHost, port: Number(upPort), method, path, headers }, (upRes) => {
+        entry.status = upRes.statusCode ?? 0;
+        if (upRes.headers.location) entry.location = upRes.headers.location;
+        res.writeHead(upRes.statusCode ?? 502, fault?.kind === 'add-headers' ? { ...upRes.headers, ...fault.headers } : upRes.headers);
+        if (fault?.kind === 'drop-response') {
+          upRes.on('data', (chunk: Buffer) => {
+            const room = fault.afterBytes - entry.responseBytes;
+            if (room <= 0) return;
+            const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+            entry.responseBytes += part.length;
+            res.write(part);
+            if (entry.responseBytes >= fault.afterBytes) {
+              upRes.destroy();
+              // Let the bytes leave, then cut the connection mid-body.
+              setTimeout(() => res.socket?.destroy(), 20);
+            }
+          });
+          return;
+        }
+        if (fault?.kind === 'corrupt-response') {
+          upRes.on('data', (chunk: Buffer) => {
+            const at = fault.atByte - entry.responseBytes;
+            if (at >= 0 && at < chunk.length) {
+              chunk = Buffer.from(chunk);
+              chunk[at] = chunk[at]! ^ 0xff;
+            }
+            entry.responseBytes += chunk.length;
+            res.write(chunk);
+          });
+          upRes.on('end', () => res.end());
+          return;
+        }
+        if (fault?.kind === 'throttle') {
+          upRes.on('data', (chunk: Buffer) => {
+            upRes.pause();
+            entry.responseBytes += chunk.length;
+            res.write(chunk);
+            setTimeout(() => upRes.resume(), (chunk.length / fault.bytesPerSecond) * 1000);
+          });
+          upRes.on('end', () => res.end());
+          return;
+        }
         upRes.on('data', (chunk: Buffer) => {
-          const room = fault.afterBytes - entry.responseBytes;
-          if (room <= 0) return;
-          const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-          entry.responseBytes += part.length;
-          res.write(part);
-          if (entry.responseBytes >= fault.afterBytes) {
-            upRes.destroy();
-            // Let the bytes leave, then cut the connection mid-body.
-            setTimeout(() => res.socket?.destroy(), 20);
-          }
-        });
-        return;
-      }
-      if (fault?.kind === 'corrupt-response') {
-        upRes.on('data', (chunk: Buffer) => {
-          const at = fault.atByte - entry.responseBytes;
-          if (at >= 0 && at < chunk.length) {
-            chunk = Buffer.from(chunk);
-            chunk[at] = chunk[at]! ^ 0xff;
-          }
           entry.responseBytes += chunk.length;
-          res.write(chunk);
         });
-        upRes.on('end', () => res.end());
-        return;
-      }
-      if (fault?.kind === 'throttle') {
-        upRes.on('data', (chunk: Buffer) => {
-          upRes.pause();
-          entry.responseBytes += chunk.length;
-          res.write(chunk);
-          setTimeout(() => upRes.resume(), (chunk.length / fault.bytesPerSecond) * 1000);
-        });
-        upRes.on('end', () => res.end());
-        return;
-      }
-      upRes.on('data', (chunk: Buffer) => {
-        entry.responseBytes += chunk.length;
+        upRes.pipe(res);
       });
-      upRes.pipe(res);
-    });
-    up.on('error', () => res.socket?.destroy());
-    req.on('data', (chunk: Buffer) => {
-      entry.requestBytes += chunk.length;
-      if (fault?.kind === 'drop-request' && entry.requestBytes >= fault.afterBytes) {
-        up.destroy();
-        req.socket.destroy();
-      }
-    });
-    req.pipe(up);
+      up.on('error', () => res.socket?.destroy());
+      req.on('data', (chunk: Buffer) => {
+        entry.requestBytes += chunk.length;
+        if (fault?.kind === 'drop-request' && entry.requestBytes >= fault.afterBytes) {
+          up.destroy();
+          req.socket.destroy();
+        }
+      });
+      req.pipe(up);
+    }
   });
   server.on('connection', (s: Socket) => {
     sockets.add(s);

@@ -20,6 +20,7 @@ import {
   emptyCounts,
   FINAL_TASK,
   TASK_STATUSES,
+  type DriftReport,
   type Execution,
   type ExecutionStatus,
   type NewTask,
@@ -43,6 +44,7 @@ import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executi
  * | counter shard | `EXEC#<id>` | `COUNT#<nn>` (16 shards) | |
  * | task | `EXEC#<id>` | `TASK#<n>` | GSI3 `EXEC#<id>#<status>` / `TASK#<n>` (tasks by status) |
  * | id sequence | `SEQ` | `EXECUTION` | |
+ * | a rule's last drift report | `DRIFT#<rule>` | `LAST` | |
  *
  * No scans and no transactions (dynalite has none): a task moves by one conditional update, then
  * its shard of the execution's counters by an atomic `ADD`; a 100k-task execution spreads its
@@ -197,11 +199,19 @@ export class DynamoDBTaskStore implements TaskStore {
         };
     input.ScanIndexForward = false;
     input.Limit = query.limit ?? 20;
+    // Filters apply after Limit: a page may hold fewer items (even none) and still have a cursor.
+    const filters: string[] = [];
     if (query.status) {
-      input.FilterExpression = '#s = :s';
-      input.ExpressionAttributeNames = { '#s': 'status' };
+      filters.push('#s = :s');
+      input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#s': 'status' };
       input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':s': query.status };
     }
+    if (query.trigger) {
+      filters.push('#t = :t');
+      input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#t': 'trigger' };
+      input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':t': query.trigger };
+    }
+    if (filters.length > 0) input.FilterExpression = filters.join(' AND ');
     if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor, input);
     const r = await queryPage(this.doc, input);
     const items = await Promise.all(
@@ -506,6 +516,27 @@ export class DynamoDBTaskStore implements TaskStore {
       } while (cursor);
     }
     return this.settleExecution(executionId);
+  }
+
+  // ---- drift --------------------------------------------------------------------------------
+
+  async recordDrift(report: DriftReport): Promise<void> {
+    // One item per rule; a report taken earlier than the one kept (two reconciles finishing out of order) is dropped.
+    await conditionally(() =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { PK: `DRIFT#${report.rule}`, SK: 'LAST', takenAt: report.takenAt, report: JSON.stringify(report) },
+          ConditionExpression: 'attribute_not_exists(PK) OR takenAt <= :t',
+          ExpressionAttributeValues: { ':t': report.takenAt },
+        }),
+      ),
+    );
+  }
+
+  async lastDrift(rule: string): Promise<DriftReport | undefined> {
+    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `DRIFT#${rule}`, SK: 'LAST' }, ConsistentRead: true }));
+    return typeof r.Item?.report === 'string' ? (JSON.parse(r.Item.report) as DriftReport) : undefined;
   }
 }
 

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { PlanJob } from '../../executions/messages.js';
+import type { RuleConfig } from '../../rules/config-schema.js';
 
 /** A cron expression EventBridge Scheduler cannot run, and why. */
 export class CronTranslationError extends Error {
@@ -57,29 +59,49 @@ export function toEventBridgeCron(expr: string): string {
   return `cron(${min} ${hour} ${ebDom} ${month} ${ebDow} *)`;
 }
 
-type ScheduledRuleLike = { name: string; enabled: boolean; trigger: { type: string; trigger_settings?: { cron?: string | undefined; timezone?: string | undefined } | undefined } };
+type ScheduledRuleLike = {
+  name: string;
+  enabled: boolean;
+  trigger: { type: string; trigger_settings?: { cron?: string | undefined; timezone?: string | undefined } | undefined };
+  reconcile?: { cron: string; timezone?: string | undefined } | undefined;
+};
+
+/** One schedule EventBridge Scheduler runs: a scheduled rule's firing, or its drift reconcile's. */
+export interface EventBridgeSchedule {
+  rule: string;
+  /** True for the rule's `reconcile:` schedule (its message asks for a reconcile execution). */
+  reconcile: boolean;
+  expression: string;
+  timezone: string;
+}
 
 /**
- * The schedules of the scheduled rules in EventBridge Scheduler's terms (enabled rules only),
- * and the rules it cannot run, each as `<path>.trigger.trigger_settings.cron: <reason>`
+ * The schedules of the rules in EventBridge Scheduler's terms (enabled rules only): a scheduled
+ * trigger's, and a `reconcile:` one's; and the crons it cannot run, each as
+ * `<path>.trigger.trigger_settings.cron: <reason>` or `<path>.reconcile.cron: <reason>`
  * (`pathOf` names a rule: `rules[i]` in the config file). Used at synth for the file's rules,
  * and before an API change is stored.
  */
 export function eventBridgeSchedules(
   rules: readonly ScheduledRuleLike[],
   pathOf: (rule: ScheduledRuleLike, index: number) => string = (_, i) => `rules[${i}]`,
-): { schedules: Array<{ rule: string; expression: string; timezone: string }>; problems: string[] } {
-  const schedules: Array<{ rule: string; expression: string; timezone: string }> = [];
+): { schedules: EventBridgeSchedule[]; problems: string[] } {
+  const schedules: EventBridgeSchedule[] = [];
   const problems: string[] = [];
   rules.forEach((rule, i) => {
-    if (rule.trigger.type !== 'scheduled') return;
-    const cron = rule.trigger.trigger_settings?.cron ?? '';
-    try {
-      const expression = toEventBridgeCron(cron);
-      if (rule.enabled) schedules.push({ rule: rule.name, expression, timezone: rule.trigger.trigger_settings?.timezone ?? 'UTC' });
-    } catch (err) {
-      if (!(err instanceof CronTranslationError)) throw err;
-      problems.push(`${pathOf(rule, i)}.trigger.trigger_settings.cron: EventBridge Scheduler cannot run "${cron}": ${err.message}`);
+    const wanted: Array<{ reconcile: boolean; cron: string; timezone: string | undefined; path: string }> = [];
+    if (rule.trigger.type === 'scheduled') {
+      wanted.push({ reconcile: false, cron: rule.trigger.trigger_settings?.cron ?? '', timezone: rule.trigger.trigger_settings?.timezone, path: 'trigger.trigger_settings.cron' });
+    }
+    if (rule.reconcile) wanted.push({ reconcile: true, cron: rule.reconcile.cron, timezone: rule.reconcile.timezone, path: 'reconcile.cron' });
+    for (const w of wanted) {
+      try {
+        const expression = toEventBridgeCron(w.cron);
+        if (rule.enabled) schedules.push({ rule: rule.name, reconcile: w.reconcile, expression, timezone: w.timezone ?? 'UTC' });
+      } catch (err) {
+        if (!(err instanceof CronTranslationError)) throw err;
+        problems.push(`${pathOf(rule, i)}.${w.path}: EventBridge Scheduler cannot run "${w.cron}": ${err.message}`);
+      }
     }
   });
   return { schedules, problems };
@@ -87,16 +109,92 @@ export function eventBridgeSchedules(
 
 /**
  * What an EventBridge schedule sends to the execution queue when it fires (the target's Input,
- * verbatim): the planner turns it into a scheduled execution of the rule.
+ * verbatim): the planner turns it into an execution of the rule through the front door, with
+ * trigger `reconcile` when `reconcile` is true (the rule's `reconcile:` schedule), else `scheduled`.
  */
 export interface ScheduleMessage {
   scheduledRule: string;
+  reconcile?: true;
 }
 
 /** A message on the execution queue on AWS: a plan job, or a schedule's firing. */
 export type ExecutionMessage = PlanJob | ScheduleMessage;
 
-/** The Input of a rule's schedule (the stack's `rule-*` and the API's `api-*` schedules alike). */
-export function scheduleInput(rule: string): string {
-  return JSON.stringify({ scheduledRule: rule } satisfies ScheduleMessage);
+/**
+ * The Input of a rule's schedule (the stack's `rule-*` and `reconcile-*`, the API's `api-*`
+ * and `api-reconcile-*` schedules alike).
+ */
+export function scheduleInput(rule: string, opts: { reconcile?: boolean } = {}): string {
+  return JSON.stringify({ scheduledRule: rule, ...(opts.reconcile ? { reconcile: true } : {}) } satisfies ScheduleMessage);
+}
+
+/** What follows the prefix in the name of a rule's drift reconcile schedule (`api-reconcile-<rule>`). */
+export const RECONCILE_PREFIX = 'reconcile-';
+
+/** Scheduler's schedule names: 1-64 of [0-9A-Za-z_.-]. */
+export const SCHEDULE_NAME = /^[0-9A-Za-z_.-]+$/;
+const NOT_NAME_CHARS = /[^0-9A-Za-z_.-]/g;
+const NAME_MAX = 64;
+
+/**
+ * The name of a rule's schedule: `prefix` + the rule's name. Rule names already use only
+ * Scheduler's characters; one that does not fit in 64 (or had other characters) is cut and
+ * suffixed with a hash of the full name, so two long names sharing a beginning stay apart.
+ */
+export function scheduleName(prefix: string, ruleName: string): string {
+  const plain = `${prefix}${ruleName}`;
+  const clean = plain.replace(NOT_NAME_CHARS, '-');
+  if (clean === plain && clean.length <= NAME_MAX) return clean;
+  const hash = createHash('sha256').update(ruleName).digest('hex').slice(0, 8);
+  return `${clean.slice(0, NAME_MAX - hash.length - 1)}-${hash}`;
+}
+
+/** One schedule a store with `prefix` manages: a scheduled rule's, or a rule's reconcile (`<prefix>reconcile-<rule>`). */
+export interface ManagedSchedule {
+  name: string;
+  rule: string;
+  reconcile: boolean;
+  cron: string;
+  timezone: string | undefined;
+  /** The rule (and which of its schedules), for messages. */
+  what: string;
+}
+
+/** The schedules of enabled rules under `prefix`: a scheduled trigger's (`<prefix><rule>`) and a reconcile's (`<prefix>reconcile-<rule>`). */
+export function managedSchedules(rules: readonly RuleConfig[], prefix: string): ManagedSchedule[] {
+  const out: ManagedSchedule[] = [];
+  for (const rule of rules) {
+    if (!rule.enabled) continue;
+    const settings = rule.trigger.trigger_settings;
+    if (rule.trigger.type === 'scheduled' && settings?.cron) {
+      out.push({ name: scheduleName(prefix, rule.name), rule: rule.name, reconcile: false, cron: settings.cron, timezone: settings.timezone, what: `rule "${rule.name}"` });
+    }
+    if (rule.reconcile) {
+      // Within the prefix this store (and the API function's role) may manage.
+      out.push({
+        name: scheduleName(`${prefix}${RECONCILE_PREFIX}`, rule.name),
+        rule: rule.name,
+        reconcile: true,
+        cron: rule.reconcile.cron,
+        timezone: rule.reconcile.timezone,
+        what: `rule "${rule.name}" (reconcile)`,
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Rules whose schedules would share a name in a store with `prefix` (rule `x`'s reconcile and a
+ * scheduled rule named `reconcile-x`), one problem each: checked before an API change is stored.
+ */
+export function scheduleNameConflicts(rules: readonly RuleConfig[], prefix = 'api-'): string[] {
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  for (const w of managedSchedules(rules, prefix)) {
+    const other = seen.get(w.name);
+    if (other !== undefined) problems.push(`${other} and ${w.what} would share the EventBridge schedule ${w.name}; rename one`);
+    else seen.set(w.name, w.what);
+  }
+  return problems;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   ConflictException,
   CreateScheduleCommand,
@@ -15,7 +14,9 @@ import pLimit from 'p-limit';
 import { ReplicatorError } from '../../errors.js';
 import type { ScheduleStore } from '../../rules/ports.js';
 import type { RuleConfig } from '../../rules/config-schema.js';
-import { CronTranslationError, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
+import { CronTranslationError, managedSchedules, SCHEDULE_NAME, scheduleInput, toEventBridgeCron } from './eventbridge-cron.js';
+
+export { RECONCILE_PREFIX, scheduleName, scheduleNameConflicts } from './eventbridge-cron.js';
 
 /** Where the managed schedules live and what they send. */
 export interface EventBridgeSchedulesOptions {
@@ -24,16 +25,12 @@ export interface EventBridgeSchedulesOptions {
   group: string;
   /** The role EventBridge Scheduler assumes to send to the queue. */
   roleArn: string;
-  /** The execution queue: each firing sends `{"scheduledRule": "<rule>"}` to it. */
+  /** The execution queue: each firing sends `{"scheduledRule": "<rule>"}` to it (with `"reconcile": true` for a reconcile). */
   queueArn: string;
   /** Marks the schedules this store manages in the group (default `api-`). */
   prefix?: string;
 }
 
-/** Scheduler's schedule names: 1-64 of [0-9A-Za-z_.-]. */
-const NAME = /^[0-9A-Za-z_.-]+$/;
-const NOT_NAME_CHARS = /[^0-9A-Za-z_.-]/g;
-const NAME_MAX = 64;
 /** Pages of ListSchedules read at most (100 schedules each). */
 const MAX_PAGES = 1000;
 /** Scheduler calls at once during a sync. */
@@ -48,21 +45,9 @@ const RETRY_POLICY = { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 20 
 type ScheduleSpec = Omit<CreateScheduleInput, 'ClientToken'> & { Name: string };
 
 /**
- * The name of a rule's schedule: `prefix` + the rule's name. Rule names already use only
- * Scheduler's characters; one that does not fit in 64 (or had other characters) is cut and
- * suffixed with a hash of the full name, so two long names sharing a beginning stay apart.
- */
-export function scheduleName(prefix: string, ruleName: string): string {
-  const plain = `${prefix}${ruleName}`;
-  const clean = plain.replace(NOT_NAME_CHARS, '-');
-  if (clean === plain && clean.length <= NAME_MAX) return clean;
-  const hash = createHash('sha256').update(ruleName).digest('hex').slice(0, 8);
-  return `${clean.slice(0, NAME_MAX - hash.length - 1)}-${hash}`;
-}
-
-/**
  * The ScheduleStore over EventBridge Scheduler: one schedule per enabled scheduled rule, named
- * `prefix` + rule name in `group`, firing a message to the execution queue. Only schedules with
+ * `prefix` + rule name in `group`, and one per enabled rule with `reconcile:`, named `prefix` +
+ * `reconcile-` + rule name, each firing a message to the execution queue. Only schedules with
  * the prefix in the group are managed (created, updated, deleted); others are never touched.
  *
  * An existing schedule is read (GetSchedule) and updated only when it differs from what it
@@ -76,7 +61,7 @@ export class EventBridgeSchedules implements ScheduleStore {
 
   constructor(private readonly opts: EventBridgeSchedulesOptions) {
     this.prefix = opts.prefix ?? 'api-';
-    if (this.prefix.length > 32 || !NAME.test(this.prefix)) {
+    if (this.prefix.length > 32 || !SCHEDULE_NAME.test(this.prefix)) {
       throw new ReplicatorError('SCHEDULE_CONFIG', `schedule name prefix "${this.prefix}" must be 1-32 letters, digits, "-", "_" or "."`);
     }
   }
@@ -111,33 +96,28 @@ export class EventBridgeSchedules implements ScheduleStore {
   private specs(rules: readonly RuleConfig[]): Map<string, ScheduleSpec> {
     const specs = new Map<string, ScheduleSpec>();
     const ruleOf = new Map<string, string>();
-    for (const rule of rules) {
-      const cron = rule.trigger.trigger_settings?.cron;
-      if (!rule.enabled || rule.trigger.type !== 'scheduled' || !cron) continue;
+    for (const w of managedSchedules(rules, this.prefix)) {
       let expression: string;
       try {
-        expression = toEventBridgeCron(cron);
+        expression = toEventBridgeCron(w.cron);
       } catch (err) {
         if (!(err instanceof CronTranslationError)) throw err;
-        throw new ReplicatorError('SCHEDULE_UNSUPPORTED', `rule "${rule.name}": cron "${cron}" cannot run on EventBridge Scheduler: ${err.message}`, { cause: err });
+        throw new ReplicatorError('SCHEDULE_UNSUPPORTED', `${w.what}: cron "${w.cron}" cannot run on EventBridge Scheduler: ${err.message}`, { cause: err });
       }
-      const name = scheduleName(this.prefix, rule.name);
-      const other = ruleOf.get(name);
-      if (other !== undefined) {
-        throw new ReplicatorError('SCHEDULE_CONFLICT', `rules "${other}" and "${rule.name}" would share the schedule ${name}`);
-      }
-      ruleOf.set(name, rule.name);
-      specs.set(name, {
-        Name: name,
+      const other = ruleOf.get(w.name);
+      if (other !== undefined) throw new ReplicatorError('SCHEDULE_CONFLICT', `${other} and ${w.what} would share the schedule ${w.name}`);
+      ruleOf.set(w.name, w.what);
+      specs.set(w.name, {
+        Name: w.name,
         GroupName: this.opts.group,
-        Description: `Runs replication rule "${rule.name}" (managed by harbor-replicator: edits are overwritten)`,
+        Description: `${w.reconcile ? 'Reconciles drift of' : 'Runs'} replication rule "${w.rule}" (managed by harbor-replicator: edits are overwritten)`,
         ScheduleExpression: expression,
-        ScheduleExpressionTimezone: rule.trigger.trigger_settings?.timezone ?? 'UTC',
+        ScheduleExpressionTimezone: w.timezone ?? 'UTC',
         FlexibleTimeWindow: { Mode: 'OFF' },
         Target: {
           Arn: this.opts.queueArn,
           RoleArn: this.opts.roleArn,
-          Input: scheduleInput(rule.name),
+          Input: scheduleInput(w.rule, { reconcile: w.reconcile }),
           RetryPolicy: { ...RETRY_POLICY },
         },
         State: 'ENABLED',

@@ -8,8 +8,8 @@ import { ReplicatorError } from '../../errors.js';
  * `sqlite-store.ts` (executions and tasks) and `sqlite-service-store.ts` (deliveries, config).
  */
 
-/** The schema this code writes (`PRAGMA user_version`); a file with a higher one is refused. */
-export const SCHEMA_VERSION = 1;
+/** The schema this code writes (`PRAGMA user_version`); a file with a higher one is refused, a lower one migrated. */
+export const SCHEMA_VERSION = 2;
 
 /**
  * - `executions`: one row per execution. Its counters are a progress view kept in the same row,
@@ -25,6 +25,7 @@ export const SCHEMA_VERSION = 1;
  * - `deliveries`: webhook deliveries claimed (first claim wins until it expires, epoch seconds;
  *   NULL: kept).
  * - `config`: API-managed registries and rules, JSON.
+ * - `drift` (version 2): each rule's last drift report (a reconcile's), JSON, with when it was taken.
  */
 const SCHEMA = `
 CREATE TABLE executions (
@@ -94,6 +95,17 @@ CREATE TABLE config (
 ) WITHOUT ROWID;
 `;
 
+/** What each version adds to the one before (index 0: version 1 to 2). */
+const MIGRATIONS = [
+  `
+CREATE TABLE drift (
+  rule TEXT PRIMARY KEY,
+  taken_at TEXT NOT NULL,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+`,
+];
+
 /**
  * Opens (creating it 0600 when missing) the state file at `path` and brings its schema to
  * SCHEMA_VERSION. The caller holds the data dir's lock: this process is the only writer.
@@ -153,7 +165,9 @@ function migrate(db: Database, path: string): void {
     throw new ReplicatorError('DATA_DIR_INVALID', `${path} was written by a newer harbor-replicator (schema ${version}; this one reads ${SCHEMA_VERSION})`);
   }
   db.transaction(() => {
-    db.exec(SCHEMA);
+    // A new file gets version 1 and every migration after it; an older file its missing ones.
+    if (version === 0) db.exec(SCHEMA);
+    for (const step of MIGRATIONS.slice(Math.max(0, version - 1))) db.exec(step);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -4,6 +4,7 @@ import {
   countField,
   emptyCounts,
   TASK_STATUSES,
+  type DriftReport,
   type Execution,
   type ExecutionStatus,
   type NewTask,
@@ -65,26 +66,30 @@ export class SqliteTaskStore implements TaskStore {
   async listExecutions(query: ExecutionQuery): Promise<Page<Execution>> {
     const rule = query.rule ?? null;
     const status = query.status ?? null;
+    const trigger = query.trigger ?? null;
     const limit = pageSize(query.limit, 20);
     // Newest first: (start, id) descending; the cursor is the last item's position in this listing
     // (and names the listing, so a cursor of another one is refused). No cursor: from above any ISO time.
     let after: [string, number] = ['\u{10ffff}', Number.MAX_SAFE_INTEGER];
     if (query.cursor) {
       const c = decodeCursor(query.cursor) as Partial<ExecutionCursor> | null;
-      if (c?.k !== 'executions' || c.rule !== rule || c.status !== status || typeof c.start !== 'string' || !Number.isSafeInteger(c.id)) throw new InvalidCursorError();
+      if (c?.k !== 'executions' || c.rule !== rule || c.status !== status || (c.trigger ?? null) !== trigger || typeof c.start !== 'string' || !Number.isSafeInteger(c.id)) {
+        throw new InvalidCursorError();
+      }
       after = [c.start, c.id!];
     }
+    const t = [trigger, trigger] as const; // `(? IS NULL OR trigger = ?)`: a filter on the rows the index walks
     const rows =
       rule !== null && status !== null
-        ? this.q.executionsByRuleStatus.all(rule, status, ...after, limit + 1)
+        ? this.q.executionsByRuleStatus.all(rule, status, ...t, ...after, limit + 1)
         : rule !== null
-          ? this.q.executionsByRule.all(rule, ...after, limit + 1)
+          ? this.q.executionsByRule.all(rule, ...t, ...after, limit + 1)
           : status !== null
-            ? this.q.executionsByStatus.all(status, ...after, limit + 1)
-            : this.q.executionsAll.all(...after, limit + 1);
+            ? this.q.executionsByStatus.all(status, ...t, ...after, limit + 1)
+            : this.q.executionsAll.all(...t, ...after, limit + 1);
     const items = rows.slice(0, limit);
     const last = items.at(-1);
-    const cursor: ExecutionCursor | undefined = rows.length > limit && last ? { k: 'executions', rule, status, start: last.start_time, id: last.id } : undefined;
+    const cursor: ExecutionCursor | undefined = rows.length > limit && last ? { k: 'executions', rule, status, ...(trigger !== null ? { trigger } : {}), start: last.start_time, id: last.id } : undefined;
     return { items: items.map(toExecution), cursor: cursor && encodeCursor(cursor) };
   }
 
@@ -213,6 +218,17 @@ export class SqliteTaskStore implements TaskStore {
     return this.closed(settled);
   }
 
+  // ---- drift --------------------------------------------------------------------------------
+
+  async recordDrift(report: DriftReport): Promise<void> {
+    this.q.recordDrift.run(report.rule, report.takenAt, JSON.stringify(report));
+  }
+
+  async lastDrift(rule: string): Promise<DriftReport | undefined> {
+    const value = this.q.lastDrift.get(rule);
+    return value === undefined ? undefined : (JSON.parse(value) as DriftReport);
+  }
+
   // ---- inside transactions ------------------------------------------------------------------
 
   /** One move: precondition, else a repeated delivery, else refused; the task and its counters written together. */
@@ -331,6 +347,7 @@ interface ExecutionCursor {
   k: 'executions';
   rule: string | null;
   status: string | null;
+  trigger?: string | null;
   start: string;
   id: number;
 }
@@ -354,7 +371,7 @@ const STATE = ['digest', 'status', 'status_text', 'error', 'attempts', 'revision
 function statements(db: Database) {
   const execution = <R = ExecutionRow>(sql: string) => db.prepare<R>(sql);
   const listing = (where: string, index: string) =>
-    execution(`SELECT * FROM executions INDEXED BY ${index} WHERE ${where}(start_time, id) < (?, ?) ORDER BY start_time DESC, id DESC LIMIT ?`);
+    execution(`SELECT * FROM executions INDEXED BY ${index} WHERE ${where}(? IS NULL OR trigger = ?) AND (start_time, id) < (?, ?) ORDER BY start_time DESC, id DESC LIMIT ?`);
   return {
     insertExecution: execution(
       `INSERT INTO executions (rule, trigger, status, status_text, planned, start_time, end_time) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
@@ -389,6 +406,11 @@ function statements(db: Database) {
     taskIdsByStatus: db.prepare<number>('SELECT id FROM tasks INDEXED BY tasks_by_status WHERE execution_id = ? AND status = ? ORDER BY id').pluck(),
     countByStatus: db.prepare<{ status: string; n: number }>('SELECT status, count(*) AS n FROM tasks INDEXED BY tasks_by_status WHERE execution_id = ? GROUP BY status'),
     heartbeat: db.prepare(`UPDATE tasks SET lease_until = ? WHERE execution_id = ? AND id = ? AND status = 'Running' AND lease_token = ?`),
+    // A report taken earlier than the one kept (two reconciles finishing out of order) does not replace it.
+    recordDrift: db.prepare(
+      'INSERT INTO drift (rule, taken_at, value) VALUES (?, ?, ?) ON CONFLICT (rule) DO UPDATE SET taken_at = excluded.taken_at, value = excluded.value WHERE excluded.taken_at >= drift.taken_at',
+    ),
+    lastDrift: db.prepare<string>('SELECT value FROM drift WHERE rule = ?').pluck(),
   };
 }
 
