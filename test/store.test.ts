@@ -23,6 +23,8 @@ import { SqliteServiceStore } from '../shared/adapters/local/sqlite-service-stor
 import { SqliteTaskStore } from '../shared/adapters/local/sqlite-store.js';
 import type { Execution, NewTask } from '../shared/executions/model.js';
 import { taskMove, type TaskEvent } from '../shared/executions/transitions.js';
+import { TASK_LOG_MAX_BYTES, TASK_LOG_MAX_LINES } from '../shared/executions/task-log.js';
+import { EARLIER_RUN_SLACK_S } from '../shared/adapters/aws/dynamodb-task-log.js';
 import type { DeliveryLog, TaskStore } from '../shared/executions/ports.js';
 import type { ConfigStore } from '../shared/rules/ports.js';
 import { startDynamoDBLocal, type DynamoDBLocal } from './support/dynamodb-local.js';
@@ -514,6 +516,172 @@ for (const backend of backends) {
       assert.equal((await store.getExecution(e.id))?.status, 'Failed', 'the task born in Error fails the execution');
     });
 
+
+    // ---- execution bytes --------------------------------------------------------------------
+
+    it("an execution's bytes are its tasks' bytes: a repeated move adds nothing, the close takes the recount", async () => {
+      const e = await store.createExecution({ rule: 'rb1', trigger: 'manual' });
+      assert.equal(e.bytes, 0);
+      await store.addTasks(e.id, 1, [task(1), task(2), task(3)]);
+      await store.finishPlanning(e.id, 3);
+      const c1 = await claim(e.id, 1);
+      assert.ok(c1.applied);
+      const succeed = taskMove({ kind: 'succeed', token: 'w1', revision: c1.task.revision, now: Date.now(), bytes: 1000, text: '' });
+      assert.ok((await store.applyMove(e.id, 1, succeed)).applied);
+      const repeated = await store.applyMove(e.id, 1, succeed);
+      assert.ok(repeated.applied && repeated.repeated, 'the same move delivered again');
+      assert.equal((await store.getExecution(e.id))?.bytes, 1000, 'counted once, while the execution runs');
+      const c2 = await claim(e.id, 2);
+      assert.ok(c2.applied);
+      await store.applyMove(e.id, 2, taskMove({ kind: 'succeed', token: 'w1', revision: c2.task.revision, now: Date.now(), bytes: 234, text: '' }));
+      await claim(e.id, 3);
+      await finish(e.id, 3, 'fail');
+      const closed = await store.settleExecution(e.id);
+      assert.equal(closed?.status, 'Failed');
+      assert.equal(closed?.bytes, 1234, 'closed with the sum of its tasks');
+      assert.equal((await store.getExecution(e.id))?.bytes, 1234);
+      assert.equal((await store.listExecutions({ rule: 'rb1' })).items[0]?.bytes, 1234, 'listed with it');
+      assert.equal((await store.createFinishedExecution({ rule: 'rb1', trigger: 'manual', status: 'Failed', statusText: 'skipped' })).bytes, 0);
+    });
+
+    itOn('dynamodb', 'bytes: a lost counter write is repaired by the recount; the close sums the tasks whatever the counters say', async () => {
+      const { client } = h.dynamo!;
+      const doc = DynamoDBDocumentClient.from(client);
+      const e = await store.createExecution({ rule: 'rb2', trigger: 'manual' });
+      await store.addTasks(e.id, 1, [task(1), task(2)]);
+      await store.finishPlanning(e.id, 2);
+      await claim(e.id, 1);
+      await finish(e.id, 1, 'succeed'); // 42 bytes
+      // A counter write lost (the bytes) and another repeated: the shard is off by -42 + 5.
+      await doc.send(new UpdateCommand({ TableName: TABLE, Key: { PK: `EXEC#${e.id}`, SK: 'COUNT#01' }, UpdateExpression: 'ADD bytes :d', ExpressionAttributeValues: { ':d': -37 } }));
+      assert.equal((await store.getExecution(e.id))?.bytes, 5, 'the counters are off');
+      assert.equal((await store.recount(e.id)).corrected, true, 'bytes alone off: corrected');
+      assert.equal((await store.getExecution(e.id))?.bytes, 42);
+      assert.equal((await store.recount(e.id)).corrected, false);
+      await doc.send(new UpdateCommand({ TableName: TABLE, Key: { PK: `EXEC#${e.id}`, SK: 'COUNT#05' }, UpdateExpression: 'ADD bytes :d', ExpressionAttributeValues: { ':d': 1000 } }));
+      await claim(e.id, 2);
+      await finish(e.id, 2, 'succeed');
+      const closed = await store.settleExecution(e.id);
+      assert.equal(closed?.status, 'Succeed');
+      assert.equal(closed?.bytes, 84, 'the close sums the tasks, not the counters');
+      const meta = await doc.send(new GetCommand({ TableName: TABLE, Key: { PK: `EXEC#${e.id}`, SK: 'META' }, ConsistentRead: true }));
+      assert.equal(meta.Item?.finalBytes, 84);
+    });
+
+    itOn('sqlite', 'bytes: a write that bypassed them is repaired by the recount; the close sums the tasks', async () => {
+      const { tamper } = h.sqlite!;
+      const e = await store.createExecution({ rule: 'rb3', trigger: 'manual' });
+      await store.addTasks(e.id, 1, [task(1), task(2)]);
+      await store.finishPlanning(e.id, 2);
+      await claim(e.id, 1);
+      await finish(e.id, 1, 'succeed');
+      tamper.prepare('UPDATE executions SET bytes = 7 WHERE id = ?').run(Number(e.id));
+      assert.equal((await store.getExecution(e.id))?.bytes, 7);
+      assert.equal((await store.recount(e.id)).corrected, true, 'bytes alone off: corrected');
+      assert.equal((await store.getExecution(e.id))?.bytes, 42);
+      tamper.prepare('UPDATE executions SET bytes = 1 WHERE id = ?').run(Number(e.id));
+      await claim(e.id, 2);
+      await finish(e.id, 2, 'succeed');
+      assert.equal((await store.settleExecution(e.id))?.bytes, 84, 'the close sums the tasks');
+    });
+
+    // ---- task logs ----------------------------------------------------------------------------
+
+    /** `n` lines of run `run`, each `pad` characters long at least. */
+    const runLines = (run: number, n: number, pad = 0) => Array.from({ length: n }, (_, i) => `2026-11-23T00:00:00.000Z info task run ${run} line ${i + 1}${pad ? ` ${'x'.repeat(pad)}` : ''}`);
+
+    it("a task's log: runs read back in run order, bounded to the newest 200 lines, a repeated run written once", async () => {
+      const e = await store.createExecution({ rule: 'rl1', trigger: 'manual' });
+      await store.addTasks(e.id, 1, [task(1), task(2)]);
+      assert.deepEqual(await store.taskLog(e.id, 1), [], 'none written yet');
+      await store.appendTaskLog(e.id, 1, { run: 1, lines: runLines(1, 150), final: false });
+      await store.appendTaskLog(e.id, 1, { run: 5, lines: runLines(5, 100), final: true });
+      // A run whose worker lost its lease writes late: it still goes in run order.
+      await store.appendTaskLog(e.id, 1, { run: 3, lines: runLines(3, 10), final: false });
+      await store.appendTaskLog(e.id, 1, { run: 5, lines: runLines(5, 100), final: true }); // the same run again
+      const log = await store.taskLog(e.id, 1);
+      assert.equal(log.length, TASK_LOG_MAX_LINES);
+      assert.match(log[0]!, /run 1 line 61$/, 'the oldest lines went first');
+      assert.match(log[89]!, /run 1 line 150$/);
+      assert.match(log[90]!, /run 3 line 1$/);
+      assert.match(log[100]!, /run 5 line 1$/);
+      assert.match(log.at(-1)!, /run 5 line 100$/);
+      assert.equal(log.filter((l) => / run 5 line 100$/.test(l)).length, 1, 'a run written twice is kept once');
+      assert.deepEqual(await store.taskLog(e.id, 2), [], 'per task');
+      assert.deepEqual(await store.taskLog('999999', 1), [], 'no such execution');
+    });
+
+    it("a task's log is bounded to 64 KiB too, whichever comes first, the oldest dropped", async () => {
+      const e = await store.createExecution({ rule: 'rl2', trigger: 'manual' });
+      await store.addTasks(e.id, 1, [task(1)]);
+      await store.appendTaskLog(e.id, 1, { run: 1, lines: runLines(1, 30, 1900), final: false });
+      await store.appendTaskLog(e.id, 1, { run: 2, lines: runLines(2, 20, 1900), final: true });
+      const log = await store.taskLog(e.id, 1);
+      const bytes = log.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+      assert.ok(bytes <= TASK_LOG_MAX_BYTES, `${bytes} bytes`);
+      assert.ok(bytes > TASK_LOG_MAX_BYTES - 2000, 'filled up to the bound');
+      assert.ok(log.length < 50 && log.length > 30, `${log.length} lines: fewer than 200, the bytes bound came first`);
+      assert.match(log.at(-1)!, /run 2 line 20 x+$/, 'the newest kept');
+      assert.match(log[0]!, /run 1 line \d+ x+$/);
+      assert.doesNotMatch(log[0]!, /run 1 line 1 /, 'the oldest dropped');
+    });
+
+    itOn('dynamodb', "a task's log: one item per run beside the task, written by appendTaskLog only (moves never touch it), expiring with the task; runs made invisible are deleted", async () => {
+      const { client } = h.dynamo!;
+      const doc = DynamoDBDocumentClient.from(client);
+      const now = Date.parse('2026-11-23T00:00:00Z');
+      const kept = new DynamoDBTaskStore(client, TABLE, { retentionSeconds: 30 * 86_400, now: () => now });
+      const e = await kept.createExecution({ rule: 'rl3', trigger: 'manual' });
+      await kept.addTasks(e.id, 1, [task(1)]);
+      await kept.finishPlanning(e.id, 1);
+      const items = async () =>
+        ((await doc.send(new QueryCommand({ TableName: TABLE, KeyConditionExpression: 'PK = :pk AND begins_with(SK, :l)', ExpressionAttributeValues: { ':pk': `EXEC#${e.id}`, ':l': 'LOG#' }, ConsistentRead: true }))).Items ?? []);
+      const c1 = await kept.applyMove(e.id, 1, taskMove({ kind: 'claim', token: 'w1', now, leaseMs: 60_000, continuation: false }));
+      assert.ok(c1.applied);
+      const r1 = await kept.applyMove(e.id, 1, taskMove({ kind: 'retry', token: 'w1', revision: c1.task.revision, now, delayMs: 10, error: { code: 'UNAVAILABLE', message: 'x' }, text: 'retrying' }));
+      assert.ok(r1.applied);
+      await kept.appendTaskLog(e.id, 1, { run: c1.task.revision, lines: runLines(1, 3), final: false });
+      const c2 = await kept.applyMove(e.id, 1, taskMove({ kind: 'claim', token: 'w2', now, leaseMs: 60_000, continuation: false }));
+      assert.ok(c2.applied);
+      const first = await items();
+      await kept.heartbeat(e.id, 1, 'w2', now + 120_000);
+      await kept.applyMove(e.id, 1, taskMove({ kind: 'succeed', token: 'w2', revision: c2.task.revision, now, bytes: 1, text: '' }));
+      assert.deepEqual(await items(), first, 'moves and heartbeats never write the log');
+      await kept.appendTaskLog(e.id, 1, { run: c2.task.revision, lines: runLines(2, 2), final: true });
+      const taskItem = (await doc.send(new GetCommand({ TableName: TABLE, Key: { PK: `EXEC#${e.id}`, SK: 'TASK#000000001' }, ConsistentRead: true }))).Item!;
+      assert.doesNotMatch(JSON.stringify(taskItem), /line 1/, 'nothing of the log in the task item');
+      const logs = await items();
+      assert.deepEqual(logs.map((i) => i.SK), [`LOG#000000001#${String(c1.task.revision).padStart(9, '0')}`, `LOG#000000001#${String(c2.task.revision).padStart(9, '0')}`], 'one item per run');
+      assert.equal(taskItem.ttl, now / 1000 + 30 * 86_400);
+      assert.equal(logs[1]!.ttl, taskItem.ttl, 'the run that ended the task expires with it');
+      assert.equal(logs[0]!.ttl, taskItem.ttl + EARLIER_RUN_SLACK_S, 'an earlier run outlives it (no log with a hole)');
+      assert.equal((await kept.taskLog(e.id, 1)).length, 5);
+
+      // Runs the newer ones make invisible are deleted when a later run is written.
+      await kept.appendTaskLog(e.id, 1, { run: 10, lines: runLines(10, TASK_LOG_MAX_LINES), final: false });
+      await kept.appendTaskLog(e.id, 1, { run: 11, lines: runLines(11, 1), final: false });
+      assert.deepEqual((await items()).map((i) => i.SK), ['LOG#000000001#000000010', 'LOG#000000001#000000011'], 'runs 1 and 2 were wholly beyond the bound');
+      const log = await kept.taskLog(e.id, 1);
+      assert.equal(log.length, TASK_LOG_MAX_LINES);
+      assert.match(log[0]!, /run 10 line 2$/);
+    });
+
+    itOn('sqlite', "a task's log: one row per run in task_logs, deleted with its task; runs made invisible are deleted", async () => {
+      const { tamper } = h.sqlite!;
+      const e = await store.createExecution({ rule: 'rl4', trigger: 'manual' });
+      await store.addTasks(e.id, 1, [task(1), task(2)]);
+      for (const [run, n] of [[1, 5], [2, 5], [4, TASK_LOG_MAX_LINES], [6, 3]] as const) await store.appendTaskLog(e.id, 1, { run, lines: runLines(run, n), final: run === 6 });
+      await store.appendTaskLog(e.id, 2, { run: 1, lines: runLines(1, 2), final: true });
+      const rows = (task: number) => tamper.prepare('SELECT run FROM task_logs WHERE execution_id = ? AND task_id = ? ORDER BY run').pluck().all(Number(e.id), task);
+      assert.deepEqual(rows(1), [4, 6], 'runs 1 and 2 can no longer be shown: deleted');
+      assert.match((await store.taskLog(e.id, 1))[0]!, /run 4 line 4$/);
+      tamper.pragma('foreign_keys = ON');
+      tamper.prepare('DELETE FROM tasks WHERE execution_id = ? AND id = 1').run(Number(e.id));
+      assert.deepEqual(rows(1), [], "the task's log went with it");
+      assert.deepEqual(rows(2), [1]);
+      await assert.rejects(store.appendTaskLog(e.id, 1, { run: 7, lines: ['x'], final: true }), /FOREIGN KEY/, 'no log without its task');
+    });
+
     it('a cursor the store did not give out is INVALID_CURSOR (the API answers 400)', async () => {
       const e = await store.createExecution({ rule: 'r12', trigger: 'manual' });
       const invalid = (err: unknown) => (err as { code?: string }).code === 'INVALID_CURSOR';
@@ -614,16 +782,20 @@ for (const backend of backends) {
           s = new SqliteTaskStore(db);
           assert.equal((await s.getTask(a.id, 1))?.status, 'Running', 'the move survived the close');
           assert.equal((await s.createExecution({ rule: 'r16', trigger: 'manual' })).id, String(Number(a.id) + 1));
-          // A file of schema 1 (before the drift table) is migrated when opened.
-          db.exec('DROP TABLE drift');
+          // A file of schema 1 (before the drift table, execution bytes and task logs) is migrated when opened.
+          await s.applyMove(a.id, 1, taskMove({ kind: 'succeed', token: 'w', revision: 1, now: Date.now(), bytes: 512, text: '' }));
+          db.exec('DROP TABLE drift; DROP TABLE task_logs; ALTER TABLE executions DROP COLUMN bytes');
           db.pragma('user_version = 1');
           db.close();
           db = openStateDatabase(file);
           assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
           s = new SqliteTaskStore(db);
+          assert.equal((await s.getExecution(a.id))?.bytes, 512, "an execution's bytes are filled from its tasks by the migration");
+          await s.appendTaskLog(a.id, 1, { run: 2, lines: ['a line'], final: true });
+          assert.deepEqual(await s.taskLog(a.id, 1), ['a line']);
           await s.recordDrift({ rule: 'r16', takenAt: '2026-11-23T00:00:00.000Z', counts: { missing: 0, different: 0, extra: 0, inSync: 1 }, extrasChecked: false, items: [], truncated: false });
           assert.equal((await s.lastDrift('r16'))?.counts.inSync, 1);
-          assert.equal((await s.getTask(a.id, 1))?.status, 'Running', 'history kept by the migration');
+          assert.equal((await s.getTask(a.id, 1))?.status, 'Success', 'history kept by the migration');
           db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
           db.close();
           assert.throws(() => openStateDatabase(file), (err: { code?: string; message?: string }) => err.code === 'DATA_DIR_INVALID' && /newer harbor-replicator/.test(err.message ?? ''));

@@ -93,6 +93,7 @@ export function createProgressView(opts: ProgressViewOptions): ProgressView {
         line(`retry: ${e.what} (attempt ${e.attempt}): ${e.reason}`);
         break;
       case 'blob-start':
+      case 'resolved':
         break;
     }
   };

@@ -125,6 +125,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   });
 
   const existing = early ? earlyHead : await dst.client.headManifest(dst.ref.repository, dstTarget, signal);
+  emit({ kind: 'resolved', source, digest: top.digest, mediaType: top.mediaType, destination, destinationDigest: existing?.digest });
   if (existing?.digest === top.digest) return result('in_sync', { manifests: { pushed: 0, present: 1 } });
   if (existing && options.override === false) {
     return result('skipped', {

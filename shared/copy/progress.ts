@@ -6,6 +6,8 @@ export type BlobOutcome = 'copied' | 'skipped' | 'mounted';
  * CLI renders at its own pace, Lambdas keep counters; a listener never stalls a copy.
  */
 export type CopyEvent =
+  /** The source is resolved to a digest, and the destination says what its tag (or digest) is at (undefined: nothing). */
+  | { kind: 'resolved'; source: string; digest: string; mediaType: string; destination: string; destinationDigest: string | undefined }
   /** The manifest tree is resolved: what will be transferred at most. */
   | { kind: 'plan'; digest: string; mediaType: string; manifests: number; blobs: number; bytes: number }
   | { kind: 'blob-start'; digest: string; size: number; /** Continuing an upload an earlier run handed over. */ resumedAt?: number }

@@ -39,6 +39,11 @@ export interface Execution {
   /** Why it failed or was skipped (planning error, "active replication still in progress"). */
   statusText?: string | undefined;
   counts: TaskCounts;
+  /**
+   * Bytes its tasks copied (the sum of their `bytes`): like `counts`, a progress view while it
+   * runs, the recount of its tasks once it is closed.
+   */
+  bytes: number;
   /** Planning finished: `counts.total` is final. */
   planned: boolean;
   stopRequested: boolean;

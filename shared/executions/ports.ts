@@ -1,4 +1,5 @@
 import type { DriftReport, Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './model.js';
+import type { TaskLogSegment } from './task-log.js';
 import type { TaskMove } from './transitions.js';
 
 /**
@@ -74,9 +75,17 @@ export interface TaskStore {
   applyMove(executionId: string, taskId: number, move: TaskMove): Promise<MoveOutcome>;
   /** Extends the lease of the worker holding `token`; false when the lease is no longer its own. */
   heartbeat(executionId: string, taskId: number, token: string, leaseUntil: number): Promise<boolean>;
+  /**
+   * Adds one run's lines to a task's log (task-log.ts): once per run (a repeated write of the
+   * same run changes nothing), kept to the newest TASK_LOG_MAX_LINES lines and
+   * TASK_LOG_MAX_BYTES, stored with the task and expiring with it.
+   */
+  appendTaskLog(executionId: string, taskId: number, segment: TaskLogSegment): Promise<void>;
+  /** A task's log, oldest line first, within the bounds (empty when none was written). */
+  taskLog(executionId: string, taskId: number): Promise<string[]>;
   /** Recounts the tasks and closes the execution when `settleDecision` says it is final. */
   settleExecution(executionId: string): Promise<Execution | undefined>;
-  /** Sets an open execution's counters to a recount of its tasks; `corrected` when they were off. */
+  /** Sets an open execution's counters (and bytes) to a recount of its tasks; `corrected` when they were off. */
   recount(executionId: string): Promise<{ counts: TaskCounts; corrected: boolean }>;
   /** Asks the execution to stop: no new task starts; tasks not started become Stopped; then settles. */
   requestStop(executionId: string): Promise<Execution | undefined>;

@@ -12,6 +12,8 @@ import { taskError, type Task, type TaskStatus } from './model.js';
 import type { TaskMessage } from './messages.js';
 import { taskMove, type TaskEvent } from './transitions.js';
 import { linkSignals } from '../util/signals.js';
+import { withHttpListener } from '../registry/event-scope.js';
+import { TaskRunLog } from './task-log.js';
 
 /** What a worker reports as it goes. */
 export type WorkerEvent =
@@ -90,6 +92,17 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     return;
   }
   const running: Task = claim.task;
+  // The run's log (task-log.ts): its steps from the copy's events and its own requests' retries,
+  // written with the task once, by the run's last move.
+  const runLog = new TaskRunLog(running, now);
+  runLog.started(msg.body.continuation === true);
+  const runDeps: WorkerDeps = {
+    ...deps,
+    onEvent: (e) => {
+      if (e.kind === 'copy') runLog.copy(e.event);
+      deps.onEvent?.(e);
+    },
+  };
   const attempt = Math.max(1, running.attempts);
   const deadline = runDeadline(deps, now, running.checkpoint);
   const rule = deps.ruleOf ? await deps.ruleOf(executionId) : (await store.getExecution(executionId))?.rule;
@@ -107,6 +120,8 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   const move = async (event: TaskEvent): Promise<boolean> => {
     const r = await store.applyMove(executionId, taskId, taskMove(event));
     if (!r.applied) deps.onEvent?.({ kind: 'lease-lost', task: running });
+    runLog.ended(event, r.applied);
+    await runLog.save(store, r.applied ? { status: r.task.status } : {});
     return r.applied;
   };
   const own = { token, revision: running.revision };
@@ -118,14 +133,15 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   };
   try {
     if (!rule) throw new ReplicatorError('EXECUTION_UNKNOWN', `execution ${executionId} not found`);
-    const { bytes, text } = await runTask(running, rule, deps, deadline, lease.signal);
+    const { bytes, text } = await withHttpListener((e) => runLog.http(e), () => runTask(running, rule, runDeps, deadline, lease.signal));
     await finish({ kind: 'succeed', ...own, now: now(), bytes, text: text ?? '' }, bytes, text); // clears a retry's note
   } catch (caught) {
     const signal = deps.stopSignal?.(executionId);
     let err = caught;
     if (lease.signal.aborted) {
-      // Another worker has the task now: nothing of ours may touch it.
+      // Another worker has the task now: nothing of ours may touch it (its log is its own, under this run).
       deps.onEvent?.({ kind: 'lease-lost', task: running });
+      runLog.leaseLost();
       await taskQueue.ack(msg.receipt);
       return;
     }
@@ -171,6 +187,7 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
   } finally {
     clearInterval(heartbeat);
     deadline.clear();
+    await runLog.save(store); // a run that ended without a move of its own (lease lost, a store failure)
   }
 }
 

@@ -8,6 +8,7 @@ import { ProxiedDispatcher, type ProxySettings } from './proxy.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
 import { rateLimitRemaining, type HostThrottle, type ProbeTicket, type ThrottleOutcome } from './host-throttle.js';
+import { scopedHttpListener } from './event-scope.js';
 import type { TokenSource } from './shared-budget.js';
 
 /** Response headers as undici gives them (lowercase names). */
@@ -74,7 +75,7 @@ export interface HttpResponse {
 
 /** Observability hook: retries and finished requests, with redacted URLs only. */
 export type HttpEvent =
-  | { kind: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string }
+  | { kind: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string; /** The status that made it retry (none: the connection failed). */ status?: number | undefined }
   | { kind: 'response'; method: string; url: string; status: number; ms: number };
 
 /** TLS settings of one registry. */
@@ -196,6 +197,18 @@ export interface HttpContext {
   onEvent?: ((e: HttpEvent) => void) | undefined;
 }
 
+/** Tells the client's listener, and the listener of the caller's context (a task's log, see event-scope.ts). */
+function notify(ctx: HttpContext, e: HttpEvent): void {
+  ctx.onEvent?.(e);
+  const scoped = scopedHttpListener();
+  if (!scoped) return;
+  try {
+    scoped(e);
+  } catch {
+    // A listener must not break a request.
+  }
+}
+
 function isReplayable(body: RequestBody | undefined): boolean {
   return body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body);
 }
@@ -249,7 +262,7 @@ async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpRespons
       throw new NoAnswer(err);
     }
     const res: HttpResponse = { status: r.statusCode, headers: r.headers, body: r.body, url };
-    ctx.onEvent?.({ kind: 'response', method, url: redactUrl(url), status: res.status, ms: Date.now() - started });
+    notify(ctx, { kind: 'response', method, url: redactUrl(url), status: res.status, ms: Date.now() - started });
     const location = header(res.headers, 'location');
     if (!follow || !REDIRECT_STATUS.has(res.status) || !location) return res;
     await discard(res.body);
@@ -325,7 +338,7 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
       const error = RegistryError.fromNetwork(req.method, req.url, err);
       if (error.retryable && replayable && !req.once && attempt < policy.maxAttempts) {
         const delayMs = host.onFailure();
-        ctx.onEvent?.({ kind: 'retry', method: req.method, url: redactUrl(req.url), attempt, delayMs, reason: error.message });
+        notify(ctx, { kind: 'retry', method: req.method, url: redactUrl(req.url), attempt, delayMs, reason: error.message });
         continue;
       }
       if (error.retryable) host.onFailure(); // the caller's resume passes the same gate
@@ -355,7 +368,7 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
     if (error.retryable && replayable && !req.once && attempt < policy.maxAttempts) {
       if (error.retryAfterMs !== undefined && error.retryAfterMs > policy.maxRetryAfterMs) throw error;
       const delayMs = host.onFailure(error.retryAfterMs);
-      ctx.onEvent?.({ kind: 'retry', method: req.method, url: redactUrl(req.url), attempt, delayMs, reason: error.message });
+      notify(ctx, { kind: 'retry', method: req.method, url: redactUrl(req.url), attempt, delayMs, reason: error.message, status: error.status });
       continue;
     }
     if (error.retryable) host.onFailure(error.retryAfterMs);

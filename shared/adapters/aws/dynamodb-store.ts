@@ -33,6 +33,8 @@ import {
 import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../../executions/transitions.js';
 import { decodeCursor as decodeJsonCursor, encodeCursor, InvalidCursorError } from '../listing-cursor.js';
 import { conditionally } from './dynamodb-conditional.js';
+import { DynamoDBTaskLogs } from './dynamodb-task-log.js';
+import type { TaskLogSegment } from '../../executions/task-log.js';
 import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executions/ports.js';
 
 /**
@@ -45,6 +47,11 @@ import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executi
  * | task | `EXEC#<id>` | `TASK#<n>` | GSI3 `EXEC#<id>#<status>` / `TASK#<n>` (tasks by status) |
  * | id sequence | `SEQ` | `EXECUTION` | |
  * | a rule's last drift report | `DRIFT#<rule>` | `LAST` | |
+ * | one run of a task's log | `EXEC#<id>` | `LOG#<n>#<run>` | (dynamodb-task-log.ts) |
+ *
+ * An execution's bytes are counted like its tasks: a success's bytes are added to the shard of
+ * its counters with the same `ADD`, and the recount that closes the execution sums them from the
+ * tasks (`finalBytes`), as `finalCounts`.
  *
  * No scans and no transactions (dynalite has none): a task moves by one conditional update, then
  * its shard of the execution's counters by an atomic `ADD`; a 100k-task execution spreads its
@@ -56,9 +63,10 @@ export class DynamoDBTaskStore implements TaskStore {
   private readonly now: () => number;
   private readonly counterFlushMs: number;
   /** Counter deltas not yet written, per execution and shard (see `counterFlushMs`). */
-  private readonly unflushed = new Map<string, { id: string; shard: number; delta: Partial<TaskCounts> }>();
+  private readonly unflushed = new Map<string, { id: string; shard: number; delta: Partial<Tally> }>();
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly logs: DynamoDBTaskLogs;
 
   constructor(
     client: DynamoDBClient,
@@ -85,6 +93,7 @@ export class DynamoDBTaskStore implements TaskStore {
     this.counterFlushMs = opts.counterFlushMs ?? 0;
     this.retentionSeconds = opts.retentionSeconds;
     this.onFinished = opts.onFinished;
+    this.logs = new DynamoDBTaskLogs(this.doc, table, () => this.expiry());
   }
 
   private readonly onFinished: ((execution: Execution) => void) | undefined;
@@ -149,7 +158,7 @@ export class DynamoDBTaskStore implements TaskStore {
     const id = await this.nextId();
     const item = this.metaItem(id, init.rule, init.trigger, new Date(this.now()).toISOString(), 'InProgress');
     await this.doc.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' }));
-    return toExecution(item, emptyCounts());
+    return toExecution(item, emptyCounts(), 0);
   }
 
   async createFinishedExecution(init: { rule: string; trigger: Trigger; status: ExecutionStatus; statusText: string }): Promise<Execution> {
@@ -157,12 +166,13 @@ export class DynamoDBTaskStore implements TaskStore {
     const ttl = this.expiry();
     const item = { ...this.metaItem(id, init.rule, init.trigger, new Date(this.now()).toISOString(), init.status, init.statusText), ...(ttl === undefined ? {} : { ttl }) };
     await this.doc.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' }));
-    return toExecution(item, emptyCounts());
+    return toExecution(item, emptyCounts(), 0);
   }
 
-  private async counts(id: string): Promise<TaskCounts> {
+  /** The counters of an open execution: its counts and bytes, summed over the shards. */
+  private async counts(id: string): Promise<Tally> {
     if (this.unflushed.size > 0) await this.flushCounters();
-    const counts = emptyCounts();
+    const counts: Tally = { ...emptyCounts(), bytes: 0 };
     const r = await this.doc.send(
       new QueryCommand({
         TableName: this.table,
@@ -172,15 +182,24 @@ export class DynamoDBTaskStore implements TaskStore {
       }),
     );
     for (const shard of r.Items ?? []) {
-      for (const k of Object.keys(counts) as Array<keyof TaskCounts>) counts[k] += Number(shard[k] ?? 0);
+      for (const k of Object.keys(counts) as Array<keyof Tally>) counts[k] += Number(shard[k] ?? 0);
     }
     return counts;
+  }
+
+  /** An execution item with its counts and bytes: final ones once closed, else the counters. */
+  private async withCounts(i: Record<string, unknown>): Promise<Execution> {
+    const final = i.finalCounts as TaskCounts | undefined;
+    // Executions closed before bytes were counted have no finalBytes: 0.
+    if (final) return toExecution(i, final, Number(i.finalBytes ?? 0));
+    const { bytes, ...counts } = await this.counts(String(i.id));
+    return toExecution(i, counts, bytes);
   }
 
   async getExecution(id: string): Promise<Execution | undefined> {
     const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${id}`, SK: 'META' }, ConsistentRead: true }));
     if (!r.Item) return undefined;
-    return toExecution(r.Item, (r.Item.finalCounts as TaskCounts | undefined) ?? (await this.counts(id)));
+    return this.withCounts(r.Item);
   }
 
   async listExecutions(query: ExecutionQuery): Promise<Page<Execution>> {
@@ -214,9 +233,7 @@ export class DynamoDBTaskStore implements TaskStore {
     if (filters.length > 0) input.FilterExpression = filters.join(' AND ');
     if (query.cursor) input.ExclusiveStartKey = decodeCursor(query.cursor, input);
     const r = await queryPage(this.doc, input);
-    const items = await Promise.all(
-      (r.Items ?? []).map(async (i) => toExecution(i, (i.finalCounts as TaskCounts | undefined) ?? (await this.counts(String(i.id))))),
-    );
+    const items = await Promise.all((r.Items ?? []).map((i) => this.withCounts(i)));
     return { items, cursor: r.LastEvaluatedKey ? encodeCursor(r.LastEvaluatedKey) : undefined };
   }
 
@@ -233,7 +250,7 @@ export class DynamoDBTaskStore implements TaskStore {
           ExclusiveStartKey: start,
         }),
       );
-      for (const i of r.Items ?? []) out.push(toExecution(i, await this.counts(String(i.id))));
+      for (const i of r.Items ?? []) out.push(await this.withCounts(i));
       start = r.LastEvaluatedKey;
     } while (start);
     return out;
@@ -242,16 +259,16 @@ export class DynamoDBTaskStore implements TaskStore {
   // ---- tasks --------------------------------------------------------------------------------
 
   /** Moves an execution's counters (one shard); batched when `counterFlushMs` is set. */
-  async addCounts(id: string, shard: number, delta: Partial<TaskCounts>): Promise<void> {
+  async addCounts(id: string, shard: number, delta: Partial<Tally>): Promise<void> {
     if (this.counterFlushMs <= 0) return this.writeCounts(id, shard, delta);
     const key = `${id} ${shard % SHARDS}`;
     const held = this.unflushed.get(key) ?? { id, shard, delta: {} };
-    for (const [k, v] of Object.entries(delta) as Array<[keyof TaskCounts, number]>) held.delta[k] = (held.delta[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(delta) as Array<[keyof Tally, number]>) held.delta[k] = (held.delta[k] ?? 0) + v;
     this.unflushed.set(key, held);
     this.flushTimer ??= setTimeout(() => void this.flushCounters().catch(() => {}), this.counterFlushMs);
   }
 
-  private async writeCounts(id: string, shard: number, delta: Partial<TaskCounts>): Promise<void> {
+  private async writeCounts(id: string, shard: number, delta: Partial<Tally>): Promise<void> {
     const entries = Object.entries(delta).filter(([, v]) => v !== 0);
     if (entries.length === 0) return;
     await this.doc.send(
@@ -383,7 +400,8 @@ export class DynamoDBTaskStore implements TaskStore {
     }
     const before = toTask(old!);
     const after = applyMove(before, move) ?? { ...before, status: move.to };
-    const delta = countDelta(before.status, move.to);
+    // The execution's bytes move with the task's (a success writes them), in the same ADD.
+    const delta: Partial<Tally> = { ...countDelta(before.status, move.to), ...(after.bytes !== before.bytes ? { bytes: after.bytes - before.bytes } : {}) };
     if (Object.keys(delta).length > 0) await this.addCounts(executionId, taskId, delta);
     return { applied: true, repeated: false, from: before.status, task: after };
   }
@@ -424,11 +442,40 @@ export class DynamoDBTaskStore implements TaskStore {
     return n;
   }
 
-  /** Counts the tasks themselves (the truth the counters are a fast view of). */
-  private async countTasks(executionId: string): Promise<TaskCounts> {
-    const truth = emptyCounts();
-    const counted = await Promise.all(TASK_STATUSES.map((s) => this.countStatus(executionId, s)));
-    TASK_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!));
+  /**
+   * The Success tasks of an execution, counted, and their bytes summed (only a success writes a
+   * task's bytes, so theirs are all of them). The same items as a COUNT query reads.
+   */
+  private async successBytes(executionId: string): Promise<{ n: number; bytes: number }> {
+    let n = 0;
+    let bytes = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'GSI3',
+          KeyConditionExpression: 'GSI3PK = :pk',
+          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}#Success` },
+          ProjectionExpression: '#b',
+          ExpressionAttributeNames: { '#b': 'bytes' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const i of r.Items ?? []) bytes += Number(i.bytes ?? 0);
+      n += r.Count ?? 0;
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return { n, bytes };
+  }
+
+  /** Counts the tasks themselves, and sums their bytes (the truth the counters are a fast view of). */
+  private async countTasks(executionId: string): Promise<Tally> {
+    const truth: Tally = { ...emptyCounts(), bytes: 0 };
+    const [success, ...counted] = await Promise.all([this.successBytes(executionId), ...OTHER_STATUSES.map((s) => this.countStatus(executionId, s))]);
+    OTHER_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!));
+    truth.succeed = success!.n;
+    truth.bytes = success!.bytes;
     truth.total = TASK_STATUSES.reduce((n, s) => n + truth[countField(s)], 0);
     return truth;
   }
@@ -439,11 +486,12 @@ export class DynamoDBTaskStore implements TaskStore {
    */
   async recount(executionId: string): Promise<{ counts: TaskCounts; corrected: boolean }> {
     const [fast, truth] = await Promise.all([this.counts(executionId), this.countTasks(executionId)]);
-    const delta: Partial<TaskCounts> = {};
-    for (const k of Object.keys(truth) as Array<keyof TaskCounts>) if (truth[k] !== fast[k]) delta[k] = truth[k] - fast[k];
+    const delta: Partial<Tally> = {};
+    for (const k of Object.keys(truth) as Array<keyof Tally>) if (truth[k] !== fast[k]) delta[k] = truth[k] - fast[k];
     const corrected = Object.keys(delta).length > 0;
     if (corrected) await this.writeCounts(executionId, 0, delta);
-    return { counts: truth, corrected };
+    const { bytes: _bytes, ...counts } = truth;
+    return { counts, corrected };
   }
 
   /**
@@ -456,12 +504,12 @@ export class DynamoDBTaskStore implements TaskStore {
     const meta = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: 'META' }, ConsistentRead: true }));
     const item = meta.Item;
     if (!item) return undefined;
-    if (item.status !== 'InProgress') return toExecution(item, (item.finalCounts as TaskCounts | undefined) ?? emptyCounts());
-    const fast = await this.counts(executionId);
-    if (!item.planned || fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
-    const truth = await this.countTasks(executionId);
+    if (item.status !== 'InProgress') return toExecution(item, (item.finalCounts as TaskCounts | undefined) ?? emptyCounts(), Number(item.finalBytes ?? 0));
+    const { bytes: fastBytes, ...fast } = await this.counts(executionId);
+    if (!item.planned || fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast, fastBytes);
+    const { bytes, ...truth } = await this.countTasks(executionId);
     const decision = settleDecision(executionFacts(item), truth);
-    if (!decision.close) return toExecution(item, truth);
+    if (!decision.close) return toExecution(item, truth, bytes);
     const end = new Date(this.now()).toISOString();
     const ttl = this.expiry();
     const text = decision.statusText;
@@ -470,13 +518,14 @@ export class DynamoDBTaskStore implements TaskStore {
         new UpdateCommand({
           TableName: this.table,
           Key: { PK: `EXEC#${executionId}`, SK: 'META' },
-          UpdateExpression: `SET #s = :s, endTime = :end, finalCounts = :c${text !== undefined ? ', statusText = :text' : ''}${ttl === undefined ? '' : ', #ttl = :ttl'} REMOVE APK, ASK`,
+          UpdateExpression: `SET #s = :s, endTime = :end, finalCounts = :c, finalBytes = :b${text !== undefined ? ', statusText = :text' : ''}${ttl === undefined ? '' : ', #ttl = :ttl'} REMOVE APK, ASK`,
           ConditionExpression: '#s = :inprogress',
           ExpressionAttributeNames: { '#s': 'status', ...(ttl === undefined ? {} : { '#ttl': 'ttl' }) },
           ExpressionAttributeValues: {
             ':s': decision.status,
             ':end': end,
             ':c': truth,
+            ':b': bytes,
             ':inprogress': 'InProgress',
             ...(text !== undefined ? { ':text': text } : {}),
             ...(ttl === undefined ? {} : { ':ttl': ttl }),
@@ -484,7 +533,7 @@ export class DynamoDBTaskStore implements TaskStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const closed = toExecution(r.Attributes!, truth);
+      const closed = toExecution(r.Attributes!, truth, bytes);
       this.onFinished?.(closed);
       return closed;
     } catch (err) {
@@ -518,6 +567,16 @@ export class DynamoDBTaskStore implements TaskStore {
     return this.settleExecution(executionId);
   }
 
+  // ---- task logs ----------------------------------------------------------------------------
+
+  async appendTaskLog(executionId: string, taskId: number, segment: TaskLogSegment): Promise<void> {
+    await this.logs.append(executionId, taskId, segment);
+  }
+
+  async taskLog(executionId: string, taskId: number): Promise<string[]> {
+    return this.logs.lines(executionId, taskId);
+  }
+
   // ---- drift --------------------------------------------------------------------------------
 
   async recordDrift(report: DriftReport): Promise<void> {
@@ -542,6 +601,12 @@ export class DynamoDBTaskStore implements TaskStore {
 
 /** Counter shards per execution: enough to spread 100k task updates, few to sum on read. */
 const SHARDS = 16;
+
+/** What an execution's counter shards hold: its task counts and its bytes. */
+type Tally = TaskCounts & { bytes: number };
+
+/** The statuses counted with a COUNT query (Success is read to sum its bytes). */
+const OTHER_STATUSES = TASK_STATUSES.filter((s) => s !== 'Success');
 
 const taskSk = (n: number) => `TASK#${String(n).padStart(9, '0')}`;
 
@@ -672,7 +737,7 @@ function executionFacts(i: Record<string, unknown>): ExecutionFacts {
   };
 }
 
-function toExecution(i: Record<string, unknown>, counts: TaskCounts): Execution {
+function toExecution(i: Record<string, unknown>, counts: TaskCounts, bytes: number): Execution {
   const planned = Boolean(i.planned);
   const stored = i.status as ExecutionStatus;
   return {
@@ -683,6 +748,7 @@ function toExecution(i: Record<string, unknown>, counts: TaskCounts): Execution 
     status: stored,
     statusText: i.statusText as string | undefined,
     counts,
+    bytes,
     planned,
     stopRequested: Boolean(i.stopRequested),
     startTime: String(i.start),

@@ -9,7 +9,7 @@ import { ReplicatorError } from '../../errors.js';
  */
 
 /** The schema this code writes (`PRAGMA user_version`); a file with a higher one is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * - `executions`: one row per execution. Its counters are a progress view kept in the same row,
@@ -26,6 +26,11 @@ export const SCHEMA_VERSION = 2;
  *   NULL: kept).
  * - `config`: API-managed registries and rules, JSON.
  * - `drift` (version 2): each rule's last drift report (a reconcile's), JSON, with when it was taken.
+ * - `executions.bytes` (version 3): the bytes its tasks copied, moved with them like the counters
+ *   (filled from the tasks for the executions already there).
+ * - `task_logs` (version 3): a task's log, one row per run (`run`: the task's revision after that
+ *   run's claim), its lines as one text; deleted with its task. Rows nothing of which is shown any
+ *   more (newer runs fill the bounds) are deleted when a run is added (sqlite-task-log.ts).
  */
 const SCHEMA = `
 CREATE TABLE executions (
@@ -95,13 +100,27 @@ CREATE TABLE config (
 ) WITHOUT ROWID;
 `;
 
-/** What each version adds to the one before (index 0: version 1 to 2). */
+/** What each version adds to the one before (index 0: version 1 to 2, index 1: 2 to 3). */
 const MIGRATIONS = [
   `
 CREATE TABLE drift (
   rule TEXT PRIMARY KEY,
   taken_at TEXT NOT NULL,
   value TEXT NOT NULL
+) WITHOUT ROWID;
+`,
+  `
+ALTER TABLE executions ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE executions SET bytes = (SELECT coalesce(sum(bytes), 0) FROM tasks WHERE tasks.execution_id = executions.id);
+CREATE TABLE task_logs (
+  execution_id INTEGER NOT NULL,
+  task_id INTEGER NOT NULL,
+  run INTEGER NOT NULL,
+  lines TEXT NOT NULL,
+  line_count INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (execution_id, task_id, run),
+  FOREIGN KEY (execution_id, task_id) REFERENCES tasks (execution_id, id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 `,
 ];

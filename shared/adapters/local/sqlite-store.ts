@@ -17,6 +17,8 @@ import {
 import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type TaskMove } from '../../executions/transitions.js';
 import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executions/ports.js';
 import { decodeCursor, encodeCursor, InvalidCursorError } from '../listing-cursor.js';
+import type { TaskLogSegment } from '../../executions/task-log.js';
+import { SqliteTaskLogs } from './sqlite-task-log.js';
 
 /**
  * The TaskStore on the embedded SQLite file (schema in `sqlite-database.ts`), for the one
@@ -33,6 +35,7 @@ export class SqliteTaskStore implements TaskStore {
   private readonly now: () => number;
   private readonly onFinished: ((execution: Execution) => void) | undefined;
   private readonly q: ReturnType<typeof statements>;
+  private readonly logs: SqliteTaskLogs;
 
   constructor(
     private readonly db: Database,
@@ -45,6 +48,7 @@ export class SqliteTaskStore implements TaskStore {
     this.now = opts.now ?? Date.now;
     this.onFinished = opts.onFinished;
     this.q = statements(db);
+    this.logs = new SqliteTaskLogs(db);
   }
 
   // ---- executions ---------------------------------------------------------------------------
@@ -191,8 +195,12 @@ export class SqliteTaskStore implements TaskStore {
       const row = this.q.execution.get(eid);
       const truth = this.countTasks(eid);
       if (!row) return { counts: truth, corrected: false };
-      const corrected = (Object.keys(truth) as Array<keyof TaskCounts>).some((k) => truth[k] !== row[k]);
-      if (corrected) this.q.setCounts.run(...countValues(truth), eid);
+      const bytes = this.q.sumBytes.get(eid) ?? 0;
+      const corrected = (Object.keys(truth) as Array<keyof TaskCounts>).some((k) => truth[k] !== row[k]) || bytes !== row.bytes;
+      if (corrected) {
+        this.q.setCounts.run(...countValues(truth), eid);
+        this.q.setBytes.run(bytes, eid);
+      }
       return { counts: truth, corrected };
     }).immediate();
   }
@@ -216,6 +224,17 @@ export class SqliteTaskStore implements TaskStore {
       return this.settle(eid);
     }).immediate();
     return this.closed(settled);
+  }
+
+  // ---- task logs ----------------------------------------------------------------------------
+
+  async appendTaskLog(executionId: string, taskId: number, segment: TaskLogSegment): Promise<void> {
+    this.logs.append(this.existing(executionId), taskId, segment);
+  }
+
+  async taskLog(executionId: string, taskId: number): Promise<string[]> {
+    const eid = rowId(executionId);
+    return eid === undefined ? [] : this.logs.lines(eid, taskId);
   }
 
   // ---- drift --------------------------------------------------------------------------------
@@ -246,6 +265,8 @@ export class SqliteTaskStore implements TaskStore {
     this.q.writeTask.run(...taskState(after), eid, taskId);
     const delta = countDelta(before.status, after.status);
     if (Object.keys(delta).length > 0) this.addCounts(eid, { ...emptyCounts(), ...delta });
+    // The execution's bytes move with the task's (a success writes them), in the same transaction.
+    if (after.bytes !== before.bytes) this.q.addBytes.run(after.bytes - before.bytes, eid);
     return { applied: true, repeated: false, from: before.status, task: after };
   }
 
@@ -275,6 +296,8 @@ export class SqliteTaskStore implements TaskStore {
       truth,
     );
     if (!decision.close) return { execution: { ...toExecution(row), counts: truth }, closed: false };
+    // Closed with the tasks' bytes, like its counts (the row's are a progress view).
+    this.q.setBytes.run(this.q.sumBytes.get(eid) ?? 0, eid);
     // Conditioned on InProgress like DynamoDB's close, though inside this transaction it still is.
     const closed = this.q.close.get(decision.status, this.iso(), decision.statusText ?? null, ...countValues(truth), eid);
     return closed ? { execution: toExecution(closed), closed: true } : { execution: toExecution(this.q.execution.get(eid)!), closed: false };
@@ -318,6 +341,7 @@ interface ExecutionRow extends TaskCounts {
   stop_requested: number;
   start_time: string;
   end_time: string | null;
+  bytes: number;
 }
 
 interface TaskRow {
@@ -405,6 +429,9 @@ function statements(db: Database) {
     tasksByStatus: db.prepare<TaskRow>('SELECT * FROM tasks INDEXED BY tasks_by_status WHERE execution_id = ? AND status = ? AND id > ? ORDER BY id LIMIT ?'),
     taskIdsByStatus: db.prepare<number>('SELECT id FROM tasks INDEXED BY tasks_by_status WHERE execution_id = ? AND status = ? ORDER BY id').pluck(),
     countByStatus: db.prepare<{ status: string; n: number }>('SELECT status, count(*) AS n FROM tasks INDEXED BY tasks_by_status WHERE execution_id = ? GROUP BY status'),
+    addBytes: db.prepare('UPDATE executions SET bytes = bytes + ? WHERE id = ?'),
+    setBytes: db.prepare('UPDATE executions SET bytes = ? WHERE id = ?'),
+    sumBytes: db.prepare<number>('SELECT coalesce(sum(bytes), 0) FROM tasks WHERE execution_id = ?').pluck(),
     heartbeat: db.prepare(`UPDATE tasks SET lease_until = ? WHERE execution_id = ? AND id = ? AND status = 'Running' AND lease_token = ?`),
     // A report taken earlier than the one kept (two reconciles finishing out of order) does not replace it.
     recordDrift: db.prepare(
@@ -488,6 +515,7 @@ function toExecution(r: ExecutionRow): Execution {
     status: r.status,
     statusText: r.status_text ?? undefined,
     counts: { total: r.total, pending: r.pending, scheduled: r.scheduled, running: r.running, succeed: r.succeed, failed: r.failed, stopped: r.stopped },
+    bytes: r.bytes,
     planned: r.planned === 1,
     stopRequested: r.stop_requested === 1,
     startTime: r.start_time,
