@@ -142,15 +142,27 @@ SIGTERM/SIGINT: stops accepting, lets running tasks finish for 20 s, hands the r
     });
   program
     .command('tasks')
-    .description('List the tasks of an execution (one per tag/artifact).')
+    .description("List the tasks of an execution (one per tag/artifact), or print one task's log with --log.")
     .argument('<EXECUTION_ID>', 'execution id')
     .option('--status <status>', 'Pending, Scheduled, Running, Stopped, Error or Success')
+    .option('--log <TASK>', "print the log of task TASK (its id in the list) instead: a line per step of its runs, oldest first")
     .option('--data-dir <dir>', dataDirHelp)
     .option('--server <url>', serverHelp)
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON (with --log: an array of the lines)')
+    .addHelpText(
+      'after',
+      `
+A task's log: "<time> <level> <step> <message> key=value..." per line (steps: task, resolve,
+blob, manifest, referrers, delete, http), the newest 200 lines within 64 KiB across its runs.
+A run's lines are written when it ends, fails, is retried or hands over: a running task shows
+the runs before it. Credentials never appear in it.
+
+Exit status: 0 listed or printed; 1 no such execution or task, or the server failed; 2 bad usage
+or an unusable data dir.`,
+    )
     .action(async (id: string, opts: Record<string, unknown>) => {
-      const { listTasks } = await import('./executions-command.js');
-      process.exitCode = await listTasks(id, opts);
+      const { listTasks, showTaskLog } = await import('./executions-command.js');
+      process.exitCode = opts.log !== undefined ? await showTaskLog(id, opts) : await listTasks(id, opts);
     });
 
   const config = program.command('config').description('Work with the config file.');

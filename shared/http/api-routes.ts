@@ -152,5 +152,20 @@ export function apiRoutes(deps: ApiDeps): Hono {
     const page = await deps.store.listTasks(c.req.param('id'), { status: q.status, limit: q.limit, cursor: q.cursor });
     return c.json({ items: page.items, next_cursor: page.cursor ?? null });
   });
+  // A task's log (executions/task-log.ts): plain text, a line per step, oldest first; empty until
+  // a run of the task has ended or handed over. Unknown execution or task: the JSON error.
+  api.get('/executions/:id/tasks/:task/log', async (c) => {
+    const id = c.req.param('id');
+    if (!(await deps.store.getExecution(id))) return error(c, 404, 'NOT_FOUND', `no execution ${id}`);
+    const param = c.req.param('task');
+    const taskId = /^[1-9][0-9]{0,8}$/.test(param) ? Number(param) : undefined;
+    if (taskId === undefined || !(await deps.store.getTask(id, taskId))) return error(c, 404, 'NOT_FOUND', `no task ${param} in execution ${id}`);
+    const lines = await deps.store.taskLog(id, taskId);
+    return c.body(lines.length > 0 ? `${lines.join('\n')}\n` : '', 200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'no-store',
+    });
+  });
   return api;
 }

@@ -1,4 +1,5 @@
 import { DRIFT_ITEMS_MAX, TRIGGERS } from '../executions/model.js';
+import { TASK_LOG_MAX_BYTES, TASK_LOG_MAX_LINES } from '../executions/task-log.js';
 
 /** The management API's OpenAPI 3.1 document, served at `/api/v1/openapi.json`. */
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -96,6 +97,17 @@ export const openApiDocument = {
         responses: { 200: { description: 'OK', ...json(page('Task')) }, 400: error, 404: error },
       },
     },
+    '/executions/{id}/tasks/{task}/log': {
+      parameters: [idParam, { name: 'task', in: 'path', required: true, description: 'the task id', schema: { type: 'integer', minimum: 1 } }],
+      get: {
+        tags: ['execution'],
+        summary: `A task's log: one line per step of its runs (resolve, each blob, retries, manifest PUTs, referrers), \`<RFC 3339 time> <level> <step> <message> key=value...\`, oldest first, the newest ${TASK_LOG_MAX_LINES} lines within ${TASK_LOG_MAX_BYTES / 1024} KiB. A run's lines are there once it has ended or handed over; empty before. No credentials in it. 404 NOT_FOUND (JSON): no such execution or task`,
+        responses: {
+          200: { description: 'The log', content: { 'text/plain': { schema: { type: 'string' } } } },
+          404: error,
+        },
+      },
+    },
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
@@ -166,6 +178,7 @@ export const openApiDocument = {
           status: { enum: ['InProgress', 'Succeed', 'Failed', 'Stopped'] },
           statusText: { type: 'string' },
           counts: ref('Counts'),
+          bytes: { type: 'integer', description: "bytes its tasks copied (the sum of the tasks' bytes): a progress view while it runs, summed from the tasks when it closes" },
           planned: { type: 'boolean' },
           stopRequested: { type: 'boolean' },
           startTime: { type: 'string', format: 'date-time' },
