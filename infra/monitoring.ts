@@ -16,8 +16,10 @@ import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, SERVICE_NAME } from './functions.js';
 
 /**
- * The handlers' metrics (Powertools Metrics, namespace HarborReplicator, only the default
- * `service` dimension): counts per execution and task outcome, and bytes copied.
+ * The handlers' metrics (Powertools Metrics, namespace HarborReplicator, the default `service`
+ * dimension): counts per execution and task outcome, and bytes copied. The execution counts and
+ * the last two are also published per rule (dimension `rule` too; `DriftArtifacts` also `kind`),
+ * see functions/lambda/metrics.ts.
  */
 export const CUSTOM_METRICS = {
   executionsFailed: 'ExecutionsFailed',
@@ -25,6 +27,8 @@ export const CUSTOM_METRICS = {
   tasksFailed: 'TasksFailed',
   tasksSucceeded: 'TasksSucceeded',
   bytesCopied: 'BytesCopied',
+  executionDuration: 'ExecutionDuration',
+  driftArtifacts: 'DriftArtifacts',
 } as const;
 
 /** A custom metric as the handlers emit it, summed per period. */
@@ -32,16 +36,35 @@ export function customMetric(name: string, period = Duration.minutes(5)): Metric
   return new Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { service: SERVICE_NAME }, statistic: 'Sum', period });
 }
 
+/** A custom metric of one rule (dimensions `service` and `rule`), summed per period. */
+export function ruleMetric(name: string, rule: string, period = Duration.minutes(5)): Metric {
+  return new Metric({ namespace: METRICS_NAMESPACE, metricName: name, dimensionsMap: { service: SERVICE_NAME, rule }, statistic: 'Sum', period });
+}
+
+/** Every rule's series of a per-rule metric (a CloudWatch search: rules made through the API too). */
+function perRuleSearch(name: string, statistic: string, label: string): MathExpression {
+  return new MathExpression({
+    expression: `SEARCH('{${METRICS_NAMESPACE},rule,service} MetricName="${name}"', '${statistic}', 300)`,
+    usingMetrics: {},
+    label,
+    period: Duration.minutes(5),
+  });
+}
+
 export interface MonitoringProps {
   queues: Array<{ label: string; queue: IQueue; deadLetterQueue: IQueue }>;
   functions: Array<{ label: string; fn: IFunction }>;
+  /** The config file's rules: each gets an alarm on its failed executions. */
+  rules?: readonly string[];
   /** Where alarms notify (an existing SNS topic), if anywhere. */
   alarmAction?: IAlarmAction | undefined;
 }
 
 /**
  * Alarms on what needs a person: a message in a dead-letter queue (a plan or a task that failed
- * five receives) and a failed execution; a dashboard of queues, functions and replication.
+ * five receives), a failed execution (any rule, API-made ones included), and a failed execution
+ * of each config-file rule (its own alarm, to route or silence it alone); a dashboard of queues,
+ * functions and replication.
  */
 export class Monitoring extends Construct {
   readonly alarms: Alarm[] = [];
@@ -71,6 +94,19 @@ export class Monitoring extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
     );
+    // Rules made through the API come and go without a deployment: the aggregated alarm covers them.
+    for (const rule of props.rules ?? []) {
+      this.alarms.push(
+        new Alarm(this, `ExecutionsFailed-${rule}`, {
+          alarmDescription: `harbor-replicator: an execution of rule "${rule}" ended Failed; see its tasks and their logs (GET /executions/{id}/tasks, .../tasks/{task}/log)`,
+          metric: ruleMetric(CUSTOM_METRICS.executionsFailed, rule),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
     if (props.alarmAction) for (const a of this.alarms) a.addAlarmAction(props.alarmAction);
 
     this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
@@ -126,6 +162,11 @@ export class Monitoring extends Construct {
           }),
         ],
       }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({ title: 'Failed executions per rule', width, left: [perRuleSearch(CUSTOM_METRICS.executionsFailed, 'Sum', '')] }),
+      new GraphWidget({ title: 'Execution duration per rule (s)', width, left: [perRuleSearch(CUSTOM_METRICS.executionDuration, 'Maximum', '')] }),
+      new GraphWidget({ title: 'Drift per rule (tags missing, different, extra)', width, left: [perRuleSearch(CUSTOM_METRICS.driftArtifacts, 'Maximum', '')] }),
     );
   }
 }

@@ -151,6 +151,7 @@ export class HarborReplicatorStack extends Stack {
         { label: 'copier', fn: copier.fn },
         { label: 'sweeper', fn: sweeper.fn },
       ],
+      rules: deployment.config.rules.map((r) => r.name),
       alarmAction: props.alarmTopicArn ? new SnsAction(Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)) : undefined,
     });
 

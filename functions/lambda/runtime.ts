@@ -66,9 +66,10 @@ export class LambdaRuntime {
     this.store = new DynamoDBTaskStore(dynamo, table, {
       retentionSeconds,
       onFinished: (e) => {
-        this.counters.executionFinished(e.status);
+        this.counters.executionFinished(e.status, e);
         this.log.info('execution finished', { execution: e.id, rule: e.rule, status: e.status, counts: e.counts });
       },
+      onDrift: (report) => this.counters.driftMeasured(report.rule, report.counts),
     });
     this.serviceStore = new DynamoDBServiceStore(dynamo, table);
     const sharedLimits = new DynamoDBSharedLimits(dynamo, table);

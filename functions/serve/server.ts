@@ -9,6 +9,7 @@ import { Scheduler, type SchedulerClock } from '../../shared/executions/schedule
 import { ReplicationService } from '../../shared/executions/service.js';
 import { createApp } from '../../shared/http/app.js';
 import { PrometheusCounters } from '../../shared/observability/prometheus.js';
+import { ruleFigures } from '../../shared/executions/rule-figures.js';
 import type { Log } from '../../shared/observability/telemetry.js';
 import { ApiSecrets } from '../../shared/rules/api-secrets.js';
 import { ConfigView } from '../../shared/rules/config-view.js';
@@ -90,7 +91,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const view = new ConfigView(opts.config, embedded.service, { apiSecrets, registryUrlProblem: (reg) => apiRegistryUrlProblem(reg, network), log });
     await view.refresh();
     const clients = new RegistryClients({ secrets, apiRegistries: view, network, limits: limitsOf(opts.config.config), ecr: loadEcrLocally, proxy });
-    const counters = new PrometheusCounters(async () => (await embedded.store.activeExecutions()).length);
+    const counters = new PrometheusCounters(
+      async () => (await embedded.store.activeExecutions()).length,
+      () => ruleFigures(embedded.store, view.loaded.config.rules.map((r) => r.name)),
+    );
     const service = new ReplicationService({
       newQueue: newMemoryQueue,
       store: embedded.store,

@@ -60,7 +60,7 @@ export class ExecutionFrontdoor implements Frontdoor {
     if (rule.single_active_replication && (await this.deps.store.activeExecutions(rule.name)).length > 0) {
       const skipped = await this.deps.store.createFinishedExecution({ rule: rule.name, trigger, status: 'Failed', statusText: ACTIVE_REASON });
       this.deps.log.info('execution skipped', { execution: skipped.id, rule: rule.name, trigger, reason: ACTIVE_REASON });
-      this.deps.counters.executionFinished('Failed');
+      this.deps.counters.executionFinished('Failed', skipped);
       return skipped;
     }
     const e = await this.deps.store.createExecution({ rule: rule.name, trigger });

@@ -165,7 +165,7 @@ export class ReplicationService {
     const e = await this.deps.store.settleExecution(executionId);
     if (e && e.status !== 'InProgress' && this.rules.delete(executionId)) {
       this.stops.delete(executionId);
-      this.deps.counters.executionFinished(e.status);
+      this.deps.counters.executionFinished(e.status, e);
       this.deps.log.info('execution finished', { execution: e.id, rule: e.rule, status: e.status, counts: e.counts });
     }
     return e;

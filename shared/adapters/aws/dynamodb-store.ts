@@ -86,6 +86,8 @@ export class DynamoDBTaskStore implements TaskStore {
       retentionSeconds?: number;
       /** Called by the one settle call that closes an execution (metrics, logs). */
       onFinished?: (execution: Execution) => void;
+      /** Called after a drift report was kept as its rule's last (metrics). */
+      onDrift?: (report: DriftReport) => void;
     } = {},
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
@@ -93,10 +95,12 @@ export class DynamoDBTaskStore implements TaskStore {
     this.counterFlushMs = opts.counterFlushMs ?? 0;
     this.retentionSeconds = opts.retentionSeconds;
     this.onFinished = opts.onFinished;
+    this.onDrift = opts.onDrift;
     this.logs = new DynamoDBTaskLogs(this.doc, table, () => this.expiry());
   }
 
   private readonly onFinished: ((execution: Execution) => void) | undefined;
+  private readonly onDrift: ((report: DriftReport) => void) | undefined;
 
   private readonly retentionSeconds: number | undefined;
 
@@ -581,7 +585,7 @@ export class DynamoDBTaskStore implements TaskStore {
 
   async recordDrift(report: DriftReport): Promise<void> {
     // One item per rule; a report taken earlier than the one kept (two reconciles finishing out of order) is dropped.
-    await conditionally(() =>
+    const kept = await conditionally(() =>
       this.doc.send(
         new PutCommand({
           TableName: this.table,
@@ -591,6 +595,7 @@ export class DynamoDBTaskStore implements TaskStore {
         }),
       ),
     );
+    if (kept) this.onDrift?.(report);
   }
 
   async lastDrift(rule: string): Promise<DriftReport | undefined> {
