@@ -174,4 +174,16 @@ api: {token: {env: DRIFT_API_TOKEN}}
     await finished(manual.body.id);
     assert.equal((await api('/rules/plain/drift')).body.error.code, 'NO_RECONCILE', 'a manual run records no drift');
   });
+
+  it('Prometheus: per rule, the last reconcile\'s drift by kind, and the last execution\'s status; a rule never reconciled has no drift', async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /^harbor_replicator_drift_artifacts\{rule="watched",kind="missing"\} 0$/m);
+    assert.match(text, /^harbor_replicator_drift_artifacts\{rule="watched",kind="different"\} 0$/m);
+    assert.match(text, /^harbor_replicator_drift_artifacts\{rule="watched",kind="extra"\} 120$/m, 'the last reconcile, not the first (121)');
+    assert.doesNotMatch(text, /harbor_replicator_drift_artifacts\{rule="plain"/);
+    assert.match(text, /^harbor_replicator_execution_status\{rule="watched",status="Succeed"\} 1$/m);
+    assert.match(text, /^harbor_replicator_execution_status\{rule="plain",status="Succeed"\} 1$/m);
+    assert.match(text, /^harbor_replicator_execution_status\{rule="plain",status="Stopped"\} 0$/m);
+    assert.match(text, /^harbor_replicator_execution_duration_seconds\{rule="plain"\} \d/m);
+  });
 });

@@ -91,7 +91,7 @@ async function resumeUpload(src: BlobSource, dst: BlobTarget, opts: Pick<BlobCop
 export async function transferBlob(src: BlobSource, dst: BlobTarget, prepared: PreparedUpload, opts: BlobCopyOptions): Promise<void> {
   const stream = new BlobStream(src, {
     signal: opts.signal,
-    onResume: (e) => opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: 0, reason: e.reason }),
+    onResume: (e) => opts.emit({ kind: 'retry', what: `read ${e.digest} from byte ${e.offset}`, attempt: e.attempt, delayMs: e.retryAfterMs ?? 0, reason: e.reason, status: e.status }),
   });
   try {
     if (opts.handover?.requested) {

@@ -19,7 +19,8 @@ export interface ReadOptions {
   maxStalledResumes?: number;
   /** Reconnects in all for one read. */
   maxResumes?: number;
-  onResume?: ((e: { digest: string; offset: number; attempt: number; reason: string }) => void) | undefined;
+  /** Before a reconnect: why, and the source's HTTP status and Retry-After when it answered one (the host's backoff waits it out). */
+  onResume?: ((e: { digest: string; offset: number; attempt: number; reason: string; status?: number | undefined; retryAfterMs?: number | undefined }) => void) | undefined;
 }
 
 /**
@@ -87,7 +88,8 @@ export async function* readBlob(src: BlobSource, start: number, end = src.size, 
       stalled = pos > gainedFrom ? 0 : stalled + 1;
       resumes += 1;
       if (stalled > maxStalled || resumes > maxResumes) throw err;
-      opts.onResume?.({ digest: src.digest, offset: pos, attempt: resumes, reason: (err as Error).message });
+      const answer = err instanceof RegistryError ? { status: err.status, retryAfterMs: err.retryAfterMs } : {};
+      opts.onResume?.({ digest: src.digest, offset: pos, attempt: resumes, reason: (err as Error).message, ...answer });
       // A failed request has moved the host's backoff already; a body cut mid-stream has not.
       if (answered) await src.client.backOff(opts.signal);
     }

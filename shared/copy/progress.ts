@@ -16,7 +16,7 @@ export type CopyEvent =
   | { kind: 'blob-done'; digest: string; size: number; outcome: BlobOutcome }
   | { kind: 'manifest-pushed'; reference: string; digest: string; mediaType: string }
   /** A request or a stream is tried again. */
-  | { kind: 'retry'; what: string; attempt: number; delayMs: number; reason: string };
+  | { kind: 'retry'; what: string; attempt: number; delayMs: number; reason: string; /** The HTTP status that caused it, if any. */ status?: number | undefined };
 
 /** A progress listener. */
 export type CopyListener = (event: CopyEvent) => void;

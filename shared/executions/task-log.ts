@@ -217,9 +217,12 @@ export class TaskRunLog {
       case 'manifest-pushed':
         this.add('info', 'manifest', `PUT ${e.reference}`, { digest: e.digest, media_type: e.mediaType });
         break;
-      case 'retry':
-        this.add('warn', 'blob', `retried: ${e.what}`, { attempt: e.attempt, reason: e.reason });
+      case 'retry': {
+        const after = e.status !== undefined ? ` after HTTP ${e.status}` : '';
+        const waiting = e.delayMs > 0 ? `, waiting ${seconds(e.delayMs)}` : '';
+        this.add('warn', 'blob', `retried${after}${waiting}: ${e.what}`, { attempt: e.attempt, reason: e.reason });
         break;
+      }
       case 'blob-progress':
         break;
       default:

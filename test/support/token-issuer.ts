@@ -55,6 +55,8 @@ export interface TokenIssuer {
   rootcertbundle: string;
   /** Token requests received, with the scopes asked and whether credentials were valid. */
   requests: Array<{ user: string | undefined; scopes: string[]; granted: boolean }>;
+  /** Every token issued (a test checks none of them shows up where it must not). */
+  tokens: string[];
   stop(): Promise<void>;
 }
 
@@ -75,6 +77,7 @@ export async function startTokenIssuer(
   const service = 'test-registry';
   const issuer = 'test-issuer';
   const requests: TokenIssuer['requests'] = [];
+  const tokens: string[] = [];
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -108,6 +111,7 @@ export async function startTokenIssuer(
     const signingInput = `${b64(header)}.${b64(claims)}`;
     const signature = sign('sha256', Buffer.from(signingInput), key).toString('base64url');
     const token = `${signingInput}.${signature}`;
+    tokens.push(token);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString() }));
   });
@@ -120,6 +124,7 @@ export async function startTokenIssuer(
     issuer,
     rootcertbundle: cert.certificate,
     requests,
+    tokens,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
