@@ -5,13 +5,15 @@
 // redelivery. Proves: Harbor webhook -> receiver -> execution queue -> planner -> task queue ->
 // copier -> image at the destination; a copier failure redelivered and finished; EventBridge
 // Scheduler's message starting a scheduled execution; a blob longer
-// than an invocation finished across invocations by handover, with the right digest.
+// than an invocation finished across invocations by handover, with the right digest; and task
+// logs written as one item per run, when the run ends or hands over, never on each move.
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import dynalite from 'dynalite';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
@@ -24,6 +26,34 @@ import { startRegistry, type TestRegistry } from './support/registry.js';
 
 const WEBHOOK_AUTH = 'Bearer lambda-webhook-s3cret';
 const TABLE = 'harbor-replicator-test';
+
+/** The item keys (PK, SK) a command's input names, wherever they sit (Item, Key, TransactItems). */
+function keysOf(input: unknown, out: Array<{ pk: string; sk: string }> = []): Array<{ pk: string; sk: string }> {
+  if (Array.isArray(input)) for (const v of input) keysOf(v, out);
+  else if (input && typeof input === 'object') {
+    const o = input as Record<string, unknown>;
+    if (typeof o.PK === 'string' && typeof o.SK === 'string') out.push({ pk: o.PK, sk: o.SK });
+    else for (const v of Object.values(o)) keysOf(v, out);
+  }
+  return out;
+}
+
+/** Every write the handlers send through the document client, in order: the command and the items it names. */
+const writes: Array<{ command: string; pk: string; sk: string }> = [];
+const WRITES = new Set(['PutCommand', 'UpdateCommand', 'DeleteCommand', 'TransactWriteCommand', 'BatchWriteCommand']);
+const docSend = DynamoDBDocumentClient.prototype.send;
+DynamoDBDocumentClient.prototype.send = function (this: DynamoDBDocumentClient, command: { constructor: { name: string }; input: unknown }, ...rest: unknown[]) {
+  if (WRITES.has(command.constructor.name)) for (const k of keysOf(command.input)) writes.push({ command: command.constructor.name, ...k });
+  return (docSend as (...a: unknown[]) => unknown).call(this, command, ...rest);
+} as typeof docSend;
+
+/** The writes of one task's item and of its log items, in order: `move` (the task) or `log`. */
+function taskWrites(executionId: string, taskId: number): Array<'move' | 'log'> {
+  const n = String(taskId).padStart(9, '0');
+  return writes
+    .filter((w) => w.pk === `EXEC#${executionId}` && (w.sk === `TASK#${n}` || w.sk.startsWith(`LOG#${n}#`)))
+    .map((w) => (w.sk.startsWith('LOG#') ? 'log' : 'move'));
+}
 
 type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 type HttpHandler = (event: Record<string, unknown>, context: Context) => Promise<{ statusCode: number; body: string }>;
@@ -329,6 +359,19 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
       ],
       'the failed run sent a fresh message for the retry (no stale receipt to lose it) and its record was done',
     );
+
+    // Its log: one item per run, each written once by the run's last move (the retry, the success).
+    const sequence = taskWrites(id, 1);
+    assert.equal(sequence.filter((w) => w === 'log').length, 2, `two runs, two log writes: ${sequence.join(' ')}`);
+    assert.equal(sequence.at(-1), 'log', 'the last run wrote its log after its last move');
+    assert.ok(sequence.filter((w) => w === 'move').length >= 4, 'claim and end of each run: more moves than log writes');
+    const log = await api(httpEvent('GET', `/api/v1/executions/${id}/tasks/1/log`, undefined), lambdaContext('api'));
+    assert.equal(log.statusCode, 200, log.body);
+    const lines = log.body.trimEnd().split('\n');
+    assert.ok(lines.some((l) => / warn manifest retried after HTTP 503, waiting /.test(l)), log.body);
+    assert.ok(lines.some((l) => / warn task run failed, retrying in /.test(l)), log.body);
+    assert.equal(lines.filter((l) => / info task run started /.test(l)).length, 2);
+    assert.match(lines.at(-1)!, / info task ended Success bytes=\d+/);
   });
 
   it('a blob longer than an invocation completes across invocations by handing over', async (t) => {
@@ -360,6 +403,23 @@ describe('AWS handlers end to end (dynalite, fauxqs, real registries)', () => {
     // One upload session across the invocations: PATCHes continue one location, no new POST after the first.
     const posts = dstProxy.log.filter((l) => l.method === 'POST' && l.path.startsWith('/v2/big/app/blobs/uploads/'));
     assert.equal(posts.filter((l) => l.status === 202).length, 2, 'one session for the layer, one for the config');
+
+    // The log: each invocation's run written once, when it handed over or ended; not on the moves
+    // and heartbeats in between.
+    const sequence = taskWrites(id, 1);
+    const logWrites = sequence.filter((w) => w === 'log').length;
+    t.diagnostic(`task item and log writes: ${sequence.join(' ')}`);
+    assert.equal(logWrites, runs.length, `one log write per run (${runs.length})`);
+    assert.ok(sequence.filter((w) => w === 'move').length >= 2 * runs.length, 'each run moved the task at least twice');
+    assert.equal(sequence.at(-1), 'log');
+    assert.ok(sequence.every((w, i) => w === 'move' || sequence[i - 1] === 'move'), 'a log write follows a move (the one that ended the run), never another log write');
+    const log = await api(httpEvent('GET', `/api/v1/executions/${id}/tasks/1/log`, undefined), lambdaContext('api'));
+    assert.equal(log.statusCode, 200, log.body);
+    const lines = log.body.trimEnd().split('\n');
+    assert.equal(lines.filter((l) => / info task handed over: /.test(l)).length, runs.length - 1, log.body);
+    assert.equal(lines.filter((l) => / info task run continues a handed-over one /.test(l)).length, runs.length - 1);
+    assert.ok(lines.some((l) => / info blob resumed at offset [1-9]\d* digest=/.test(l)), log.body);
+    assert.match(lines.at(-1)!, / info task ended Success /);
   });
 
   it("EventBridge Scheduler's message on the execution queue starts a scheduled execution", async () => {
