@@ -225,7 +225,7 @@ describe('AWS deployment: the stack', () => {
       'AWS::ApiGatewayV2::Integration': 2,
       'AWS::ApiGatewayV2::Route': 3,
       'AWS::ApiGatewayV2::Stage': 1,
-      'AWS::CloudWatch::Alarm': 3,
+      'AWS::CloudWatch::Alarm': 8, // the two dead-letter queues, failed executions, and one per config rule (5)
       'AWS::CloudWatch::Dashboard': 1,
     });
   });
@@ -470,7 +470,7 @@ describe('AWS deployment: the stack', () => {
     assert.deepEqual(on(planner, dst), ['ecr:BatchGetImage'], 'the planner only HEADs destination tags');
   });
 
-  it('alarms: a message in either dead-letter queue, a failed execution; a dashboard of queues, functions and replication', () => {
+  it('alarms: a message in either dead-letter queue, a failed execution (any rule), a failed execution of each config rule; a dashboard of queues, functions, replication and the per-rule figures', () => {
     for (const dlq of ['ExecutionQueue', 'TaskQueue']) {
       t.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/SQS',
@@ -491,7 +491,23 @@ describe('AWS deployment: the stack', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
     });
+    // One per rule of the config file (rules made through the API are covered by the one above).
+    for (const rule of deployment.config.rules.map((r) => r.name)) {
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'HarborReplicator',
+        MetricName: 'ExecutionsFailed',
+        Dimensions: Match.arrayWith([{ Name: 'rule', Value: rule }, { Name: 'service', Value: 'harbor-replicator' }]),
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmDescription: Match.stringLikeRegexp(`rule "${rule}"`),
+      });
+    }
+    const perRule = Object.values(t.findResources('AWS::CloudWatch::Alarm')).filter((a) => (a.Properties.Dimensions as Array<{ Name: string }>).some((d) => d.Name === 'rule'));
+    assert.equal(perRule.length, deployment.config.rules.length);
     const body = JSON.stringify(Object.values(t.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+    for (const m of ['ExecutionsFailed', 'ExecutionDuration', 'DriftArtifacts']) assert.match(body, new RegExp(`SEARCH\\('\\{HarborReplicator,rule,service\\} MetricName=.{0,8}${m}`), `per-rule ${m}`);
     for (const m of ['ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage', 'Errors', 'Duration', 'Throttles', 'ExecutionsFailed', 'ExecutionsSucceeded', 'TasksFailed', 'TasksSucceeded', 'BytesCopied']) {
       assert.ok(body.includes(`\\"${m}\\"`), m);
     }
