@@ -3,9 +3,11 @@
 // (counts, a list bounded at 100, when it was taken); executions listed by trigger; a reconcile
 // started through the API.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
@@ -17,6 +19,8 @@ import { ACCEPT, manifestDigest } from './support/inspect.js';
 import { startRegistry, type TestRegistry } from './support/registry.js';
 
 const TOKEN = 'drift-api-token';
+/** The repository (tests run from dist/test). */
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 class FakeClock {
   t = Date.parse('2026-11-23T03:29:00Z');
@@ -185,5 +189,16 @@ api: {token: {env: DRIFT_API_TOKEN}}
     assert.match(text, /^harbor_replicator_execution_status\{rule="plain",status="Succeed"\} 1$/m);
     assert.match(text, /^harbor_replicator_execution_status\{rule="plain",status="Stopped"\} 0$/m);
     assert.match(text, /^harbor_replicator_execution_duration_seconds\{rule="plain"\} \d/m);
+
+    // The README's alert rules and the Grafana dashboard in examples/ ask only for metrics serve has.
+    const exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const alerts = /```yaml\n(groups:[\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    assert.match(alerts, /alert: HarborReplicationFailed\n\s+expr: harbor_replicator_execution_status\{status="Failed"\} == 1/);
+    const dashboard = readFileSync(join(REPO, 'examples', 'grafana-dashboard.json'), 'utf8');
+    const exprs = (JSON.parse(dashboard) as { panels: Array<{ targets: Array<{ expr: string }> }> }).panels.flatMap((p) => p.targets.map((t) => t.expr));
+    for (const used of [alerts, ...exprs].flatMap((e) => [...e.matchAll(/\bharbor_replicator_\w+/g)].map((m) => m[0]))) {
+      assert.ok(exposed.has(used.replace(/_total$/, '')) || exposed.has(used), `${used} is not a metric of serve`);
+    }
   });
 });

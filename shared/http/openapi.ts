@@ -101,7 +101,7 @@ export const openApiDocument = {
       parameters: [idParam, { name: 'task', in: 'path', required: true, description: 'the task id', schema: { type: 'integer', minimum: 1 } }],
       get: {
         tags: ['execution'],
-        summary: `A task's log: one line per step of its runs (resolve, each blob, retries, manifest PUTs, referrers), \`<RFC 3339 time> <level> <step> <message> key=value...\`, oldest first, the newest ${TASK_LOG_MAX_LINES} lines within ${TASK_LOG_MAX_BYTES / 1024} KiB. A run's lines are there once it has ended or handed over; empty before. No credentials in it. 404 NOT_FOUND (JSON): no such execution or task`,
+        summary: `A task's log: one line per step of its runs (resolve, each blob, retries, manifest PUTs, the end of each run), \`<RFC 3339 time> <level> <step> <message> key=value...\`, oldest first, the newest ${TASK_LOG_MAX_LINES} lines within ${TASK_LOG_MAX_BYTES / 1024} KiB. A run's lines are there once it has ended or handed over; empty before. No credentials in it. 404 NOT_FOUND (JSON): no such execution or task`,
         responses: {
           200: { description: 'The log', content: { 'text/plain': { schema: { type: 'string' } } } },
           404: error,
