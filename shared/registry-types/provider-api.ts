@@ -65,7 +65,8 @@ export function providerError(status: number, method: string, url: URL, entry: {
     url,
     errors,
     retryable: false,
-    message: `${what}${errors[0] ? `: ${errors[0].code}${errors[0].message ? ` ${errors[0].message}` : ''}` : ''}`,
+    // The provider's code when it sent one, and its message: `what: CODE message`.
+    message: `${what}${errors[0] ? `: ${[errors[0].code === 'UNKNOWN' ? '' : errors[0].code, errors[0].message ?? ''].filter(Boolean).join(' ')}` : ''}`,
   });
 }
 
@@ -116,16 +117,19 @@ export class ProviderApi {
   }
 
   /**
-   * A call whose answer is JSON of `schema`. A status in `ok` is parsed with the schema; any
-   * other is an error with the provider's code and message as `errorOf` reads them.
+   * A call whose answer is JSON of `schema`. A 2xx status in `ok` is parsed with the schema (any
+   * other status in `ok`, such as a 404 meaning "none", comes back with no data); a status not in
+   * `ok` is an error with the provider's code and message as `errorOf` reads them.
    */
   async json<T>(c: ProviderCall, schema: z.ZodMiniType<T>, what: string, opts: { ok?: readonly number[]; errorOf?: ErrorReader } = {}): Promise<ProviderAnswer<T>> {
     const res = await this.call(c);
     const ok = opts.ok ?? [200];
     const parsed = parseJson(res.body);
     if (!ok.includes(res.status)) {
-      throw providerError(res.status, c.method, res.url, parsed.ok && opts.errorOf ? opts.errorOf(parsed.value) : undefined, `${this.name}: ${what} answered ${res.status}`);
+      throw providerError(res.status, c.method, res.url, parsed.ok && opts.errorOf ? opts.errorOf(parsed.value) : undefined, `${this.name}: ${what}`);
     }
+    // Another status the caller takes (a 404 that means "none"): its body is not the answer's shape.
+    if (res.status < 200 || res.status > 299) return { status: res.status, headers: res.headers, url: res.url, data: undefined as T };
     if (!parsed.ok) throw new ReplicatorError('INVALID_RESPONSE', `${this.name}: ${what} answered something that is not JSON (${redactUrl(res.url)})`);
     const checked = schema.safeParse(parsed.value);
     if (!checked.success) throw new ReplicatorError('INVALID_RESPONSE', `${this.name}: ${what} answered an unexpected shape (${describeIssue(checked.error)})`);
