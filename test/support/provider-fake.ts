@@ -61,7 +61,7 @@ export interface ProviderFake {
   requests: Seen[];
   tokenRequests: Array<{ user: string | undefined; scopes: string[]; granted: boolean }>;
   /** Registry requests that reached the real registry (after auth), e.g. `PATCH /v2/a/b/blobs/uploads/...`. */
-  forwarded: Array<{ method: string; path: string }>;
+  forwarded: Array<{ method: string; path: string; length: string | undefined }>;
   /** The token service, for a realm on another origin (GitLab's API host serves `/jwt/auth`). */
   issueToken(req: IncomingMessage, res: ServerResponse, url: URL): void;
   stop(): Promise<void>;
@@ -176,7 +176,7 @@ export async function startProviderFake(opts: ProviderFakeOptions): Promise<Prov
     const headers = { ...req.headers };
     delete headers.authorization;
     headers.host = opts.upstream.host;
-    forwarded.push({ method: req.method ?? 'GET', path: req.url ?? '/' });
+    forwarded.push({ method: req.method ?? 'GET', path: req.url ?? '/', length: req.headers['content-length'] });
     const up = httpRequest({ host: '127.0.0.1', port: opts.upstream.port, method: req.method, path: req.url, headers }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, { ...upRes.headers, ...opts.responseHeaders?.(req.method ?? 'GET', req.url ?? '/') });
       upRes.pipe(res);
