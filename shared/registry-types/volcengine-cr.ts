@@ -82,7 +82,7 @@ class VolcApi {
   async call<T>(action: string, params: Record<string, unknown>, schema: z.ZodMiniType<{ Result?: T | null | undefined }>, signal?: AbortSignal): Promise<T | undefined> {
     const key = this.ctx.credentials;
     if (!key) throw settingsError(this.ctx, 'credential: volcengine-cr needs an AccessKey pair (user: AccessKey ID, password: secret)');
-    const url = apiUrl(this.base, [], { Action: action, Version: VERSION }, this.base.pathname.endsWith('/'));
+    const url = apiUrl(this.base, [], { Action: action, Version: VERSION });
     const body = JSON.stringify({ Registry: this.registry, ...params });
     const credential: ProviderCredential = {
       origin: this.base.origin,

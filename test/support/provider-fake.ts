@@ -62,6 +62,8 @@ export interface ProviderFake {
   tokenRequests: Array<{ user: string | undefined; scopes: string[]; granted: boolean }>;
   /** Registry requests that reached the real registry (after auth), e.g. `PATCH /v2/a/b/blobs/uploads/...`. */
   forwarded: Array<{ method: string; path: string; length: string | undefined }>;
+  /** The users the token service accepts (a cloud stand-in adds the temporary ones it issues). */
+  users: Map<string, string>;
   /** The token service, for a realm on another origin (GitLab's API host serves `/jwt/auth`). */
   issueToken(req: IncomingMessage, res: ServerResponse, url: URL): void;
   stop(): Promise<void>;
@@ -219,7 +221,7 @@ export async function startProviderFake(opts: ProviderFakeOptions): Promise<Prov
   });
   const port = await listen(server, sockets);
   self = `http://127.0.0.1:${port}`;
-  return { url: self, host: `127.0.0.1:${port}`, port, requests, tokenRequests, forwarded, issueToken: (req, res, url) => void token(req, res, url), stop: stopper(server, sockets) };
+  return { url: self, host: `127.0.0.1:${port}`, port, users: opts.users, requests, tokenRequests, forwarded, issueToken: (req, res, url) => void token(req, res, url), stop: stopper(server, sockets) };
 }
 
 /** A provider's API alone, on its own origin (Docker Hub's, GitHub's, a cloud's OpenAPI). */
