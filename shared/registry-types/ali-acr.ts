@@ -24,9 +24,11 @@ export function aliRegistryHost(url: URL): string {
 /** `registry.aliyuncs.com:<region>:<id>` (personal) or `...:cri-<instance>` (Enterprise Edition): the challenge's service. */
 export function parseAliService(service: string | undefined): { region: string; instance: string | undefined } | undefined {
   const parts = (service ?? '').split(':');
-  if (parts.length < 2 || parts[0]!.toLowerCase() !== 'registry.aliyuncs.com' || !parts[1]) return undefined;
+  // The region becomes the API's host name (cr.<region>.aliyuncs.com), where signed requests go:
+  // from a registry's answer, only a region id is taken, never something that moves the host.
+  if (parts.length < 2 || parts[0]!.toLowerCase() !== 'registry.aliyuncs.com' || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(parts[1]!)) return undefined;
   const last = parts[parts.length - 1]!;
-  return { region: parts[1], instance: last.startsWith('cri-') ? last : undefined };
+  return { region: parts[1]!, instance: /^cri-[A-Za-z0-9]{1,64}$/.test(last) ? last : undefined };
 }
 
 const num = z.union([z.number(), z.string()]);

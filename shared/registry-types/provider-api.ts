@@ -54,6 +54,13 @@ export function providerCode(code: unknown): string {
   return typeof code === 'string' && /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(code) ? code : 'UNKNOWN';
 }
 
+/**
+ * Provider codes that say "later" inside an answer (cloud APIs answer throttling and outages in
+ * the body, Tencent's with HTTP 200): transient in the one retry vocabulary, so the task or plan
+ * job that met them is retried on its own schedule.
+ */
+const LATER = /^(RequestLimitExceeded|Throttling|ThrottlingException|TooManyRequests|InternalError|ServiceUnavailable|ServiceBusy|FlowLimitExceeded)/i;
+
 /** The error of a provider's answer: its code and at most 200 escaped characters of its message. */
 export function providerError(status: number, method: string, url: URL, entry: { code?: unknown; message?: unknown } | undefined, what: string): RegistryError {
   const errors: RegistryErrorEntry[] = entry
@@ -64,7 +71,7 @@ export function providerError(status: number, method: string, url: URL, entry: {
     method,
     url,
     errors,
-    retryable: false,
+    retryable: errors.some((e) => LATER.test(e.code)),
     // The provider's code when it sent one, and its message: `what: CODE message`.
     message: `${what}${errors[0] ? `: ${[errors[0].code === 'UNKNOWN' ? '' : errors[0].code, errors[0].message ?? ''].filter(Boolean).join(' ')}` : ''}`,
   });

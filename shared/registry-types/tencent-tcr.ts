@@ -98,6 +98,10 @@ class TcrApi {
       const name = this.ctx.origin.host.replace(/\.tencentcloudcr\.com$/, '');
       const found = await this.call('DescribeInstances', { AllRegion: true, Filters: [{ Name: 'RegistryName', Values: [name] }] }, instancesAnswer, LOOKUP_REGION, signal);
       const first = found.Registries?.[0];
+      // The region goes into a signed header and the id into every call: ids only.
+      if (first && (!/^[a-z0-9-]{1,64}$/.test(first.RegionName) || !/^[A-Za-z0-9-]{1,64}$/.test(first.RegistryId))) {
+        throw new ReplicatorError('INVALID_RESPONSE', `${this.ctx.name}: TCR DescribeInstances answered an invalid region or registry id`);
+      }
       if (!first) throw new ReplicatorError('REGISTRY_NOT_FOUND', `${this.ctx.name}: TCR has no instance named "${name}" for this SecretId (set instance and region if the URL is a custom domain)`);
       return { id: first.RegistryId, region: region ?? first.RegionName };
     })();
