@@ -52,7 +52,8 @@ export const quay: RegistryTypeModule = (ctx) => {
 };
 
 function organizations(ctx: TypeContext, token: string | undefined) {
-  const base = new URL('/api/v1/', ctx.registry.api_url ?? ctx.origin);
+  const api = ctx.registry.api_url ? new URL(ctx.registry.api_url) : ctx.origin;
+  const base = new URL(api.pathname.replace(/\/?$/, '/api/v1/'), api);
   const credential: ProviderCredential | undefined = token ? { origin: base.origin, headers: () => ({ authorization: `Bearer ${token}` }) } : undefined;
   const answer = z.unknown();
   return async (repository: string, signal?: AbortSignal): Promise<void> => {
