@@ -129,6 +129,14 @@ rules:
       assert.equal(await manifestDigest(src.url, 'jsonorg/tool', '1'), tool.top.digest);
     });
 
+    it('config check resolves api_token like every secret, and says which one is missing', async () => {
+      const file = join(dir, 'quay-check.yaml');
+      await writeFile(file, config('{username: "acme+replicator", password: {env: QUAY_ROBOT}}', '    api_token: {env: QUAY_OAUTH_UNSET}\n'));
+      const r = await runCli(['config', 'check', '--config', file], { env: { QUAY_ROBOT: 'x' } });
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stderr, /registries\[0\]\.api_token: environment variable QUAY_OAUTH_UNSET is not set/);
+    });
+
     it('create_repositories without an OAuth2 token says what is missing', async () => {
       const r = await run(config('{username: "acme+replicator", password: {env: QUAY_ROBOT}}', '', 'tokenless'), ['run', 'to-quay'], { QUAY_ROBOT: 'R0B0T-T0KEN-QUAY' });
       assert.notEqual(r.code, 0);
