@@ -307,11 +307,12 @@ export class RegistryClient {
    * `Link` header, when there is one; `url` the page read. The caller bounds the walk
    * (PageWalk): a registry's `Link` may point anywhere, back to itself included.
    */
-  async catalogPage(next?: URL, n = 1000, signal?: AbortSignal): Promise<ListPage> {
+  async catalogPage(next?: URL, n = 1000, signal?: AbortSignal, scopes: readonly Scope[] = ['registry:catalog:*']): Promise<ListPage> {
     const res = await this.request({
       method: 'GET',
       url: next ?? ((origin) => withQuery(new URL('/v2/_catalog', origin), { n: String(n) })),
-      scopes: ['registry:catalog:*'],
+      // Quay's token service refuses the catalog scope (its type asks with none, as Harbor does).
+      scopes,
       expect: [200],
       signal,
     });
@@ -323,12 +324,13 @@ export class RegistryClient {
    * One page of `/v2/<name>/tags/list`. docker-registry 2.8 ignores `n` and answers every tag,
    * unsorted, in one page; registries that paginate send a `Link` to the next page.
    */
-  async tagsPage(repository: string, next?: URL, n = 1000, signal?: AbortSignal): Promise<ListPage> {
+  async tagsPage(repository: string, next?: URL, n = 1000, signal?: AbortSignal, extraScopes: readonly Scope[] = []): Promise<ListPage> {
     checkRepository(repository, this.at('tags'));
     const res = await this.request({
       method: 'GET',
       url: next ?? ((origin) => withQuery(v2Url(origin, repository, ['tags', 'list']), { n: String(n) })),
-      scopes: [pullScope(repository)],
+      // Azure ACR lists tags with `metadata_read` besides pull (its type adds it, as Harbor does).
+      scopes: [pullScope(repository), ...extraScopes],
       expect: [200, 404],
       signal,
     });
