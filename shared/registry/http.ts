@@ -226,6 +226,11 @@ async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpRespons
         headers,
         body: (req.body ?? null) as Dispatcher.DispatchOptions['body'],
         signal: req.signal ?? null,
+        // undici closes the connection after every HEAD (in case a server sends a body with its
+        // answer), so each in-sync check, blob HEAD and moved-tag check paid a TCP handshake and
+        // the next request on that origin another. Registries answer HEAD without a body (the
+        // distribution spec, Go's net/http): keep the connection.
+        ...(method === 'HEAD' ? { reset: false } : {}),
       } as Dispatcher.RequestOptions);
     } catch (err) {
       throw new NoAnswer(err);
