@@ -102,12 +102,15 @@ class Origins {
     }
     const pkg = packageOf(path);
     if (pkg) return { kind: pkg.name, file: pkg.file, name };
+    // A bundle position without a mapping: esbuild's module wrappers and a chunk's top level (the
+    // first call of a lazily compiled CommonJS module body is charged here).
+    if (path.endsWith('.mjs')) return { kind: 'engine', file: '(bundle: module wrappers, top level)', name };
     return { kind: 'engine', file: engineFile(path), name };
   }
 
-  /** The source map of a bundled file (dist/cli/*.mjs), null for others. */
+  /** The source map of a bundled file (dist/cli/*.mjs, or a copy of that directory), null for others. */
   private sourceMap(path: string): SourceMap | null {
-    if (!path.includes('/dist/cli/')) return null;
+    if (!/\/dist\/cli[^/]*\/[^/]+\.mjs$/.test(path)) return null;
     let map = this.maps.get(path);
     if (map === undefined) {
       try {
