@@ -5,6 +5,7 @@ import { linkSignals } from '../util/signals.js';
 import type { Queue, TaskStore } from '../ports.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { PlanJob, TaskMessage } from './messages.js';
+import type { PlannedDestinations } from './planned-destinations.js';
 import { planArtifactEvent, planExecution, taskKey, type PlanSummary } from './planner.js';
 
 /** How long a planner's lease on a planning lasts without renewal (renewed every quarter of it). */
@@ -29,6 +30,8 @@ export async function runPlanJob(
     now?: () => number;
     /** Progress of a full planning, after each batch recorded. */
     onPlanned?: ((s: PlanSummary) => void) | undefined;
+    /** What the destination HEADs found, left for this process's workers. */
+    planned?: PlannedDestinations | undefined;
   },
 ): Promise<void> {
   const { store } = deps;
@@ -73,6 +76,7 @@ async function plan(
     signal: AbortSignal;
     lost: AbortSignal;
     onPlanned?: ((s: PlanSummary) => void) | undefined;
+    planned?: PlannedDestinations | undefined;
   },
 ): Promise<void> {
   const rt = await deps.runtime(job.rule);
@@ -120,7 +124,7 @@ async function plan(
       cursor = page.cursor;
     } while (cursor);
   }
-  const summary = await planExecution(job.executionId, rt, { store, taskQueue: deps.taskQueue }, { signal: deps.signal, skip, firstId, onPlanned: deps.onPlanned });
+  const summary = await planExecution(job.executionId, rt, { store, taskQueue: deps.taskQueue, planned: deps.planned }, { signal: deps.signal, skip, firstId, onPlanned: deps.onPlanned });
   if (deps.lost.aborted) return; // the planner that took over finishes it
   await store.finishPlanning(job.executionId, firstId - 1 + summary.total);
   deps.log.info('execution planned', { execution: job.executionId, rule: job.rule, ...summary });

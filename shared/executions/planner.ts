@@ -8,6 +8,7 @@ import { planRule, type PlanEvent, type PlanItem } from '../rules/plan.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { TaskMessage } from './messages.js';
 import type { NewTask } from './model.js';
+import type { PlannedDestinations } from './planned-destinations.js';
 
 
 /** What planning did. */
@@ -33,21 +34,25 @@ async function settledAtDestination(
   heads: Map<string, Promise<ManifestHead | undefined>>,
   head: (repository: string, ref: string) => Promise<ManifestHead | undefined>,
   override: boolean,
+  /** Filled with what each destination tag named (undefined: absent), for the task's copy. */
+  seen: Map<string, string | undefined>,
 ): Promise<string | undefined> {
   const digest = item.source.digest;
   if (!digest) return undefined;
   const refs = item.destination.tags.length ? item.destination.tags : [digest];
   let skipped: string | undefined;
+  let settled = true;
   for (const ref of refs) {
     const key = `${item.destination.repository}:${ref}`;
     const found = await (heads.get(key) ?? head(item.destination.repository, ref));
     heads.delete(key);
-    if (!found) return undefined;
-    if (found.digest === digest) continue;
-    if (override) return undefined;
-    skipped = `skipped: destination ${ref} is ${found.digest} and override is off`;
+    if (ref !== digest) seen.set(ref, found?.digest);
+    // Every tag is asked (and its prefetched HEAD consumed), even after the answer is known.
+    if (!settled || found?.digest === digest) continue;
+    if (!found || override) settled = false;
+    else skipped = `skipped: destination ${ref} is ${found.digest} and override is off`;
   }
-  return skipped ?? 'in sync';
+  return settled ? (skipped ?? 'in sync') : undefined;
 }
 
 /** Identifies a task's artifact within an execution (to resume a planning). */
@@ -73,7 +78,12 @@ function toTask(item: PlanItem): NewTask {
 export async function planExecution(
   executionId: string,
   runtime: RuleRuntime,
-  deps: { store: TaskStore; taskQueue: Pick<Queue<TaskMessage>, 'send'> },
+  deps: {
+    store: TaskStore;
+    taskQueue: Pick<Queue<TaskMessage>, 'send'>;
+    /** Where to leave what the destination HEADs found, for this process's workers. */
+    planned?: PlannedDestinations | undefined;
+  },
   opts: {
     signal?: AbortSignal | undefined;
     onPlanned?: (s: PlanSummary) => void;
@@ -99,8 +109,9 @@ export async function planExecution(
   };
 
   const flush = async () => {
+    const seen = batch.map(() => new Map<string, string | undefined>());
     const tasks = await Promise.all(
-      batch.map((e) =>
+      batch.map((e, i) =>
         (async (): Promise<NewTask | undefined> => {
           if (e.kind === 'error') {
             // The destination cannot take this name: an error of this task, recorded as such.
@@ -115,15 +126,22 @@ export async function planExecution(
             };
           }
           if (e.kind !== 'item') return undefined;
-          const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override);
+          const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override, seen[i]!);
           return settled ? { ...toTask(e.item), status: 'Success', statusText: settled } : toTask(e.item);
         })(),
       ),
     );
     batch = [];
-    const created = await deps.store.addTasks(executionId, nextId, tasks.filter((t): t is NewTask => t !== undefined));
+    const kept = tasks.flatMap((t, i) => (t ? [{ task: t, seen: seen[i]! }] : []));
+    const created = await deps.store.addTasks(executionId, nextId, kept.map((k) => k.task));
     nextId += created.length;
     const open = created.filter((t) => t.status === 'Pending');
+    if (deps.planned) {
+      created.forEach((t, i) => {
+        const tags = kept[i]?.seen;
+        if (t.status === 'Pending' && tags?.size) deps.planned!.record(executionId, t.id, tags);
+      });
+    }
     summary.total += created.length;
     summary.queued += open.length;
     summary.inSync += created.filter((t) => t.status === 'Success').length;
