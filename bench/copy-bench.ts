@@ -14,7 +14,8 @@ import { startRegistry, type TestRegistry } from '../test/support/registry.js';
 
 const MiB = 1024 * 1024;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const CLI = fileURLToPath(new URL('../../bin/harbor-replicator.js', import.meta.url));
+// BENCH_CLI: another build's bin.mjs (A/B comparisons).
+const CLI = process.env.BENCH_CLI ?? fileURLToPath(new URL('../../bin/harbor-replicator.js', import.meta.url));
 const SKOPEO_CACHES = [
   '/var/lib/containers/cache/blob-info-cache-v1.boltdb',
   join(homedir(), '.local/share/containers/cache/blob-info-cache-v1.boltdb'),

@@ -13,7 +13,8 @@ import { imageLayout, pushLayout } from '../test/support/fixtures.js';
 import { startRegistry, type TestRegistry } from '../test/support/registry.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const CLI = fileURLToPath(new URL('../../bin/harbor-replicator.js', import.meta.url));
+// BENCH_CLI: another build's bin.mjs (A/B comparisons).
+const CLI = process.env.BENCH_CLI ?? fileURLToPath(new URL('../../bin/harbor-replicator.js', import.meta.url));
 const SKOPEO_CACHES = ['/var/lib/containers/cache/blob-info-cache-v1.boltdb', join(process.env.HOME ?? '/root', '.local/share/containers/cache/blob-info-cache-v1.boltdb')];
 const KiB = 1024;
 
