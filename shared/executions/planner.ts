@@ -138,8 +138,10 @@ export async function planExecution(
     const open = created.filter((t) => t.status === 'Pending');
     if (deps.planned) {
       created.forEach((t, i) => {
-        const tags = kept[i]?.seen;
-        if (t.status === 'Pending' && tags?.size) deps.planned!.record(executionId, t.id, tags);
+        const k = kept[i];
+        // Only for the task just written (an id a racing planner had already used keeps its own task).
+        const same = k && t.destination.repository === k.task.destination.repository && t.destination.tags.join() === k.task.destination.tags.join();
+        if (t.status === 'Pending' && same && k.seen.size) deps.planned!.record(executionId, t.id, k.seen);
       });
     }
     summary.total += created.length;
