@@ -269,8 +269,10 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
   let authRefreshed = false;
   for (let attempt = 1; ; attempt++) {
     try {
-      await host.gate(req.signal);
-      await ctx.rateLimit?.take(req.signal ?? undefined);
+      // Awaited only when there is something to wait for (a backoff, a rate limit): each await
+      // is a turn of the microtask queue on every request.
+      if (host.waiting()) await host.gate(req.signal);
+      if (ctx.rateLimit) await ctx.rateLimit.take(req.signal ?? undefined);
     } catch (err) {
       throw new StoppedError('stopped', { cause: err });
     }
