@@ -21,6 +21,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { Manifest } from './manifest.js';
 import { HostThrottle, MemoryThrottleStore } from './host-throttle.js';
+import { ManifestCache } from './manifest-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import type { SharedSlots, TokenSource } from './shared-budget.js';
 import type { ProxySettings } from './proxy.js';
@@ -110,6 +111,8 @@ export class RegistryClient {
   readonly transfers: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Pages, index fan-out, manifest bytes and nesting this registry may make us walk. */
   readonly limits: Limits;
+  /** Manifests read, answered again without a request when asked for by digest. */
+  private readonly manifests = new ManifestCache();
 
   constructor(readonly options: RegistryOptions) {
     this.host = options.host;
@@ -221,6 +224,9 @@ export class RegistryClient {
   async getManifest(repository: string, reference: string, signal?: AbortSignal, maxBytes = MANIFEST_SIZE_LIMIT): Promise<Manifest> {
     checkRepository(repository, this.at('manifest'));
     checkReference(reference, this.at(`manifest of ${repository}`));
+    const byDigest = isDigest(reference);
+    const cached = byDigest ? this.manifests.get(repository, reference) : undefined;
+    if (cached && cached.bytes.length <= Math.min(maxBytes, MANIFEST_SIZE_LIMIT)) return cached;
     const res = await this.request({
       method: 'GET',
       url: (origin) => v2Url(origin, repository, ['manifests', reference]),
@@ -229,10 +235,12 @@ export class RegistryClient {
       expect: [200],
       signal,
     });
-    const what = `${this.host}/${repository}${isDigest(reference) ? '@' : ':'}${reference}`;
+    const what = `${this.host}/${repository}${byDigest ? '@' : ':'}${reference}`;
     const bytes = await readAll(res, Math.min(maxBytes, MANIFEST_SIZE_LIMIT), what);
-    const expected = isDigest(reference) ? reference : headerDigest(res.headers, what);
-    return Manifest.parse(bytes, header(res.headers, 'content-type'), what, expected);
+    const expected = byDigest ? reference : headerDigest(res.headers, what);
+    const manifest = Manifest.parse(bytes, header(res.headers, 'content-type'), what, expected);
+    this.manifests.add(repository, manifest);
+    return manifest;
   }
 
   /** HEADs a manifest; undefined when the registry has no such tag or digest. */

@@ -264,6 +264,11 @@ async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpRespons
         headers,
         body: (req.body ?? null) as Dispatcher.DispatchOptions['body'],
         signal: req.signal ?? null,
+        // undici closes the connection after every HEAD (in case a server sends a body with its
+        // answer), so each in-sync check, blob HEAD and moved-tag check paid a TCP handshake and
+        // the next request on that origin another. Registries answer HEAD without a body (the
+        // distribution spec, Go's net/http): keep the connection.
+        ...(method === 'HEAD' ? { reset: false } : {}),
       } as Dispatcher.RequestOptions);
     } catch (err) {
       throw new NoAnswer(err);
@@ -322,9 +327,11 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
   for (let attempt = 1; ; attempt++) {
     let probe: ProbeTicket | undefined;
     try {
-      await host.gate(req.signal);
-      await ctx.rateLimit?.take(req.signal ?? undefined);
-      probe = await ctx.throttle?.gate(req.url.origin, req.signal ?? undefined);
+      // Awaited only when there is something to wait for (a backoff, a rate limit): each await
+      // is a turn of the microtask queue on every request.
+      if (host.waiting()) await host.gate(req.signal);
+      if (ctx.rateLimit) await ctx.rateLimit.take(req.signal ?? undefined);
+      if (ctx.throttle) probe = await ctx.throttle.gate(req.url.origin, req.signal ?? undefined);
     } catch (err) {
       if (!isAbort(err) && !req.signal?.aborted) throw err;
       throw new StoppedError('stopped', { cause: err });
