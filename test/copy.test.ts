@@ -71,8 +71,10 @@ describe('copyImage between real registries', () => {
     assert.deepEqual(result.blobs, { copied: 4, skipped: 0, mounted: 0 });
     const blobBytes = image.blobs.reduce((n, b) => n + b.size, 0);
     assert.equal(result.bytes, blobBytes + image.top.size);
-    // Progress: a plan first, then one blob-done per blob, then the manifest.
-    assert.equal(events[0]?.kind, 'plan');
+    // Progress: the source resolved (with what the destination has), a plan, then one blob-done per blob, then the manifest.
+    assert.deepEqual(events.slice(0, 2).map((e) => e.kind), ['resolved', 'plan']);
+    const resolved = events[0] as Extract<CopyEvent, { kind: 'resolved' }>;
+    assert.deepEqual([resolved.digest, resolved.destinationDigest], [image.top.digest, undefined], 'the digest copied; nothing at the destination yet');
     assert.equal(events.filter((e) => e.kind === 'blob-done').length, 4);
     assert.equal(events.at(-1)?.kind, 'manifest-pushed');
   });
