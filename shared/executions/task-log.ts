@@ -47,6 +47,11 @@ export interface TaskLogSegment {
   lines: string[];
   /** The run ended the task (Success, Error, Stopped): its lines expire with the task. */
   final: boolean;
+  /**
+   * The task's first run (attempt 1, not a continuation): no earlier run of it wrote a log, so
+   * there is nothing for this one to make invisible (a store can skip looking).
+   */
+  first?: boolean | undefined;
 }
 
 /** Bytes a line takes in the log (with its newline). */
@@ -163,6 +168,7 @@ export class TaskRunLog {
   private bytes = 0;
   private readonly blobStarted = new Map<string, number>();
   private saved = false;
+  private first = false;
 
   constructor(
     private readonly task: Task,
@@ -185,6 +191,7 @@ export class TaskRunLog {
   /** The run has the task (its claim applied). */
   started(continuation: boolean): void {
     const t = this.task;
+    this.first = !continuation && t.attempts <= 1;
     this.add('info', 'task', continuation ? 'run continues a handed-over one' : 'run started', {
       attempt: t.attempts,
       operation: t.operation,
@@ -289,7 +296,7 @@ export class TaskRunLog {
     if (this.kept.length === 0) return false;
     try {
       const final = outcome.status !== undefined && FINAL_TASK.has(outcome.status);
-      await store.appendTaskLog(this.task.executionId, this.task.id, { run: this.task.revision, lines: this.lines(), final });
+      await store.appendTaskLog(this.task.executionId, this.task.id, { run: this.task.revision, lines: this.lines(), final, first: this.first });
       return true;
     } catch {
       return false;

@@ -12,8 +12,10 @@ import { conditionally } from './dynamodb-conditional.js';
  * Written once per run, when it ends or hands over (a conditional put: a repeated write of the
  * same run is a no-op), never by the task's moves, so a move's write costs what it always did
  * (a 64 KiB log in the task item would be rewritten, and paid for, by every move and heartbeat).
- * After a run that was not the task's first, the runs newer ones have made invisible are
- * deleted. Read with one query of the task's `LOG#` items, in run order, bounded.
+ * A run costs that one put; only the run that ends a task which ran before (a retry, a
+ * handover) also reads its runs' sizes and deletes those newer ones have made invisible (until
+ * then a task's items are few and each bounded, and they expire). Read with one query of the
+ * task's `LOG#` items, in run order, bounded.
  *
  * Expiry (`ttl`, the table's TTL attribute): a run that ends the task gets the task's own expiry
  * (the retention from now, as its final move sets); an earlier run (a retry, a handover) gets a
@@ -41,8 +43,9 @@ export class DynamoDBTaskLogs {
         }),
       ),
     );
-    // A task's first run (revision 1 after its claim) has nothing before it to make invisible.
-    if (!written || segment.run <= 1) return;
+    // A task's first run (revision 1 after its claim) has nothing before it to make invisible;
+    // the runs of a task still going are tidied by the run that ends it.
+    if (!written || segment.run <= 1 || segment.first || !segment.final) return;
     const sizes = (await this.query(executionId, taskId, 'SK, n, #size')).map((i) => ({ run: runOf(String(i.SK)), lines: Number(i.n ?? 0), bytes: Number(i.size ?? 0) }));
     for (const run of shadowedRuns(sizes)) {
       await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: logSk(taskId, run) } }));
