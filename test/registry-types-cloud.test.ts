@@ -5,16 +5,13 @@
 // (personal edition, ROA; Enterprise Edition, RPC), tencent-tcr, huawei-SWR, volcengine-cr.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from './support/cli.js';
 import { checkAcs3, checkTc3, checkVolc } from './support/cloud-signatures.js';
-import { imageLayout, pushLayout, type Layout } from './support/fixtures.js';
+import { type Layout } from './support/fixtures.js';
 import { manifestDigest } from './support/inspect.js';
 import { basicUser, catalogOf, json, pageOf, startApiFake, startProviderFake, tagsOf, type ApiFake, type ProviderFake } from './support/provider-fake.js';
-import { startRegistry, type TestRegistry } from './support/registry.js';
+import { type TestRegistry } from './support/registry.js';
+import { configRunner, startTypeRegistries } from './support/type-registries.js';
 
 describe('registry types: ali-acr, tencent-tcr, huawei-SWR, volcengine-cr', () => {
   let src: TestRegistry;
@@ -25,22 +22,13 @@ describe('registry types: ali-acr, tencent-tcr, huawei-SWR, volcengine-cr', () =
   const stops: Array<() => Promise<void>> = [];
 
   before(async () => {
-    [src, dst] = await Promise.all([startRegistry({ relativeUrls: true }), startRegistry({ relativeUrls: true })]);
-    [app, tool] = await Promise.all([imageLayout([{ size: 20_000 }]), imageLayout([{ size: 30_000 }])]);
-    for (const ref of ['acme/app:1', 'acme/app:2', 'shop/cart:1', 'team/tool:1']) await pushLayout(app, `${src.host}/${ref}`);
-    for (const ref of ['acme/tool:1', 'shop/pay:1']) await pushLayout(tool, `${src.host}/${ref}`);
-    dir = await mkdtemp(join(tmpdir(), 'hr-types-cloud-'));
+    ({ src, dst, app, tool, dir } = await startTypeRegistries('hr-types-cloud-', ['acme/app:1', 'acme/app:2', 'shop/cart:1', 'team/tool:1'], ['acme/tool:1', 'shop/pay:1']));
   });
   after(async () => {
     await Promise.all([...stops.map((s) => s()), src?.stop(), dst?.stop()]);
   });
 
-  let n = 0;
-  async function run(config: string, args: string[], env: Record<string, string> = {}) {
-    const file = join(dir, `config-${++n}.yaml`);
-    await writeFile(file, config);
-    return runCli([...args, '--config', file, ...(args.includes('--dry-run') ? [] : ['--data-dir', join(dir, `state-${n}`)])], { env });
-  }
+  const run = configRunner(() => dir);
 
   /** The repositories of namespace `ns` in the source registry, as `name`s. */
   const reposIn = async (ns: string) => (await catalogOf(src)).filter((r) => r.startsWith(`${ns}/`)).map((r) => r.slice(ns.length + 1));

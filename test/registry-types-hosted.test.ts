@@ -5,15 +5,14 @@
 // artifact-registry (`_json_key`, `oauth2accesstoken`), azure-acr (a service principal, tag
 // listing with metadata_read).
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from './support/cli.js';
-import { imageLayout, pushLayout, type Layout } from './support/fixtures.js';
+import { type Layout } from './support/fixtures.js';
 import { manifestDigest } from './support/inspect.js';
 import { catalogOf, json, pageOf, startApiFake, startProviderFake, tagsOf, type ApiFake, type ProviderFake } from './support/provider-fake.js';
-import { startRegistry, type TestRegistry } from './support/registry.js';
+import { type TestRegistry } from './support/registry.js';
+import { configRunner, startTypeRegistries } from './support/type-registries.js';
 
 describe('registry types: docker-hub, github-ghcr, google-gcr, artifact-registry, azure-acr', () => {
   let src: TestRegistry;
@@ -24,23 +23,13 @@ describe('registry types: docker-hub, github-ghcr, google-gcr, artifact-registry
   const stops: Array<() => Promise<void>> = [];
 
   before(async () => {
-    [src, dst] = await Promise.all([startRegistry({ relativeUrls: true }), startRegistry({ relativeUrls: true })]);
-    [app, tool] = await Promise.all([imageLayout([{ size: 20_000 }]), imageLayout([{ size: 30_000 }])]);
-    for (const ref of ['team/app:1.0', 'team/app:2.0', 'octo/app:1', 'octo/tools/cli:1']) await pushLayout(app, `${src.host}/${ref}`);
-    for (const ref of ['team/tool:1', 'other/x:1']) await pushLayout(tool, `${src.host}/${ref}`);
-    dir = await mkdtemp(join(tmpdir(), 'hr-types-hosted-'));
+    ({ src, dst, app, tool, dir } = await startTypeRegistries('hr-types-hosted-', ['team/app:1.0', 'team/app:2.0', 'octo/app:1', 'octo/tools/cli:1'], ['team/tool:1', 'other/x:1']));
   });
   after(async () => {
     await Promise.all([...stops.map((s) => s()), src?.stop(), dst?.stop()]);
   });
 
-  /** Writes a config and runs `harbor-replicator ARGS` with it (a data dir per call). */
-  let n = 0;
-  async function run(config: string, args: string[], env: Record<string, string> = {}) {
-    const file = join(dir, `config-${++n}.yaml`);
-    await writeFile(file, config);
-    return runCli([...args, '--config', file, ...(args.includes('--dry-run') ? [] : ['--data-dir', join(dir, `state-${n}`)])], { env });
-  }
+  const run = configRunner(() => dir);
 
   describe('docker-hub', () => {
     let registry: ProviderFake;

@@ -6,16 +6,16 @@
 // jfrog-artifactory (repository keys, per-key catalogs, keys created, blobs as one PATCH), dtr
 // (API pages, namespaces and repositories created), harbor (robot `robot$replicator`).
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from './support/cli.js';
-import { imageLayout, pushLayout, type Layout } from './support/fixtures.js';
+import { type Layout } from './support/fixtures.js';
 import { startHarborFake } from './support/harbor-fake.js';
 import { manifestDigest } from './support/inspect.js';
 import { basicUser, catalogOf, json, pageOf, startApiFake, startProviderFake, tagsOf, type ApiFake, type ProviderFake } from './support/provider-fake.js';
-import { startRegistry, type TestRegistry } from './support/registry.js';
+import { type TestRegistry } from './support/registry.js';
+import { configRunner, startTypeRegistries } from './support/type-registries.js';
 
 describe('registry types: quay, gitlab, jfrog-artifactory, dtr, harbor robots', () => {
   let src: TestRegistry;
@@ -26,22 +26,13 @@ describe('registry types: quay, gitlab, jfrog-artifactory, dtr, harbor robots', 
   const stops: Array<() => Promise<void>> = [];
 
   before(async () => {
-    [src, dst] = await Promise.all([startRegistry({ relativeUrls: true }), startRegistry({ relativeUrls: true })]);
-    [app, tool] = await Promise.all([imageLayout([{ size: 20_000 }]), imageLayout([{ size: 30_000 }])]);
-    for (const ref of ['acme/app:1', 'group/sub/project:1', 'group/sub/project:2', 'docker-local/app:1', 'eng/api:1', 'eng/api:2']) await pushLayout(app, `${src.host}/${ref}`);
-    for (const ref of ['acme/tool:1', 'group/sub/project/worker:1', 'group/other/x:1', 'docker-local/team/tool:1', 'eng/web:1', 'team/tool:1']) await pushLayout(tool, `${src.host}/${ref}`);
-    dir = await mkdtemp(join(tmpdir(), 'hr-types-self-'));
+    ({ src, dst, app, tool, dir } = await startTypeRegistries('hr-types-self-', ['acme/app:1', 'group/sub/project:1', 'group/sub/project:2', 'docker-local/app:1', 'eng/api:1', 'eng/api:2'], ['acme/tool:1', 'group/sub/project/worker:1', 'group/other/x:1', 'docker-local/team/tool:1', 'eng/web:1', 'team/tool:1']));
   });
   after(async () => {
     await Promise.all([...stops.map((s) => s()), src?.stop(), dst?.stop()]);
   });
 
-  let n = 0;
-  async function run(config: string, args: string[], env: Record<string, string> = {}) {
-    const file = join(dir, `config-${++n}.yaml`);
-    await writeFile(file, config);
-    return runCli([...args, '--config', file, ...(args.includes('--dry-run') ? [] : ['--data-dir', join(dir, `state-${n}`)])], { env });
-  }
+  const run = configRunner(() => dir);
 
   describe('quay', () => {
     let quay: ProviderFake;

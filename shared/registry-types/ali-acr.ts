@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
-import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namespacesOf, ProviderSource } from './provider-source.js';
 import { expiringCredentials } from './expiring-credentials.js';
 import { apiUrl, type ProviderCredential } from './provider-api.js';
 import { bearerChallenge } from './realm.js';
@@ -214,32 +212,19 @@ class AcrApi {
   }
 }
 
-class AcrSource implements Source {
-  private readonly registry: RegistrySource;
-
+class AcrSource extends ProviderSource {
   constructor(
     private readonly api: AcrApi,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
-    const first = specificNames(pattern.split('/', 1)[0] ?? '');
-    for await (const ns of first ?? this.api.namespaces(signal)) yield* this.api.repositories(ns, signal);
+  protected async *listed(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
+    for await (const ns of namespacesOf(pattern) ?? this.api.namespaces(signal)) yield* this.api.repositories(ns, signal);
   }
 
-  async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
-    const tags = await this.api.tags(repository, signal);
-    if (!tags) {
-      yield* this.registry.artifacts(repository, signal);
-      return;
-    }
-    for await (const tag of tags) yield { repository, tags: [tag] };
+  protected override tagsOf(repository: string, signal?: AbortSignal) {
+    return this.api.tags(repository, signal);
   }
 }

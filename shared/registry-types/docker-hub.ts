@@ -1,9 +1,7 @@
 import * as z from 'zod/mini';
-import { specificNames } from '../harbor/patterns.js';
 import type { CredentialsProvider } from '../registry/auth.js';
 import type { RegistryClient } from '../registry/client.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namesOf, namespacesOf, ProviderSource } from './provider-source.js';
 import { expiringCredentials } from './expiring-credentials.js';
 import { apiUrl, type ProviderCredential } from './provider-api.js';
 import type { RegistryTypeModule, TypeContext } from './registry-type.js';
@@ -125,39 +123,25 @@ class HubApi {
 }
 
 /** Lists Docker Hub through Hub's API (see dockerHub); a repository that is not `ns/name` through the registry. */
-class HubSource implements Source {
-  private readonly registry: RegistrySource;
-
+class HubSource extends ProviderSource {
   constructor(
     private readonly hub: HubApi,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
-    const first = pattern.split('/', 1)[0] ?? '';
-    const namespaces = (first !== '' && specificNames(first)) || this.hub.namespaces(signal);
-    for await (const ns of namespaces) {
+  protected async *listed(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
+    for await (const ns of namespacesOf(pattern) ?? this.hub.namespaces(signal)) {
       for await (const repo of this.hub.paged(['v2', 'repositories', ns], `namespace ${ns} repositories`, reposAnswer, signal)) {
         yield `${repo.namespace}/${repo.name}`;
       }
     }
   }
 
-  async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
+  protected override tagsOf(repository: string, signal?: AbortSignal) {
     const parts = repository.split('/');
-    if (parts.length !== 2) {
-      yield* this.registry.artifacts(repository, signal);
-      return;
-    }
-    for await (const tag of this.hub.paged(['v2', 'repositories', parts[0]!, parts[1]!, 'tags'], `${repository} tags`, tagsAnswer, signal, true)) {
-      yield { repository, tags: [tag.name] };
-    }
+    if (parts.length !== 2) return undefined;
+    return namesOf(this.hub.paged(['v2', 'repositories', parts[0]!, parts[1]!, 'tags'], `${repository} tags`, tagsAnswer, signal, true), (t) => t.name);
   }
 }

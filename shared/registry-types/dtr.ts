@@ -1,10 +1,8 @@
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
-import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
 import { header } from '../registry/http.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namesOf, ProviderSource } from './provider-source.js';
 import { oncePerKey } from '../util/once-per-key.js';
 import { basicOnOrigin } from './basic.js';
 import { apiUrl, type ProviderCredential } from './provider-api.js';
@@ -99,35 +97,23 @@ class DtrApi {
   }
 }
 
-class DtrSource implements Source {
-  private readonly registry: RegistrySource;
-
+class DtrSource extends ProviderSource {
   constructor(
     private readonly api: DtrApi,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
+  protected async *listed(_pattern: string, signal?: AbortSignal): AsyncIterable<string> {
     const items = (d: unknown) => (d as z.infer<typeof repositoriesAnswer>).repositories ?? [];
     for await (const r of this.api.list(['api', 'v0', 'repositories'], items, repositoriesAnswer, 'repositories', signal)) yield `${r.namespace}/${r.name}`;
   }
 
-  async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
+  protected override tagsOf(repository: string, signal?: AbortSignal) {
     const parts = repository.split('/');
-    if (parts.length !== 2) {
-      yield* this.registry.artifacts(repository, signal);
-      return;
-    }
+    if (parts.length !== 2) return undefined;
     const items = (d: unknown) => (d as z.infer<typeof tagsAnswer>) ?? [];
-    for await (const t of this.api.list(['api', 'v0', 'repositories', parts[0]!, parts[1]!, 'tags'], items, tagsAnswer, `${repository} tags`, signal, true)) {
-      yield { repository, tags: [t.name] };
-    }
+    return namesOf(this.api.list(['api', 'v0', 'repositories', parts[0]!, parts[1]!, 'tags'], items, tagsAnswer, `${repository} tags`, signal, true), (t) => t.name);
   }
 }

@@ -1,9 +1,7 @@
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
-import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namespacesOf, ProviderSource } from './provider-source.js';
 import { apiUrl, nextLinkOf, type ProviderCredential } from './provider-api.js';
 import type { RegistryTypeModule, TypeContext } from './registry-type.js';
 
@@ -31,8 +29,7 @@ export const githubGhcr: RegistryTypeModule = (ctx) => ({
   source: (client) => new GhcrSource(ctx, client),
 });
 
-class GhcrSource implements Source {
-  private readonly registry: RegistrySource;
+class GhcrSource extends ProviderSource {
   private readonly base: URL;
   private readonly credential: ProviderCredential | undefined;
 
@@ -40,19 +37,14 @@ class GhcrSource implements Source {
     private readonly ctx: TypeContext,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
     this.base = new URL(ctx.registry.api_url ?? GITHUB_API);
     const pat = ctx.credentials?.password;
     this.credential = pat ? { origin: this.base.origin, headers: () => ({ authorization: `Bearer ${pat}` }) } : undefined;
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
-    const owners = specificNames(pattern.split('/', 1)[0] ?? '');
+  protected async *listed(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
+    const owners = namespacesOf(pattern);
     if (!owners) {
       throw new ReplicatorError(
         'LISTING_UNSUPPORTED',
@@ -88,9 +80,5 @@ class GhcrSource implements Source {
       for (const p of res.data) yield p.name;
       url = walk.next(url, nextLinkOf(res.headers, res.url));
     }
-  }
-
-  artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
-    return this.registry.artifacts(repository, signal);
   }
 }

@@ -1,10 +1,8 @@
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
-import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
 import { header } from '../registry/http.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namesOf, ProviderSource } from './provider-source.js';
 import { apiUrl, type ProviderCredential } from './provider-api.js';
 import { bearerChallenge } from './realm.js';
 import type { RegistryTypeModule, TypeContext } from './registry-type.js';
@@ -46,8 +44,7 @@ export const gitlab: RegistryTypeModule = (ctx) => ({
   source: (client) => new GitLabSource(ctx, client),
 });
 
-class GitLabSource implements Source {
-  private readonly registry: RegistrySource;
+class GitLabSource extends ProviderSource {
   /** Where each listed repository is in GitLab's API (tags are listed there). */
   private readonly known = new Map<string, { project: number; repository: number }>();
   private api: Promise<{ base: URL; credential: ProviderCredential | undefined }> | undefined;
@@ -56,7 +53,7 @@ class GitLabSource implements Source {
     private readonly ctx: TypeContext,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
   /** GitLab's API: `api_url`, else the token realm's origin (Harbor's choice). */
@@ -108,12 +105,7 @@ class GitLabSource implements Source {
     return this.list(['projects'], query, projectsAnswer, 'projects', signal);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
+  protected async *listed(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
     for await (const project of this.projects(pattern, signal)) {
       if (project.container_registry_enabled === false || project.container_registry_access_level === 'disabled') continue;
       for await (const repo of this.list(['projects', String(project.id), 'registry', 'repositories'], {}, repositoriesAnswer, `project ${project.id} repositories`, signal)) {
@@ -124,14 +116,11 @@ class GitLabSource implements Source {
     }
   }
 
-  async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
+  protected override tagsOf(repository: string, signal?: AbortSignal) {
     const at = this.known.get(repository);
-    if (!at) {
-      yield* this.registry.artifacts(repository, signal);
-      return;
-    }
+    if (!at) return undefined;
     const segments = ['projects', String(at.project), 'registry', 'repositories', String(at.repository), 'tags'];
-    for await (const tag of this.list(segments, {}, tagsAnswer, `${repository} tags`, signal)) yield { repository, tags: [tag.name] };
+    return namesOf(this.list(segments, {}, tagsAnswer, `${repository} tags`, signal), (t) => t.name);
   }
 }
 

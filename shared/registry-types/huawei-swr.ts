@@ -1,9 +1,7 @@
 import * as z from 'zod/mini';
-import { specificNames } from '../harbor/patterns.js';
 import type { Credentials } from '../registry/auth.js';
 import type { RegistryClient } from '../registry/client.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { ProviderSource } from './provider-source.js';
 import { basicOnOrigin } from './basic.js';
 import { apiUrl, type ProviderCredential } from './provider-api.js';
 import { settingsError, type RegistryTypeModule, type TypeContext } from './registry-type.js';
@@ -65,10 +63,9 @@ export const huaweiSwr: RegistryTypeModule = (ctx) => {
   };
 };
 
-class SwrSource implements Source {
-  private readonly registry: RegistrySource;
+class SwrSource extends ProviderSource {
   /** Tags per repository, as the listing answered them. */
-  private readonly listed = new Map<string, string[]>();
+  private readonly tagsListed = new Map<string, string[]>();
 
   constructor(
     private readonly ctx: TypeContext,
@@ -76,30 +73,20 @@ class SwrSource implements Source {
     private readonly credential: ProviderCredential | undefined,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
+  protected async *listed(_pattern: string, signal?: AbortSignal): AsyncIterable<string> {
     const url = apiUrl(this.base, ['dockyard', 'v2', 'repositories'], { filter: 'center::self' });
     const res = await this.ctx.api.json({ method: 'GET', url, credential: this.credential, signal }, repositoriesAnswer, 'repositories', { errorOf: swrError });
     for (const r of res.data ?? []) {
       const name = `${r.namespace}/${r.name}`;
-      this.listed.set(name, r.tags ?? []);
+      this.tagsListed.set(name, r.tags ?? []);
       yield name;
     }
   }
 
-  async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
-    const tags = this.listed.get(repository);
-    if (!tags) {
-      yield* this.registry.artifacts(repository, signal);
-      return;
-    }
-    for (const tag of tags) yield { repository, tags: [tag] };
+  protected override tagsOf(repository: string) {
+    return this.tagsListed.get(repository);
   }
 }

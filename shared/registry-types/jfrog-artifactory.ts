@@ -1,8 +1,6 @@
 import * as z from 'zod/mini';
-import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namespacesOf, ProviderSource } from './provider-source.js';
 import { basicOnOrigin } from './basic.js';
 import { apiUrl, nextLinkOf, type ProviderCredential } from './provider-api.js';
 import type { RegistryTypeModule, TypeContext } from './registry-type.js';
@@ -88,31 +86,20 @@ class ArtifactoryApi {
   }
 }
 
-class ArtifactorySource implements Source {
-  private readonly registry: RegistrySource;
-
+class ArtifactorySource extends ProviderSource {
   constructor(
     private readonly api: ArtifactoryApi,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
-    const keys = specificNames(pattern.split('/', 1)[0] ?? '');
+  protected async *listed(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
+    const keys = namespacesOf(pattern);
     for (const repo of await this.api.repositories(signal)) {
       const type = (repo.packageType ?? '').toLowerCase();
       if (!IMAGE_TYPES.has(type) || (keys && !keys.includes(repo.key))) continue;
       yield* this.api.catalog(repo.key, type, signal);
     }
-  }
-
-  artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
-    return this.registry.artifacts(repository, signal);
   }
 }

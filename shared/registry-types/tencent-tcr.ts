@@ -1,9 +1,7 @@
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
-import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namespacesOf, ProviderSource } from './provider-source.js';
 import { oncePerKey } from '../util/once-per-key.js';
 import { expiringCredentials } from './expiring-credentials.js';
 import { providerError, type ProviderCredential } from './provider-api.js';
@@ -168,36 +166,24 @@ class TcrApi {
   }
 }
 
-class TcrSource implements Source {
-  private readonly registry: RegistrySource;
-
+class TcrSource extends ProviderSource {
   constructor(
     private readonly api: TcrApi,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
-    const first = specificNames(pattern.split('/', 1)[0] ?? '');
-    const namespaces: AsyncIterable<string> | string[] = first ?? this.api.namespaces(signal);
-    for await (const ns of namespaces) {
-      if (first && !(await this.api.namespaceExists(ns, signal))) continue;
+  protected async *listed(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
+    const named = namespacesOf(pattern);
+    for await (const ns of named ?? this.api.namespaces(signal)) {
+      if (named && !(await this.api.namespaceExists(ns, signal))) continue;
       yield* this.api.repositories(ns, signal); // TCR names them `ns/repo`
     }
   }
 
-  async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
+  protected override tagsOf(repository: string, signal?: AbortSignal) {
     const [ns, ...rest] = repository.split('/');
-    if (rest.length === 0) {
-      yield* this.registry.artifacts(repository, signal);
-      return;
-    }
-    for await (const tag of this.api.images(ns!, rest.join('/'), signal)) yield { repository, tags: [tag] };
+    return rest.length === 0 ? undefined : this.api.images(ns!, rest.join('/'), signal);
   }
 }

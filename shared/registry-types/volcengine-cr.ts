@@ -1,9 +1,7 @@
 import * as z from 'zod/mini';
 import { ReplicatorError } from '../errors.js';
-import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
-import { RegistrySource } from '../sources/registry-source.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import { namespacesOf, ProviderSource } from './provider-source.js';
 import { oncePerKey } from '../util/once-per-key.js';
 import { expiringCredentials } from './expiring-credentials.js';
 import { apiUrl, providerError, type ProviderCredential } from './provider-api.js';
@@ -143,36 +141,24 @@ class VolcApi {
   }
 }
 
-class VolcSource implements Source {
-  private readonly registry: RegistrySource;
-
+class VolcSource extends ProviderSource {
   constructor(
     private readonly api: VolcApi,
     client: RegistryClient,
   ) {
-    this.registry = new RegistrySource(client);
+    super(client);
   }
 
-  async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
-    const named = specificNames(pattern);
-    if (named) {
-      yield* named;
-      return;
-    }
-    const first = specificNames(pattern.split('/', 1)[0] ?? '');
-    const namespaces: AsyncIterable<string> | string[] = first ?? this.api.names('ListNamespaces', {}, signal);
-    for await (const ns of namespaces) {
-      if (first && !(await this.api.namespaceExists(ns, signal))) continue;
+  protected async *listed(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
+    const named = namespacesOf(pattern);
+    for await (const ns of named ?? this.api.names('ListNamespaces', {}, signal)) {
+      if (named && !(await this.api.namespaceExists(ns, signal))) continue;
       for await (const repo of this.api.names('ListRepositories', { Filter: { Namespaces: [ns] } }, signal)) yield `${ns}/${repo}`;
     }
   }
 
-  async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
+  protected override tagsOf(repository: string, signal?: AbortSignal) {
     const [ns, ...rest] = repository.split('/');
-    if (rest.length === 0) {
-      yield* this.registry.artifacts(repository, signal);
-      return;
-    }
-    for await (const tag of this.api.names('ListTags', { Namespace: ns, Repository: rest.join('/') }, signal)) yield { repository, tags: [tag] };
+    return rest.length === 0 ? undefined : this.api.names('ListTags', { Namespace: ns, Repository: rest.join('/') }, signal);
   }
 }
