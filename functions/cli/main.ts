@@ -98,12 +98,15 @@ Examples:
     .option('--config <file>', 'config file (default: $HARBOR_REPLICATOR_CONFIG, else ./replicator.yaml)')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--data-dir <dir>', 'where executions and tasks are kept (default ./.harbor-replicator)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key); use it, or a TLS reverse proxy, whenever the console is reached over a network')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .addHelpText(
       'after',
       `
-Routes: POST /webhooks/harbor (Harbor's webhook; the whole Authorization header must equal
-webhook.auth_header), /api/v1/... (Authorization: Bearer <api.token>; /api/v1/openapi.json
-describes it), GET /healthz, GET /metrics (Prometheus). Logs are JSON lines on stdout.
+Routes: GET / (the replication console, in a browser; sign in with api.token or api.read_token),
+POST /webhooks/harbor (Harbor's webhook; the whole Authorization header must equal
+webhook.auth_header), /api/v1/... (Authorization: Bearer <api.token>, or <api.read_token> for
+GETs only; /api/v1/openapi.json describes it), GET /healthz, GET /metrics (Prometheus). Logs are JSON lines on stdout.
 Refuses to start without api.token, or without webhook.auth_header when a rule is event-based.
 SIGTERM/SIGINT: stops accepting, lets running tasks finish for 20 s, hands the rest back.`,
     )
