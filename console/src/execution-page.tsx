@@ -191,7 +191,12 @@ function LogPanel({ execution, task, live, closeHref }: { execution: string; tas
         </a>
       </div>
       {log.loading && <p role="status">Loading the log…</p>}
-      <ErrorNote error={log.error} what="The log could not be read" />
+      {log.error?.status === 404 ? (
+        // A server without task logs, or a log that has expired with its task.
+        <p role="status">No log available for this task.</p>
+      ) : (
+        <ErrorNote error={log.error} what="The log could not be read" />
+      )}
       {log.data !== undefined && (log.data === '' ? <p>The log is empty.</p> : <pre class="log" tabIndex={0} aria-label={`Log of task ${task}`}>{log.data}</pre>)}
     </section>
   );
