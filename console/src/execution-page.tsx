@@ -86,10 +86,12 @@ export function ExecutionPage({ id, params }: { id: string; params: URLSearchPar
               <dt>Duration</dt>
               <dd>{formatDuration(e.startTime, e.endTime)}</dd>
             </div>
-            <div>
-              <dt>Bytes</dt>
-              <dd>{formatBytes(e.bytes)}</dd>
-            </div>
+            {typeof e.bytes === 'number' && (
+              <div>
+                <dt>Bytes</dt>
+                <dd>{formatBytes(e.bytes)}</dd>
+              </div>
+            )}
           </dl>
         </section>
       )}

@@ -75,6 +75,8 @@ export function ExecutionsPage({ params }: { params: URLSearchParams }) {
 }
 
 function ExecutionsTable({ items, canStop, onStop, stopping }: { items: Execution[]; canStop: boolean; onStop: (id: string) => void; stopping: boolean }) {
+  // Servers that count an execution's bytes say so with the field; older ones get no column.
+  const bytes = items.some((e) => typeof e.bytes === 'number');
   return (
     <div class="table-wrap">
       <table>
@@ -88,7 +90,7 @@ function ExecutionsTable({ items, canStop, onStop, stopping }: { items: Executio
             <th scope="col">Tasks</th>
             <th scope="col">Started</th>
             <th scope="col">Duration</th>
-            <th scope="col">Bytes</th>
+            {bytes && <th scope="col">Bytes</th>}
             {canStop && <th scope="col">Actions</th>}
           </tr>
         </thead>
@@ -110,7 +112,7 @@ function ExecutionsTable({ items, canStop, onStop, stopping }: { items: Executio
               </td>
               <td>{formatTime(e.startTime)}</td>
               <td>{formatDuration(e.startTime, e.endTime)}</td>
-              <td>{formatBytes(e.bytes)}</td>
+              {bytes && <td>{formatBytes(e.bytes)}</td>}
               {canStop && (
                 <td>
                   {e.status === 'InProgress' &&
