@@ -203,6 +203,9 @@ api: {token: {env: CONSOLE_API_TOKEN}, read_token: {env: CONSOLE_READ_TOKEN}}
 
   it('Dry run shows the plan; Drift shows the last reconcile; an API rule can be disabled', async () => {
     await nav('Rules').click();
+    await ruleRow('slow').getByText('Stopped', { exact: true }).waitFor();
+    // The README's picture (docs/console.png is a copy): the rules after this session's runs.
+    await screenshot(page, 'console-rules', { x: 0, y: 0, width: 1280, height: 470 });
     await page.getByRole('button', { name: 'Dry run mirror' }).click();
     const plan = page.getByRole('region', { name: 'Dry run of mirror' });
     await plan.getByRole('table').waitFor();

@@ -39,10 +39,10 @@ export async function axeViolations(page: Page): Promise<string[]> {
   return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join('; ')}`);
 }
 
-/** Saves a screenshot as SCREENSHOTS/NAME.png. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** Saves a screenshot as SCREENSHOTS/NAME.png (the viewport, or the `clip` of it). */
+export async function screenshot(page: Page, name: string, clip?: { x: number; y: number; width: number; height: number }): Promise<string> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path });
+  await page.screenshot({ path, ...(clip ? { clip } : {}) });
   return path;
 }
