@@ -1,3 +1,4 @@
+import type { Scope } from '../registry/auth.js';
 import type { RegistryClient } from '../registry/client.js';
 import { PageWalk } from '../registry/pagination.js';
 import { specificNames } from '../harbor/patterns.js';
@@ -13,6 +14,8 @@ export class RegistrySource implements Source {
   constructor(
     private readonly client: RegistryClient,
     private readonly pageSize = 1000,
+    /** Token scopes a registry type asks differently (Quay's catalog, Azure's tag listing). */
+    private readonly scopes: { catalog?: readonly Scope[]; tags?: (repository: string) => readonly Scope[] } = {},
   ) {}
 
   async *repositories(pattern: string, signal?: AbortSignal): AsyncIterable<string> {
@@ -24,7 +27,7 @@ export class RegistrySource implements Source {
     const walk = new PageWalk(this.client.host, 'catalog', this.client.limits.maxPages);
     let next: URL | undefined;
     do {
-      const page = await this.client.catalogPage(next, this.pageSize, signal);
+      const page = await this.client.catalogPage(next, this.pageSize, signal, this.scopes.catalog);
       next = walk.next(page.url, page.next);
       yield* page.items;
     } while (next);
@@ -34,7 +37,7 @@ export class RegistrySource implements Source {
     const walk = new PageWalk(this.client.host, `${repository} tags`, this.client.limits.maxPages);
     let next: URL | undefined;
     do {
-      const page = await this.client.tagsPage(repository, next, this.pageSize, signal);
+      const page = await this.client.tagsPage(repository, next, this.pageSize, signal, this.scopes.tags?.(repository));
       next = walk.next(page.url, page.next);
       for (const tag of page.items) yield { repository, tags: [tag] };
     } while (next);
