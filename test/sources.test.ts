@@ -37,6 +37,7 @@ function rule(partial: Partial<RuleConfig>): RuleConfig {
     single_active_replication: false,
     include_untagged: false,
     concurrency: 4,
+    referrers: true,
     ...partial,
   };
 }

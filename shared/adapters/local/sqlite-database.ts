@@ -9,7 +9,7 @@ import { ReplicatorError } from '../../errors.js';
  */
 
 /** The schema this code writes (`PRAGMA user_version`); a file with a higher one is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * - `executions`: one row per execution. Its counters are a progress view kept in the same row,
@@ -26,6 +26,9 @@ export const SCHEMA_VERSION = 2;
  *   NULL: kept).
  * - `config`: API-managed registries and rules, JSON.
  * - `drift` (version 2): each rule's last drift report (a reconcile's), JSON, with when it was taken.
+ * - version 3: a task's `referrers` (its counts and the digests it pushed, JSON) and `accessories`
+ *   (Harbor's, JSON); `referrers`: the referrers the replicator pushed to a destination, per
+ *   subject (`target` = `host/repository@subject`), what deleting that subject may delete.
  */
 const SCHEMA = `
 CREATE TABLE executions (
@@ -102,6 +105,16 @@ CREATE TABLE drift (
   rule TEXT PRIMARY KEY,
   taken_at TEXT NOT NULL,
   value TEXT NOT NULL
+) WITHOUT ROWID;
+`,
+  `
+ALTER TABLE tasks ADD COLUMN referrers TEXT;
+ALTER TABLE tasks ADD COLUMN accessories TEXT;
+CREATE TABLE referrers (
+  target TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (target, digest)
 ) WITHOUT ROWID;
 `,
 ];
