@@ -614,8 +614,8 @@ for (const backend of backends) {
           s = new SqliteTaskStore(db);
           assert.equal((await s.getTask(a.id, 1))?.status, 'Running', 'the move survived the close');
           assert.equal((await s.createExecution({ rule: 'r16', trigger: 'manual' })).id, String(Number(a.id) + 1));
-          // A file of schema 1 (before the drift table) is migrated when opened.
-          db.exec('DROP TABLE drift');
+          // A file of schema 1 (before the drift table, and the referrers of version 3) is migrated when opened.
+          db.exec('DROP TABLE drift; DROP TABLE referrers; ALTER TABLE tasks DROP COLUMN referrers; ALTER TABLE tasks DROP COLUMN accessories');
           db.pragma('user_version = 1');
           db.close();
           db = openStateDatabase(file);

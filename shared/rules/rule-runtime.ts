@@ -3,6 +3,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { HttpEvent } from '../registry/http.js';
 import type { HarborApi } from '../sources/harbor-api.js';
 import { HarborSource } from '../sources/harbor-source.js';
+import { ReferrerTagCatalog } from '../sources/referrer-tags.js';
 import { RegistrySource } from '../sources/registry-source.js';
 import type { Source } from '../sources/source.js';
 import { oncePerKey } from '../util/once-per-key.js';
@@ -37,6 +38,11 @@ export interface RuleRuntime {
   bytesPerSecond: number | undefined;
   /** What a copy uploads blobs in at the destination (the rule's `copy_by_chunk`, as the destination type allows); undefined: one streamed PUT. */
   uploadChunkSize: number | undefined;
+  /**
+   * The source repositories' referrer tags, as this runtime's listings saw them (or listed once
+   * by the first copy that needs them): a subject's referrers cost no request to find there.
+   */
+  referrerTags: ReferrerTagCatalog;
 }
 
 /** Wires a rule: clients shared through `clients`, a Harbor API lister for `type: harbor` sources. */
@@ -53,7 +59,8 @@ export async function ruleRuntime(
   const [sourceClient, destinationClient] = await Promise.all([clients.get(source, pathOf(source)), clients.get(destination, pathOf(destination))]);
   const harbor = (r: RegistryConfig) => clients.harborApi(r, pathOf(r), deps.onEvent);
   const sourceHarbor = source.type === 'harbor' ? await harbor(source) : undefined;
-  const lister = sourceHarbor ? new HarborSource(sourceHarbor) : new RegistrySource(sourceClient);
+  const referrerTags = new ReferrerTagCatalog();
+  const lister = sourceHarbor ? new HarborSource(sourceHarbor) : new RegistrySource(sourceClient, 1000, referrerTags);
   const destinationHarbor = destination.type === 'harbor' ? await harbor(destination) : undefined;
   return {
     rule,
@@ -66,6 +73,7 @@ export async function ruleRuntime(
     sourceHarbor,
     ensureDestinationRepository: await repositoryPreparer(destination, pathOf(destination), destinationHarbor, clients),
     uploadChunkSize: uploadChunkSize(rule.copy_by_chunk, destination),
+    referrerTags,
     bytesPerSecond: speedBytesPerSecond(rule.speed),
     planInput: (signal) => ({
       rule,

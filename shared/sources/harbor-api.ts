@@ -210,18 +210,19 @@ export class HarborApi {
   }
 
   /**
-   * Every tag and label of one artifact (`GET .../artifacts/{digest}?with_tag=true&with_label=true`):
-   * webhooks carry only the first tag, and no label.
+   * Every tag, label and accessory of one artifact (`GET .../artifacts/{digest}?with_tag=true&
+   * with_label=true&with_accessory=true`): webhooks carry only the first tag, no label, no accessory.
    */
-  async artifactFacts(repository: string, digest: string, signal?: AbortSignal): Promise<{ tags: string[]; labels: string[] }> {
+  async artifactFacts(repository: string, digest: string, signal?: AbortSignal): Promise<{ tags: string[]; labels: string[]; accessories: Array<{ digest: string; type: string }> }> {
     const path = this.repositoryPath(repository, `${this.base.host} artifact`);
     checkDigest(digest, `${this.base.host} artifact of ${repository}`);
     const url = this.url(...path, 'artifacts', digest);
     url.searchParams.set('with_tag', 'true');
     url.searchParams.set('with_label', 'true');
+    url.searchParams.set('with_accessory', 'true');
     const res = await this.call('GET', url, [200], undefined, signal);
     const a = (await this.json(res)) as HarborArtifact;
-    return { tags: (a.tags ?? []).map((t) => t.name), labels: (a.labels ?? []).map((l) => l.name) };
+    return { tags: (a.tags ?? []).map((t) => t.name), labels: (a.labels ?? []).map((l) => l.name), accessories: accessoriesOf(a.accessories) };
   }
 
   /** Whether a project exists (`HEAD /projects?project_name=`). */
