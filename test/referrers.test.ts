@@ -18,9 +18,12 @@ import {
   attach,
   cosignAttest,
   cosignSign,
+  deleteBlob,
+  getBlob,
   getManifest,
   listTags,
   MT,
+  pushBlob,
   pushImage,
   pushIndex,
   schemaTag,
@@ -85,8 +88,8 @@ ${rules}`;
     const e = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config, runtime, trigger: 'manual', retryDelayMs: () => 20 });
     return { e, tasks: (await embedded.store.listTasks(e.id, {})).items };
   };
-  const rule = (name: string, ns: string, extra = '') =>
-    `  - {name: ${name}, src_registry: src, dest_registry: dst, dest_namespace: ${ns}, dest_namespace_replace_count: 1, filters: [{type: name, value: "team/**"}, {type: tag, value: "v*"}]${extra}}`;
+  const rule = (name: string, ns: string, extra = '', repositories = 'team/app') =>
+    `  - {name: ${name}, src_registry: src, dest_registry: dst, dest_namespace: ${ns}, dest_namespace_replace_count: 1, filters: [{type: name, value: "${repositories}"}, {type: tag, value: "v*"}]${extra}}`;
 
   it('a rule with tag filter v* copies v1 with its signature, attestation, SBOM and the SBOM\'s signatures; nothing of dev; foreign referrers at the destination stay', async () => {
     // The destination already lists a referrer of v1 that is not ours.
@@ -135,6 +138,32 @@ ${rules}`;
     assert.equal(e.status, 'Succeed');
     assert.equal(tasks[0]!.referrers, undefined);
     assert.deepEqual(await listTags(d, 'bare/app'), ['v1']);
+  });
+
+  it('a referrer that cannot be copied: the task ends in Error with REFERRER_FAILED naming it, the image and the others copied; the next run copies only what is missing', async () => {
+    const img = await pushImage(s, 'team/broken', 'v9');
+    const brokenSig = await cosignSign(s, 'team/broken', img);
+    const fine = await attach(s, 'team/broken', img, 'sbom');
+    // The signature's payload is gone from the source (a blob GET answers 404).
+    const layer = (JSON.parse(brokenSig.bytes.toString()) as { layers: Array<{ digest: string }> }).layers[0]!.digest;
+    const payload = await getBlob(s, 'team/broken', layer);
+    await deleteBlob(s, 'team/broken', layer);
+    const first = await run(rule('broken', 'fix', '', 'team/broken'), 'broken');
+    assert.equal(first.e.status, 'Failed');
+    const [t] = first.tasks;
+    assert.equal(t!.status, 'Error', JSON.stringify(t));
+    assert.equal(t!.error?.code, 'REFERRER_FAILED');
+    assert.match(t!.statusText ?? '', new RegExp(`${schemaTag(img.digest)}\\.sig`), 'names it');
+    assert.deepEqual(t!.referrers, { copied: 1, in_sync: 0, failed: 1 });
+    assert.deepEqual(t!.referrerDigests, [fine.digest], 'what it did copy is recorded');
+    assert.deepEqual(await getManifest(d, 'fix/broken', 'v9'), img.bytes, 'the subject stays copied');
+    assert.deepEqual(await getManifest(d, 'fix/broken', fine.digest), fine.bytes);
+
+    await pushBlob(s, 'team/broken', payload, MT.COSIGN_SIMPLESIGNING);
+    const second = await run(rule('broken', 'fix', '', 'team/broken'), 'broken');
+    assert.equal(second.e.status, 'Succeed');
+    assert.deepEqual(second.tasks[0]!.referrers, { copied: 1, in_sync: 1, failed: 0 });
+    assert.deepEqual(await getManifest(d, 'fix/broken', `${schemaTag(img.digest)}.sig`), brokenSig.bytes);
   });
 
   describe('copy', () => {

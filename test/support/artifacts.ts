@@ -317,3 +317,11 @@ export async function deleteBlob(t: Target, repo: string, digest: string): Promi
   await res.body.dump();
   if (res.statusCode !== 202) throw new Error(`DELETE blob ${repo} ${digest} -> ${res.statusCode}`);
 }
+
+/** A blob's bytes. */
+export async function getBlob(t: Target, repo: string, digest: string): Promise<Buffer> {
+  const res = await request(`${t.url}/v2/${repo}/blobs/${digest}`, { headers: headers(t) });
+  const bytes = Buffer.from(await res.body.arrayBuffer());
+  if (res.statusCode !== 200) throw new Error(`GET blob ${repo} ${digest} -> ${res.statusCode}`);
+  return bytes;
+}
