@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openEmbeddedStore, type EmbeddedStore } from '../shared/adapters/local/embedded-store.js';
 import { runExecution } from '../shared/executions/local-runner.js';
-import { newMemoryQueue } from '../shared/adapters/local/memory-queue.js';
+import { planArtifactEvent } from '../shared/executions/planner.js';
+import { processTask } from '../shared/executions/worker.js';
+import { MemoryQueue, newMemoryQueue } from '../shared/adapters/local/memory-queue.js';
 import { HostStates } from '../shared/registry/backoff.js';
 import { parseConfig } from '../shared/rules/load-config.js';
 import { RegistryClients } from '../shared/rules/registry-endpoint.js';
@@ -164,6 +166,45 @@ ${rules}`;
     assert.equal(second.e.status, 'Succeed');
     assert.deepEqual(second.tasks[0]!.referrers, { copied: 1, in_sync: 1, failed: 0 });
     assert.deepEqual(await getManifest(d, 'fix/broken', `${schemaTag(img.digest)}.sig`), brokenSig.bytes);
+  });
+
+  it('replicate_deletion: deleting the subject deletes at the destination only the referrers the replicator copied there, and their index entries; foreign ones stay', async () => {
+    const img = await pushImage(s, 'team/gone', 'v3');
+    const mySig = await cosignSign(s, 'team/gone', img);
+    const mySbom = await attach(s, 'team/gone', img, 'sbom');
+    const mySbomSig = await attach(s, 'team/gone', mySbom, 'notation');
+    // At the destination, before the copy: someone else's scan result of the same image.
+    const foreign = await attach(d, 'gone/gone', img, 'custom');
+    const rules = rule('del', 'gone', ', replicate_deletion: true, trigger: {type: event_based}', 'team/gone');
+    const copied = await run(rules, 'del');
+    assert.equal(copied.e.status, 'Succeed', JSON.stringify(copied.tasks));
+    assert.deepEqual(copied.tasks[0]!.referrers, { copied: 3, in_sync: 0, failed: 0 });
+
+    const config = parseConfig(yaml(rules), 'test.yaml');
+    const runtime = await ruleRuntime(config, 'del', new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} });
+    const planned = planArtifactEvent(runtime.rule, { operation: 'deletion', repository: 'team/gone', digest: img.digest, tags: ['v3'] }, {
+      source: 'src',
+      destination: 'dst',
+      destinationType: 'docker-registry',
+    });
+    assert.ok('task' in planned, JSON.stringify(planned));
+    const e = await embedded.store.createExecution({ rule: 'del', trigger: 'event_based' });
+    await embedded.store.addTasks(e.id, 1, [planned.task]);
+    await embedded.store.finishPlanning(e.id, 1);
+    const queue = new MemoryQueue<{ executionId: string; taskId: number }>();
+    await queue.send([{ executionId: e.id, taskId: 1 }]);
+    for (const msg of await queue.receive(1, 0)) await processTask(msg, { store: embedded.store, taskQueue: queue, runtime: async () => runtime });
+    const [task] = (await embedded.store.listTasks(e.id, {})).items;
+    assert.equal(task!.status, 'Success', JSON.stringify(task));
+    assert.equal(task!.statusText, "deleted (and 3 referrer(s) the replicator had copied)");
+
+    assert.equal(await getManifest(d, 'gone/gone', img.digest), undefined, 'the subject deleted');
+    for (const p of [mySig, mySbom, mySbomSig]) assert.equal(await getManifest(d, 'gone/gone', p.digest), undefined, `${p.digest}: ours, deleted`);
+    assert.deepEqual(await getManifest(d, 'gone/gone', foreign.digest), foreign.bytes, 'the foreign referrer stays');
+    assert.deepEqual((await tagSchemaEntries(d, 'gone/gone', img.digest)).map((x) => x.digest), [foreign.digest], 'its index entry too');
+    assert.equal(await getManifest(d, 'gone/gone', schemaTag(mySbom.digest)), undefined, "the SBOM's index, ours alone, is gone");
+    assert.deepEqual(await listTags(d, 'gone/gone'), [schemaTag(img.digest)]);
+    assert.deepEqual(await embedded.store.recordedReferrers({ host: dst.host, repository: 'gone/gone', subject: img.digest }), [], 'the record forgotten');
   });
 
   describe('copy', () => {
