@@ -25,6 +25,7 @@ import {
   getManifest,
   listTags,
   MT,
+  pushArtifact,
   pushBlob,
   pushImage,
   pushIndex,
@@ -34,6 +35,7 @@ import {
   type Target,
 } from './support/artifacts.js';
 import { runCli, type CliResult } from './support/cli.js';
+import { startHarborFake, type HarborFake } from './support/harbor-fake.js';
 import { startReferrersRegistry, type ReferrersRegistry } from './support/referrers-registry.js';
 import { startRegistry, type TestRegistry } from './support/registry.js';
 
@@ -338,5 +340,59 @@ describe('referrers through the OCI 1.1 referrers API (a stand-in in front of do
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`referrers of ${amd.digest}:\\n    ${refs.amdSig!.digest} application/vnd\\.cncf\\.notary\\.signature \\[referrers-api\\] would copy`));
     assert.match(r.stdout, new RegExp(`    ${refs.provenance!.digest} application/vnd\\.in-toto\\+json \\[referrers-api\\] would copy`));
+  });
+});
+
+describe("a Harbor source: its accessories (with_accessory=true) follow the artifact", () => {
+  let back: TestRegistry;
+  let dst: TestRegistry;
+  let harbor: HarborFake;
+  let embedded: EmbeddedStore;
+
+  before(async () => {
+    [back, dst] = await Promise.all([startRegistry(), startRegistry()]);
+    harbor = await startHarborFake(back, { user: 'admin', password: 'Harbor12345', projects: ['proj'] });
+    embedded = await openEmbeddedStore(join(await mkdtemp(join(tmpdir(), 'hr-referrers-harbor-')), 'state'));
+    process.env.HR_TEST_HARBOR_PASSWORD = 'Harbor12345';
+  });
+  after(async () => {
+    await embedded?.close();
+    await harbor?.stop();
+    await Promise.all([back?.stop(), dst?.stop()]);
+  });
+
+  it("a cosign signature under its tag and a notation signature known only to Harbor's API are copied; a referrer tag is never a subject", async () => {
+    const s = { url: back.url };
+    const v1 = await pushImage(s, 'proj/app', 'v1');
+    const sig = await cosignSign(s, 'proj/app', v1);
+    // Pushed with its subject by digest, listed nowhere but in Harbor's accessories.
+    const notation = await pushArtifact(s, 'proj/app', undefined, { artifactType: MT.NOTATION, layers: [{ mediaType: MT.JOSE, data: '{"payload":"x"}' }], subject: v1 });
+    harbor.accessories.set(v1.digest, [
+      { digest: sig.digest, type: 'signature.cosign' },
+      { digest: notation.digest, type: 'signature.notation' },
+    ]);
+    const config = parseConfig(
+      `registries:
+  - {name: hb, type: harbor, url: "${harbor.url}", credential: {username: admin, password: {env: HR_TEST_HARBOR_PASSWORD}}}
+  - {name: dst, type: docker-registry, url: "http://${dst.host}"}
+rules:
+  - {name: from-harbor, src_registry: hb, dest_registry: dst, dest_namespace: hb, filters: [{type: name, value: "proj/**"}, {type: tag, value: "v*"}]}
+`,
+      'test.yaml',
+    );
+    const runtime = await ruleRuntime(config, 'from-harbor', new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} });
+    const e = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config, runtime, trigger: 'manual', retryDelayMs: () => 20 });
+    const tasks = (await embedded.store.listTasks(e.id, {})).items;
+    assert.equal(e.status, 'Succeed', JSON.stringify(tasks));
+    assert.equal(tasks.length, 1, 'the signature is no artifact of its own');
+    assert.deepEqual(tasks[0]!.referrers, { copied: 2, in_sync: 0, failed: 0 });
+    const d = { url: dst.url };
+    assert.deepEqual(await getManifest(d, 'hb/app', `${schemaTag(v1.digest)}.sig`), sig.bytes, 'the cosign signature under its tag');
+    assert.deepEqual(await getManifest(d, 'hb/app', notation.digest), notation.bytes, 'the notation signature by digest');
+    assert.deepEqual((await tagSchemaEntries(d, 'hb/app', v1.digest)).map((x) => [x.digest, x.artifactType]), [[notation.digest, MT.NOTATION]], 'and listed in the tag schema there');
+
+    // A webhook for a referrer tag plans nothing: it follows its subject.
+    const planned = planArtifactEvent(runtime.rule, { operation: 'copy', repository: 'proj/app', digest: sig.digest, tags: [`${schemaTag(v1.digest)}.sig`] }, { source: 'hb', destination: 'dst', destinationType: 'docker-registry' });
+    assert.ok('excluded' in planned && /follows its subject/.test(planned.excluded), JSON.stringify(planned));
   });
 });

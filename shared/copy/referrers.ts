@@ -9,6 +9,7 @@ import { isDigest, showName } from '../registry/names.js';
 import { indexesReferrers, listReferrers, parseReferrersList, referrersTagOf, type ReferrerDescriptor } from '../registry/referrers-api.js';
 import type { Accessory } from '../sources/source.js';
 import type { ReferrerTags } from '../sources/referrer-tags.js';
+import { BlobLocations } from './blob-locations.js';
 import { copyImage, type CopyResult, type ImageCopyOptions } from './image-copy.js';
 import type { KeyedLock } from './keyed-lock.js';
 import { addToReferrersIndex } from './referrer-index.js';
@@ -222,6 +223,10 @@ export async function copyReferrers(top: Manifest, opts: ReferrerOptions): Promi
   let tagsOnce: Promise<ReferrerTags> | undefined;
   const tags = () => (tagsOnce ??= opts.tags());
   const limit = pLimit(REFERRER_CONCURRENCY);
+  // Referrers share blobs (the empty config above all): one upload of a blob into the repository
+  // at a time, the others wait for it (docker-registry 2.8 fails a manifest PUT racing a second
+  // upload of one of its blobs).
+  if (!opts.image?.locations) opts = { ...opts, image: { ...opts.image, locations: new BlobLocations() } };
   /** Manifests whose referrers were looked for, and referrers handled: each once. */
   const visited = new Set<string>();
   const handled = new Set<string>();
