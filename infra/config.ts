@@ -145,6 +145,11 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
       if (p) issues.push(p);
       else if ('secret' in r.credential.password) registrySecrets.add(r.credential.password.secret);
     }
+    if (r.api_token) {
+      const p = secretProblem(r.api_token, `${path}.api_token`);
+      if (p) issues.push(p);
+      else if ('secret' in r.api_token) registrySecrets.add(r.api_token.secret);
+    }
     // A private CA reaches the Lambdas as a secret; a file on the deploying machine does not.
     if (r.ca_file) issues.push(`${path}.ca_file: a file on the deploying machine is not in the Lambda; put the PEM bundle in Secrets Manager and use ca: {secret: NAME_OR_ARN}`);
     else if (r.ca && 'file' in r.ca) issues.push(`${path}.ca.file: a file on the deploying machine is not in the Lambda; put the PEM bundle in Secrets Manager and use ca: {secret: NAME_OR_ARN}`);

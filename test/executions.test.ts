@@ -181,6 +181,7 @@ ${rules}`;
     try {
       const other = await imageLayout([{ size: 12_345 }]);
       await pushLayout(small, `${own.host}/moving/app:1`);
+      await pushLayout(small, `${own.host}/moving/app:2`); // a second tag of the task, which stays
       await pushLayout(other, `${own.host}/moving/app:1`);
       const config = parseConfig(
         `registries:
@@ -194,7 +195,7 @@ rules:
       const runtime = await ruleRuntime(config, 'mv', new RegistryClients({ secrets: {}, hosts: new HostStates(FAST) }), { secrets: {} });
       const e = await embedded.store.createExecution({ rule: 'mv', trigger: 'event_based' });
       await embedded.store.addTasks(e.id, 1, [
-        { operation: 'copy', source: { registry: 'src', repository: 'moving/app', tags: ['1'] }, destination: { registry: 'dst', repository: 'mv/moving/app', tags: ['1'] }, digest: small.top.digest },
+        { operation: 'copy', source: { registry: 'src', repository: 'moving/app', tags: ['1', '2'] }, destination: { registry: 'dst', repository: 'mv/moving/app', tags: ['1', '2'] }, digest: small.top.digest },
       ]);
       await embedded.store.finishPlanning(e.id, 1);
       const queue = new MemoryQueue<{ executionId: string; taskId: number }>();
@@ -203,7 +204,8 @@ rules:
       await processTask(msg!, { store: embedded.store, taskQueue: queue, runtime: async () => runtime });
       const [t] = (await embedded.store.listTasks(e.id, {})).items;
       assert.equal(t?.status, 'Success');
-      assert.equal(t?.statusText, `tag 1 moved to ${other.top.digest}; superseded (the planned digest was pushed by digest only)`);
+      assert.equal(t?.statusText, `tag 1 moved to ${other.top.digest}; superseded (the planned digest was pushed by digest only)`, 'the text names the superseded tag, and only it');
+      assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '2'), small.top.digest, 'the tag that did not move is pushed');
       assert.equal(await manifestDigest(dst.url, 'mv/moving/app', small.top.digest), small.top.digest, 'the planned content is there, by digest');
       assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '1'), undefined, 'the tag was not pushed with the older content');
 
@@ -211,6 +213,7 @@ rules:
       const again = await runExecution({ store: embedded.store, newQueue: newMemoryQueue, config, runtime, trigger: 'manual' });
       assert.equal(again.status, 'Succeed', JSON.stringify((await embedded.store.listTasks(again.id, {})).items));
       assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '1'), other.top.digest);
+      assert.equal(await manifestDigest(dst.url, 'mv/moving/app', '2'), small.top.digest);
     } finally {
       await own.stop();
     }

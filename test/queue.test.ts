@@ -20,6 +20,19 @@ describe('MemoryQueue', () => {
     assert.equal(q.size, 0);
   });
 
+  it("extend keeps a message in flight past its visibility timeout (a running task's heartbeat): no second delivery meanwhile", async () => {
+    const q = new MemoryQueue<string>({ visibilityTimeoutMs: 60 });
+    await q.send(['a']);
+    const [m] = await q.receive(1, 0);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 40));
+      await q.extend(m!.receipt, 60);
+    }
+    assert.deepEqual(await q.receive(1, 0), [], '160 ms after delivery, beyond the 60 ms timeout, still in flight');
+    const [again] = await q.receive(1, 500);
+    assert.equal(again?.receiveCount, 2, 'once the heartbeats stop, it is delivered again');
+  });
+
   it('retry delays the next delivery', async () => {
     const q = new MemoryQueue<string>();
     await q.send(['a']);

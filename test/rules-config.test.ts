@@ -114,7 +114,7 @@ rules:
   - {name: r, src_registry: hq, dest_registry: hq, overide: true}
 `);
     assert.deepEqual(issues, [
-      'registries[0].type: Invalid option: expected one of "harbor"|"docker-registry"|"docker-hub"|"google-gcr"|"artifact-registry"|"aws-ecr"|"github-ghcr" (got "harbour")',
+      'registries[0].type: Invalid option: expected one of "harbor"|"docker-registry"|"docker-hub"|"google-gcr"|"artifact-registry"|"aws-ecr"|"github-ghcr"|"azure-acr"|"ali-acr"|"huawei-SWR"|"tencent-tcr"|"jfrog-artifactory"|"quay"|"gitlab"|"dtr"|"volcengine-cr" (got "harbour")',
       'registries[0].url: must be an http:// or https:// URL (got "ftp://x")',
       'rules[0]: unknown field "overide"',
     ]);

@@ -174,6 +174,22 @@ describe('limits shared by every copier', () => {
     assert.ok(control.filter((e) => e.at > c0 + 400 && e.at < c0 + 1_950).length > 10, 'per copier, the others kept calling');
   });
 
+  it("a copier that dies holding a transfer slot frees it when its lease runs out", async () => {
+    let now = 1_000_000;
+    const limits = new DynamoDBSharedLimits(dynamo(), TABLE, () => now);
+    const key = `dead-${Date.now()}`;
+    assert.equal(await limits.acquireSlot(key, 1, 'dead', 60_000), 0);
+    assert.equal(await limits.acquireSlot(key, 1, 'alive', 60_000), undefined, 'held');
+    now += 59_000;
+    assert.equal(await limits.renewSlot(key, 0, 'alive', 60_000), false, 'only the holder renews');
+    assert.equal(await limits.acquireSlot(key, 1, 'alive', 60_000), undefined, 'still within the lease');
+    now += 2_000;
+    assert.equal(await limits.acquireSlot(key, 1, 'alive', 60_000), 0, 'taken over after the lease');
+    assert.equal(await limits.renewSlot(key, 0, 'dead', 60_000), false, 'the dead holder cannot renew it back');
+    await limits.releaseSlot(key, 0, 'dead');
+    assert.equal(await limits.acquireSlot(key, 1, 'third', 60_000), undefined, "the dead holder's release does not free another's slot");
+  });
+
   it('without Retry-After: exponential backoff with single probes; ratelimit-remaining: 0 throttles too', async () => {
     let armed: Promise<void> = Promise.resolve();
     const log = await busy(true, 6_000, () => {

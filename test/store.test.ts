@@ -311,6 +311,23 @@ for (const backend of backends) {
         }),
       );
       assert.equal((await store.settleExecution(e.id))?.status, 'InProgress', 'the counters still say one is pending: progress, not a final status');
+      // A stop always settles from a recount: the same lost write on another execution, then a stop, closes it.
+      const s = await store.createExecution({ rule: 'r5s', trigger: 'manual' });
+      await store.addTasks(s.id, 1, [task(1)]);
+      await store.finishPlanning(s.id, 1);
+      await claim(s.id, 1);
+      await doc.send(
+        new UpdateCommand({
+          TableName: 'replicator-test',
+          Key: { PK: `EXEC#${s.id}`, SK: 'TASK#000000001' },
+          UpdateExpression: 'SET #s = :s, GSI3PK = :g',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':s': 'Success', ':g': `EXEC#${s.id}#Success` },
+        }),
+      );
+      assert.equal((await store.settleExecution(s.id))?.status, 'InProgress', 'the counters still say one is running');
+      const stopped = await store.requestStop(s.id);
+      assert.equal(stopped?.status, 'Succeed', 'the stop recounted: its one task had succeeded, nothing was left to stop');
       const fixed = await store.recount(e.id);
       assert.equal(fixed.corrected, true);
       assert.deepEqual(pick(fixed.counts), { total: 2, pending: 0, running: 0, succeed: 2, failed: 0, stopped: 0 });

@@ -16,6 +16,7 @@ export async function runConfigCheck(opts: { config?: string }): Promise<number>
   const refs: Array<[SecretRef, string]> = [];
   config.registries.forEach((r, i) => {
     if (r.credential && 'password' in r.credential) refs.push([r.credential.password, `registries[${i}].credential.password`]);
+    if (r.api_token) refs.push([r.api_token, `registries[${i}].api_token`]);
   });
   if (config.webhook?.auth_header) refs.push([config.webhook.auth_header, 'webhook.auth_header']);
   if (config.api?.token) refs.push([config.api.token, 'api.token']);

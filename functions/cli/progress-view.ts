@@ -100,9 +100,19 @@ export function createProgressView(opts: ProgressViewOptions): ProgressView {
     }
   };
 
+  let rateLimitWarned = false;
   const onHttp = (e: HttpEvent) => {
     if (e.kind === 'retry') line(`retry: ${e.method} ${e.url} in ${(e.delayMs / 1000).toFixed(1)}s (attempt ${e.attempt}): ${e.reason}`);
-    else if (opts.debug) line(`debug: ${e.method} ${e.url} -> ${e.status} (${e.ms} ms)`);
+    else {
+      const rl = e.rateLimit;
+      const budget = rl ? ` [rate limit ${rl.remaining}${rl.limit !== undefined ? `/${rl.limit}` : ''} left${rl.windowSeconds ? ` per ${rl.windowSeconds}s` : ''}]` : '';
+      if (opts.debug) line(`debug: ${e.method} ${e.url} -> ${e.status} (${e.ms} ms)${budget}`);
+      else if (rl && rl.remaining === 0 && !rateLimitWarned) {
+        // Docker Hub's pull budget is spent: the next pulls will get 429 until the window moves.
+        rateLimitWarned = true;
+        line(`warning: ${new URL(e.url).host} rate limit reached (ratelimit-remaining: 0${rl.limit !== undefined ? ` of ${rl.limit}` : ''})`);
+      }
+    }
   };
 
   const onReferrer = (e: ReferrerEvent) => {

@@ -1,4 +1,5 @@
 import { proxyFromEnv } from '../../shared/registry/proxy.js';
+import type { HttpEvent } from '../../shared/registry/http.js';
 import { ReplicatorError } from '../../shared/errors.js';
 import { formatPlanLine, planRule } from '../../shared/rules/plan.js';
 import { limitsOf } from '../../shared/rules/config-schema.js';
@@ -47,10 +48,7 @@ async function openStore(dir: string) {
 async function runRuleWith(ruleName: string, flags: RunFlags, embeddedStore: ReturnType<typeof openStore> | undefined): Promise<number> {
   const loaded = await loadConfigForCommand(flags.config);
   if (!loaded) return EXIT.USAGE;
-  const onEvent = flags.debug
-    ? (e: { kind: string; method: string; url: string; status?: number }) =>
-        process.stderr.write(`debug: ${e.method} ${e.url}${e.status ? ` -> ${e.status}` : ' (retry)'}\n`)
-    : undefined;
+  const onEvent = httpEventsView(flags.debug === true, loaded.config.registries.some((r) => r.type === 'docker-hub'));
   let runtime: RuleRuntime;
   try {
     loaded.rule(ruleName);
@@ -201,4 +199,24 @@ async function execute(rt: RuleRuntime, config: LoadedConfig, flags: RunFlags, e
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * What `run` shows of the registries' requests: every one with --debug (with the pull budget a
+ * registry states, Docker Hub's `ratelimit-remaining`), else, when a registry is Docker Hub, one
+ * warning when its budget is spent. Nothing is listened to otherwise.
+ */
+function httpEventsView(debug: boolean, dockerHub: boolean): ((e: HttpEvent) => void) | undefined {
+  if (!debug && !dockerHub) return undefined;
+  let warned = false;
+  return (e) => {
+    const rl = e.kind === 'response' ? e.rateLimit : undefined;
+    const budget = rl ? ` [ratelimit-remaining ${rl.remaining}${rl.limit !== undefined ? ` of ${rl.limit}` : ''}]` : '';
+    if (debug) {
+      process.stderr.write(`debug: ${e.method} ${e.url}${e.kind === 'response' ? ` -> ${e.status}` : ' (retry)'}${budget}\n`);
+    } else if (rl?.remaining === 0 && !warned) {
+      warned = true;
+      process.stderr.write(`warning: ${new URL(e.url).host}: rate limit reached${budget}; further pulls get 429 until the window moves\n`);
+    }
+  };
 }

@@ -6,6 +6,7 @@ import { BlobVerifier } from './blob-verifier.js';
 import { HandedOverError, type Handover } from './handover.js';
 import type { BlobOutcome, CopyListener } from './progress.js';
 import type { Throttle } from './throttle.js';
+import { blobBytesPassed } from './young-gc.js';
 
 /** Where a blob goes. */
 export interface BlobTarget {
@@ -225,6 +226,7 @@ class BlobUpload {
         await opts.throttle?.consume(piece.length, opts.signal);
         opts.emit({ kind: 'blob-progress', digest: src.digest, size: src.size, done: offset, delta: piece.length });
         yield piece;
+        blobBytesPassed(piece.length);
       }
     } catch (err) {
       this.bodyFailure = err;

@@ -41,6 +41,12 @@ export interface ImageCopyOptions {
    * `copy`, where `repo:tag@digest` asks for exactly that digest under that tag.
    */
   tagMustStillName?: boolean;
+  /**
+   * What the destination tag named moments ago (a planner's HEAD; `digest` undefined: absent):
+   * used instead of asking again. Only with override on, where a tag changed since is replaced
+   * anyway.
+   */
+  destinationSeen?: { digest: string | undefined } | undefined;
   /** Hand over before a deadline (chunked uploads are continued by a later run). */
   handover?: Handover | undefined;
   /** Bounds on the source's manifest tree; default: the source client's (the config's `limits:`). */
@@ -84,6 +90,8 @@ interface Plan {
    */
   pushes: Array<{ manifest: Manifest; reference: string; height: number }>;
   blobs: Map<string, Descriptor>;
+  /** Blobs known to be at the destination without asking (reported as skipped). */
+  known: Descriptor[];
   present: number;
 }
 
@@ -101,12 +109,14 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   const destination = formatReference(dst.ref);
   options.handover?.throwIfRequested();
 
-  // The destination tag is known up front (usually): ask both registries at once.
+  // The destination tag is known up front (usually): ask both registries at once, unless the
+  // planner has just asked the destination (override on).
   const early = dst.ref.tag ?? dst.ref.digest;
+  const seen = dst.ref.tag !== undefined && options.override !== false ? options.destinationSeen : undefined;
   const manifests = new SourceManifests(src.client, src.ref.repository, options.limits ?? src.client.limits, source, signal);
   const [fetched, earlyHead] = await Promise.all([
     manifests.get(referenceTarget(src.ref)),
-    early ? dst.client.headManifest(dst.ref.repository, early, signal) : undefined,
+    seen ? (seen.digest ? { digest: seen.digest, mediaType: '', size: 0 } : undefined) : early ? dst.client.headManifest(dst.ref.repository, early, signal) : undefined,
   ]);
   const top = await selectPlatforms(fetched, options.platforms, manifests, source);
   if (dst.ref.digest && dst.ref.digest !== top.digest) {
@@ -127,23 +137,32 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
     ...extra,
   });
 
+  const locations = options.locations ?? new BlobLocations();
   const existing = early ? earlyHead : await dst.client.headManifest(dst.ref.repository, dstTarget, signal);
-  if (existing?.digest === top.digest) return result('in_sync', { manifests: { pushed: 0, present: 1 } });
+  if (existing?.digest === top.digest) {
+    locations.addManifest(dst.client.host, dst.ref.repository, top.digest);
+    return result('in_sync', { manifests: { pushed: 0, present: 1 } });
+  }
   if (existing && options.override === false) {
     return result('skipped', {
       reason: `destination has ${existing.digest} and override is off`,
     });
   }
 
-  const plan = await planCopy(manifests, dst, top, dstTarget, options);
+  // Another tag of an image this process has just pushed into this repository (the tags of one
+  // artifact, or of one image listed under many tags): everything it names is there already, so
+  // only its manifest is pushed under this tag, with nothing asked about its blobs or children.
+  const pushedBefore = locations.hasManifest(dst.client.host, dst.ref.repository, top.digest);
+  const plan = pushedBefore ? knownPresent(manifests, top, dstTarget) : await planCopy(manifests, dst, top, dstTarget, options);
   let planBytes = 0;
   for (const b of plan.blobs.values()) planBytes += b.size;
+  for (const b of plan.known) planBytes += b.size;
   emit({
     kind: 'plan',
     digest: top.digest,
     mediaType: top.mediaType,
     manifests: plan.pushes.length,
-    blobs: plan.blobs.size,
+    blobs: plan.blobs.size + plan.known.length,
     bytes: planBytes,
   });
 
@@ -155,7 +174,6 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   const prepareLimit = pLimit(concurrency * 2);
   const transferLimit = pLimit(concurrency);
   const throttle = options.bytesPerSecond ? new Throttle(options.bytesPerSecond) : undefined;
-  const locations = options.locations ?? new BlobLocations();
   const sameRegistry = src.client.host === dst.client.host;
   // Our own signal, aborted by the caller's or by a blob failing for good. Linked by hand and
   // unlinked at the end: AbortSignal.any on a long-lived parent keeps every child alive (Node 20).
@@ -200,6 +218,10 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
   let failure: unknown;
   let handedOver = false;
   const blobs = [...plan.blobs.values()].sort((a, b) => b.size - a.size);
+  for (const desc of plan.known) {
+    counts.skipped += 1;
+    emit({ kind: 'blob-done', digest: desc.digest, size: desc.size, outcome: 'skipped' });
+  }
   await Promise.allSettled(
     blobs.map((desc) =>
       copyOne(desc).catch((err: unknown) => {
@@ -232,7 +254,15 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
         .filter((p) => p.height === height)
         .map(async ({ manifest, reference: planned }) => {
           const reference = manifest === top ? topReference(planned) : planned;
-          await dst.client.putManifest(dst.ref.repository, reference, manifest, signal);
+          try {
+            await dst.client.putManifest(dst.ref.repository, reference, manifest, signal);
+          } catch (err) {
+            // Something it names is gone after all (garbage collected): the task's next attempt
+            // checks everything again.
+            if (pushedBefore) locations.forgetManifest(dst.client.host, dst.ref.repository, manifest.digest);
+            throw err;
+          }
+          locations.addManifest(dst.client.host, dst.ref.repository, manifest.digest);
           bytes += manifest.bytes.length;
           emit({ kind: 'manifest-pushed', reference, digest: manifest.digest, mediaType: manifest.mediaType });
         }),
@@ -260,6 +290,18 @@ async function movedSourceTag(src: ImageLocation, dst: ImageLocation, signal: Ab
 }
 
 /**
+ * The plan of a manifest this process pushed into the destination repository moments ago: the
+ * top manifest is pushed (under the new reference), and what a full plan would have found
+ * present is reported so: an image's blobs as skipped, an index's children as present.
+ */
+function knownPresent(manifests: SourceManifests, top: Manifest, topReference: string): Plan {
+  const known = new Map<string, Descriptor>();
+  for (const blob of top.blobs) if (!isForeignLayer(blob.mediaType, blob.urls)) known.set(blob.digest, blob);
+  const children = top.isIndex ? manifests.children(top).length : 0;
+  return { pushes: [{ manifest: top, reference: topReference, height: 0 }], blobs: new Map(), known: [...known.values()], present: children };
+}
+
+/**
  * Walks the manifest tree: children of an index are fetched by digest, each distinct digest once
  * in the whole tree (children the destination already has are not descended into), within the
  * limits `manifests` enforces; blobs are collected once each, foreign layers left out.
@@ -271,7 +313,7 @@ async function planCopy(
   topReference: string,
   options: ImageCopyOptions,
 ): Promise<Plan> {
-  const plan: Plan = { pushes: [], blobs: new Map(), present: 0 };
+  const plan: Plan = { pushes: [], blobs: new Map(), known: [], present: 0 };
   const limit = pLimit(options.concurrency ?? 4);
   /** Height of each child manifest met so far (-1: the destination has it, nothing to push). */
   const seen = new Map<string, Promise<number>>();

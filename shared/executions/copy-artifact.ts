@@ -11,8 +11,15 @@ import { copyImage, type CopyResult, type ImageCopyOptions } from '../copy/image
 export async function copyArtifact(
   item: PlanItem,
   clients: { source: RegistryClient; destination: RegistryClient },
-  options: ImageCopyOptions,
+  options: ImageCopyOptions & {
+    /**
+     * What each destination tag named when the artifact was planned, moments ago (undefined:
+     * absent): that tag's copy does not HEAD it again.
+     */
+    destinationTags?: ReadonlyMap<string, string | undefined> | undefined;
+  },
 ): Promise<CopyResult[]> {
+  const { destinationTags, ...imageOptions } = options;
   const { source: s, destination: d } = item;
   const targets = d.tags.length > 0 ? d.tags.map((t, i) => ({ dst: t, src: s.tags[i] })) : [{ dst: undefined, src: undefined }];
   const results: CopyResult[] = [];
@@ -28,7 +35,11 @@ export async function copyArtifact(
           // Untagged: pushed by the digest of what is copied (which `platforms` may narrow).
           ref: { registry: d.host, repository: d.repository, ...(t.dst ? { tag: t.dst } : {}) },
         },
-        { ...options, tagMustStillName: true },
+        {
+          ...imageOptions,
+          tagMustStillName: true,
+          ...(t.dst !== undefined && destinationTags?.has(t.dst) ? { destinationSeen: { digest: destinationTags.get(t.dst) } } : {}),
+        },
       ),
     );
   }

@@ -8,6 +8,7 @@ import { ExecutionFrontdoor } from './frontdoor.js';
 import type { PlanJob, TaskMessage } from './messages.js';
 import type { Execution, Trigger } from './model.js';
 import { failPlanning, runPlanJob } from './plan-job.js';
+import { PlannedDestinations } from './planned-destinations.js';
 import type { PlanSummary } from './planner.js';
 import { processTask, type WorkerEvent } from './worker.js';
 
@@ -69,6 +70,8 @@ export async function runExecution(opts: {
   const planned = new AbortController(); // wakes idle workers when planning ends
   setMaxListeners(0, planned.signal);
   let last: PlanSummary = { total: 0, queued: 0, inSync: 0, excluded: 0, errors: 0 };
+  // The planner's destination HEADs, handed to the workers: a queued copy does not ask again.
+  const seenByPlanner = new PlannedDestinations();
   const planning = (async () => {
     try {
       const [job] = await planQueue.receive(1, 0);
@@ -80,6 +83,7 @@ export async function runExecution(opts: {
           runtime: async () => runtime,
           log,
           signal: stop.signal,
+          planned: seenByPlanner,
           onPlanned: (s) => {
             last = s;
             opts.onEvent?.({ kind: 'planned', summary: s, done: false });
@@ -101,6 +105,7 @@ export async function runExecution(opts: {
     taskQueue,
     runtime: async () => runtime,
     locations: new BlobLocations(),
+    planned: seenByPlanner,
     stopSignal: () => stop.signal,
     ruleOf: async () => rule.name,
     settleEach: false, // nothing else writes this execution: settle once, at the end

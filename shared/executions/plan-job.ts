@@ -5,6 +5,7 @@ import { linkSignals } from '../util/signals.js';
 import type { Queue, TaskStore } from './ports.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { PlanJob, TaskMessage } from './messages.js';
+import type { PlannedDestinations } from './planned-destinations.js';
 import { planArtifactEvent, planExecution, taskKey, type PlanSummary } from './planner.js';
 import { planReconcile } from './reconcile.js';
 import type { Accessory } from '../sources/source.js';
@@ -17,6 +18,8 @@ export interface PlanJobDeps {
   log: Log;
   /** Progress of a full planning, after each batch recorded. */
   onPlanned?: ((s: PlanSummary) => void) | undefined;
+  /** What the destination HEADs found, left for this process's workers. */
+  planned?: PlannedDestinations | undefined;
 }
 
 /** How long a planner's lease on a planning lasts without renewal (renewed every quarter of it). */

@@ -12,6 +12,7 @@ import { isReferrerTag } from '../sources/referrer-tags.js';
 import { isIndex } from '../registry/media-types.js';
 import { listReferrers } from '../registry/referrers-api.js';
 import type { Accessory } from '../sources/source.js';
+import type { PlannedDestinations } from './planned-destinations.js';
 
 
 /** What planning did. */
@@ -43,6 +44,8 @@ async function settledAtDestination(
   head: (repository: string, ref: string) => Promise<ManifestHead | undefined>,
   override: boolean,
   onChecked?: OnChecked,
+  /** Filled with what each destination tag named (undefined: absent), for the task's copy. */
+  seen?: Map<string, string | undefined>,
 ): Promise<{ text: string; mediaType: string | undefined } | undefined> {
   const digest = item.source.digest;
   if (!digest) {
@@ -62,6 +65,9 @@ async function settledAtDestination(
   onChecked?.(item, results.map((r) => (r.status === 'fulfilled' ? r.value : undefined)));
   let skipped: string | undefined;
   let mediaType: string | undefined;
+  for (const [i, r] of results.entries()) {
+    if (r.status === 'fulfilled' && refs[i] !== digest) seen?.set(refs[i]!, r.value?.digest);
+  }
   for (const [i, r] of results.entries()) {
     if (r.status === 'rejected') throw r.reason;
     const found = r.value;
@@ -124,7 +130,12 @@ function toTask(item: PlanItem): NewTask {
 export async function planExecution(
   executionId: string,
   runtime: RuleRuntime,
-  deps: { store: TaskStore; taskQueue: Pick<Queue<TaskMessage>, 'send'> },
+  deps: {
+    store: TaskStore;
+    taskQueue: Pick<Queue<TaskMessage>, 'send'>;
+    /** Where to leave what the destination HEADs found, for this process's workers. */
+    planned?: PlannedDestinations | undefined;
+  },
   opts: {
     signal?: AbortSignal | undefined;
     onPlanned?: (s: PlanSummary) => void;
@@ -153,8 +164,9 @@ export async function planExecution(
   };
 
   const flush = async () => {
+    const seen = batch.map(() => new Map<string, string | undefined>());
     const tasks = await Promise.all(
-      batch.map((e) =>
+      batch.map((e, i) =>
         (async (): Promise<NewTask | undefined> => {
           if (e.kind === 'error') {
             // The destination cannot take this name: an error of this task, recorded as such.
@@ -173,7 +185,7 @@ export async function planExecution(
             return undefined;
           }
           if (e.kind !== 'item') return undefined;
-          const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override, opts.onChecked);
+          const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override, opts.onChecked, seen[i]!);
           if (!settled) return toTask(e.item);
           if (settled.text === 'in sync' && (await mayHaveReferrers(e.item, settled.mediaType, runtime, opts.signal))) return toTask(e.item);
           return { ...toTask(e.item), status: 'Success', statusText: settled.text };
@@ -181,11 +193,19 @@ export async function planExecution(
       ),
     );
     batch = [];
-    const recorded = tasks.filter((t): t is NewTask => t !== undefined);
-    if (recorded.length === 0) return; // a resumed planning's artifacts recorded before: checked only
-    const created = await deps.store.addTasks(executionId, nextId, recorded);
+    const kept = tasks.flatMap((t, i) => (t ? [{ task: t, seen: seen[i]! }] : []));
+    if (kept.length === 0) return; // a resumed planning's artifacts recorded before: checked only
+    const created = await deps.store.addTasks(executionId, nextId, kept.map((k) => k.task));
     nextId += created.length;
     const open = created.filter((t) => t.status === 'Pending');
+    if (deps.planned) {
+      created.forEach((t, i) => {
+        const k = kept[i];
+        // Only for the task just written (an id a racing planner had already used keeps its own task).
+        const same = k && t.destination.repository === k.task.destination.repository && t.destination.tags.join() === k.task.destination.tags.join();
+        if (t.status === 'Pending' && same && k.seen.size) deps.planned!.record(executionId, t.id, k.seen);
+      });
+    }
     summary.total += created.length;
     summary.queued += open.length;
     summary.inSync += created.filter((t) => t.status === 'Success').length;

@@ -13,6 +13,7 @@ import type { RuleRuntime } from '../rules/rule-runtime.js';
 import { randomUUID } from 'node:crypto';
 import { taskError, type Task, type TaskStatus } from './model.js';
 import type { TaskMessage } from './messages.js';
+import type { PlannedDestinations } from './planned-destinations.js';
 import { taskMove, type TaskEvent } from './transitions.js';
 import { linkSignals } from '../util/signals.js';
 
@@ -40,6 +41,8 @@ export interface WorkerDeps {
    * default; Lambda copiers share a lease in the table.
    */
   referrersLock?: KeyedLock;
+  /** What this process's planner saw at the destination (its copy does not HEAD the tags again). */
+  planned?: PlannedDestinations | undefined;
   /** Runs of a task in all before its failure is final (Harbor marks failures too early). */
   maxAttempts?: number;
   retryDelayMs?: (attempt: number) => number;
@@ -277,6 +280,8 @@ async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadl
   // each once, not once per task.
   await rt.ensureDestinationRepository?.(task.destination.repository);
   const { rule } = rt;
+  // With override off, the tag is asked again right before the copy decides (see PlannedDestinations).
+  const seen = deps.planned?.take(task.executionId, task.id);
   const results = await copyArtifact(
     {
       operation: 'copy',
@@ -286,6 +291,7 @@ async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadl
     { source: rt.sourceClient, destination: rt.destinationClient },
     {
       override: rule.override,
+      destinationTags: rule.override ? seen : undefined,
       chunkSize: rt.uploadChunkSize,
       bytesPerSecond: rt.bytesPerSecond,
       platforms: rule.platforms,

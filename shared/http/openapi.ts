@@ -1,4 +1,5 @@
 import { DRIFT_ITEMS_MAX, TRIGGERS } from '../executions/model.js';
+import { REGISTRY_TYPES } from '../rules/config-schema.js';
 
 /** The management API's OpenAPI 3.1 document, served at `/api/v1/openapi.json`. */
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -112,12 +113,15 @@ export const openApiDocument = {
       RegistryInput: {
         type: 'object',
         description:
-          'As `registries[]` in replicator.yaml, except: `url` is http(s) without user or password, its host must not be link-local (nor loopback on AWS) and must be within `api.allowed_registry_hosts` when set (400 `URL_REFUSED`); no `ca_file`; `credential` as below (anything else: 400 naming the field).',
+          "As `registries[]` in replicator.yaml, except: `url` (and `api_url`, a provider API's address) is http(s) without user or password, its host must not be link-local (nor loopback on AWS) and must be within `api.allowed_registry_hosts` when set (400 `URL_REFUSED`); no `ca_file`, no `api_token` (Quay's OAuth2 token goes in Harbor's JSON credential as `access_secret`); `credential` as below (anything else: 400 naming the field). A cloud access key pair is `{type: basic, access_key, access_secret}`, as in Harbor.",
         required: ['name', 'type'],
         properties: {
           name: { type: 'string' },
-          type: { type: 'string' },
+          type: { enum: [...REGISTRY_TYPES], description: "Harbor's registry type names" },
           url: { type: 'string', format: 'uri' },
+          api_url: { type: 'string', format: 'uri' },
+          region: { type: 'string' },
+          instance: { type: 'string' },
           credential: {
             oneOf: [
               {

@@ -47,6 +47,11 @@ export class HostBackoff {
     private readonly random: () => number = Math.random,
   ) {}
 
+  /** True while the host may not be called yet (see `gate`). */
+  waiting(): boolean {
+    return this.notBefore > this.clock.now();
+  }
+
   /** Waits until the host may be called again. */
   async gate(signal?: AbortSignal): Promise<void> {
     const wait = this.notBefore - this.clock.now();

@@ -21,6 +21,7 @@ import {
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { Manifest } from './manifest.js';
 import { HostThrottle, MemoryThrottleStore } from './host-throttle.js';
+import { ManifestCache } from './manifest-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import type { SharedSlots, TokenSource } from './shared-budget.js';
 import type { ProxySettings } from './proxy.js';
@@ -111,6 +112,8 @@ export class RegistryClient {
   readonly transfers: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Pages, index fan-out, manifest bytes and nesting this registry may make us walk. */
   readonly limits: Limits;
+  /** Manifests read, answered again without a request when asked for by digest. */
+  private readonly manifests = new ManifestCache();
 
   constructor(readonly options: RegistryOptions) {
     this.host = options.host;
@@ -222,6 +225,9 @@ export class RegistryClient {
   async getManifest(repository: string, reference: string, signal?: AbortSignal, maxBytes = MANIFEST_SIZE_LIMIT): Promise<Manifest> {
     checkRepository(repository, this.at('manifest'));
     checkReference(reference, this.at(`manifest of ${repository}`));
+    const byDigest = isDigest(reference);
+    const cached = byDigest ? this.manifests.get(repository, reference) : undefined;
+    if (cached && cached.bytes.length <= Math.min(maxBytes, MANIFEST_SIZE_LIMIT)) return cached;
     const res = await this.request({
       method: 'GET',
       url: (origin) => v2Url(origin, repository, ['manifests', reference]),
@@ -230,10 +236,12 @@ export class RegistryClient {
       expect: [200],
       signal,
     });
-    const what = `${this.host}/${repository}${isDigest(reference) ? '@' : ':'}${reference}`;
+    const what = `${this.host}/${repository}${byDigest ? '@' : ':'}${reference}`;
     const bytes = await readAll(res, Math.min(maxBytes, MANIFEST_SIZE_LIMIT), what);
-    const expected = isDigest(reference) ? reference : headerDigest(res.headers, what);
-    return Manifest.parse(bytes, header(res.headers, 'content-type'), what, expected);
+    const expected = byDigest ? reference : headerDigest(res.headers, what);
+    const manifest = Manifest.parse(bytes, header(res.headers, 'content-type'), what, expected);
+    this.manifests.add(repository, manifest);
+    return manifest;
   }
 
   /** HEADs a manifest; undefined when the registry has no such tag or digest. */
@@ -310,11 +318,12 @@ export class RegistryClient {
    * `Link` header, when there is one; `url` the page read. The caller bounds the walk
    * (PageWalk): a registry's `Link` may point anywhere, back to itself included.
    */
-  async catalogPage(next?: URL, n = 1000, signal?: AbortSignal): Promise<ListPage> {
+  async catalogPage(next?: URL, n = 1000, signal?: AbortSignal, scopes: readonly Scope[] = ['registry:catalog:*']): Promise<ListPage> {
     const res = await this.request({
       method: 'GET',
       url: next ?? ((origin) => withQuery(new URL('/v2/_catalog', origin), { n: String(n) })),
-      scopes: ['registry:catalog:*'],
+      // Quay's token service refuses the catalog scope (its type asks with none, as Harbor does).
+      scopes,
       expect: [200],
       signal,
     });
@@ -326,12 +335,13 @@ export class RegistryClient {
    * One page of `/v2/<name>/tags/list`. docker-registry 2.8 ignores `n` and answers every tag,
    * unsorted, in one page; registries that paginate send a `Link` to the next page.
    */
-  async tagsPage(repository: string, next?: URL, n = 1000, signal?: AbortSignal): Promise<ListPage> {
+  async tagsPage(repository: string, next?: URL, n = 1000, signal?: AbortSignal, extraScopes: readonly Scope[] = []): Promise<ListPage> {
     checkRepository(repository, this.at('tags'));
     const res = await this.request({
       method: 'GET',
       url: next ?? ((origin) => withQuery(v2Url(origin, repository, ['tags', 'list']), { n: String(n) })),
-      scopes: [pullScope(repository)],
+      // Azure ACR lists tags with `metadata_read` besides pull (its type adds it, as Harbor does).
+      scopes: [pullScope(repository), ...extraScopes],
       expect: [200, 404],
       signal,
     });

@@ -75,7 +75,27 @@ export interface HttpResponse {
 /** Observability hook: retries and finished requests, with redacted URLs only. */
 export type HttpEvent =
   | { kind: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string }
-  | { kind: 'response'; method: string; url: string; status: number; ms: number };
+  | { kind: 'response'; method: string; url: string; status: number; ms: number; rateLimit?: RateLimitHeaders | undefined };
+
+/** A registry's pull budget as its answer states it (Docker Hub's `ratelimit-limit` / `ratelimit-remaining`). */
+export interface RateLimitHeaders {
+  remaining: number;
+  limit?: number | undefined;
+  /** The window the budget is counted over, in seconds (`;w=21600`). */
+  windowSeconds?: number | undefined;
+}
+
+/** `ratelimit-remaining: 76;w=21600` (and `ratelimit-limit`), when the answer has them. */
+export function rateLimitOf(headers: Headers): RateLimitHeaders | undefined {
+  const remaining = /^\s*(\d+)(?:\s*;\s*w=(\d+))?/.exec(header(headers, 'ratelimit-remaining') ?? '');
+  if (!remaining) return undefined;
+  const limit = /^\s*(\d+)/.exec(header(headers, 'ratelimit-limit') ?? '');
+  return {
+    remaining: Number(remaining[1]),
+    ...(limit ? { limit: Number(limit[1]) } : {}),
+    ...(remaining[2] ? { windowSeconds: Number(remaining[2]) } : {}),
+  };
+}
 
 /** TLS settings of one registry. */
 export interface TlsOptions {
@@ -244,12 +264,17 @@ async function exchange(ctx: HttpContext, req: HttpRequest): Promise<HttpRespons
         headers,
         body: (req.body ?? null) as Dispatcher.DispatchOptions['body'],
         signal: req.signal ?? null,
+        // undici closes the connection after every HEAD (in case a server sends a body with its
+        // answer), so each in-sync check, blob HEAD and moved-tag check paid a TCP handshake and
+        // the next request on that origin another. Registries answer HEAD without a body (the
+        // distribution spec, Go's net/http): keep the connection.
+        ...(method === 'HEAD' ? { reset: false } : {}),
       } as Dispatcher.RequestOptions);
     } catch (err) {
       throw new NoAnswer(err);
     }
     const res: HttpResponse = { status: r.statusCode, headers: r.headers, body: r.body, url };
-    ctx.onEvent?.({ kind: 'response', method, url: redactUrl(url), status: res.status, ms: Date.now() - started });
+    ctx.onEvent?.({ kind: 'response', method, url: redactUrl(url), status: res.status, ms: Date.now() - started, rateLimit: rateLimitOf(res.headers) });
     const location = header(res.headers, 'location');
     if (!follow || !REDIRECT_STATUS.has(res.status) || !location) return res;
     await discard(res.body);
@@ -302,9 +327,11 @@ export async function send(ctx: HttpContext, req: HttpRequest): Promise<HttpResp
   for (let attempt = 1; ; attempt++) {
     let probe: ProbeTicket | undefined;
     try {
-      await host.gate(req.signal);
-      await ctx.rateLimit?.take(req.signal ?? undefined);
-      probe = await ctx.throttle?.gate(req.url.origin, req.signal ?? undefined);
+      // Awaited only when there is something to wait for (a backoff, a rate limit): each await
+      // is a turn of the microtask queue on every request.
+      if (host.waiting()) await host.gate(req.signal);
+      if (ctx.rateLimit) await ctx.rateLimit.take(req.signal ?? undefined);
+      if (ctx.throttle) probe = await ctx.throttle.gate(req.url.origin, req.signal ?? undefined);
     } catch (err) {
       if (!isAbort(err) && !req.signal?.aborted) throw err;
       throw new StoppedError('stopped', { cause: err });

@@ -33,5 +33,8 @@ export function urlUnder(base: URL, segments: readonly string[], trailingSlash =
  */
 export function v2Url(origin: URL, repository: string, rest: readonly string[], trailingSlash = false): URL {
   checkRepository(repository);
-  return urlUnder(new URL('/v2/', origin), [...repository.split('/'), ...rest], trailingSlash);
+  const segments = [...repository.split('/'), ...rest];
+  if (origin.username || origin.password) return urlUnder(new URL('/v2/', origin), segments, trailingSlash);
+  // Every request builds one: a single parse of the finished string, not four (the same URL).
+  return new URL(`${origin.origin}/v2/${segments.map(pathSegment).join('/')}${trailingSlash ? '/' : ''}`);
 }

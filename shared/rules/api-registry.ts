@@ -71,6 +71,8 @@ export type Refused = { problem: string };
 function parseRegistry(body: Record<string, unknown>): RegistryConfig | Refused {
   if ('ca_file' in body) return { problem: 'ca_file: files on the server are not allowed through the API; give the CA as ca: {secret: NAME}' };
   if ('proxy_url' in body) return { problem: "proxy_url: a registry's proxy is the operator's choice: set it in the config file" };
+  // A reference would reach the server's environment or files; Quay's token goes in Harbor's JSON credential instead.
+  if ('api_token' in body) return { problem: "api_token: not allowed through the API; for Quay, give Harbor's JSON credential ({account_name, docker_cli_password, oauth2_token}) as access_secret" };
   if (isObject(body.ca) && 'file' in body.ca) return { problem: 'ca: files on the server are not allowed through the API; give the CA as ca: {secret: NAME}' };
   const { credential: _credential, ...rest } = body;
   const parsed = registrySchema.safeParse(rest);

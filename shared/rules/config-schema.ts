@@ -25,7 +25,10 @@ export type SecretRef = z.infer<typeof secretRefSchema>;
 /** A registry's blob transfers at once per process when its `max_concurrency` is not set. */
 export const DEFAULT_MAX_CONCURRENCY = 8;
 
-/** Harbor's adapter names, plus Artifact Registry. */
+/**
+ * Harbor's adapter names exactly (`src/pkg/reg/model/registry.go`), plus Artifact Registry. What
+ * each one does differently from the distribution spec is in shared/registry-types/.
+ */
 export const REGISTRY_TYPES = [
   'harbor',
   'docker-registry',
@@ -34,6 +37,15 @@ export const REGISTRY_TYPES = [
   'artifact-registry',
   'aws-ecr',
   'github-ghcr',
+  'azure-acr',
+  'ali-acr',
+  'huawei-SWR',
+  'tencent-tcr',
+  'jfrog-artifactory',
+  'quay',
+  'gitlab',
+  'dtr',
+  'volcengine-cr',
 ] as const;
 export type RegistryType = (typeof REGISTRY_TYPES)[number];
 
@@ -99,8 +111,25 @@ export const registrySchema = z.strictObject({
   /** Blob transfers at once (default DEFAULT_MAX_CONCURRENCY per process; set, it holds across every AWS copier). */
   max_concurrency: z.optional(z.int().check(z.positive(), z.lte(256))),
   requests_per_second: z.optional(z.number().check(z.positive())),
-  /** aws-ecr: create a missing repository at the destination (ECR refuses pushes otherwise). */
+  /**
+   * Create what a destination needs before a push, through the provider's API: an ECR repository,
+   * a Quay or Docker Hub organization, a DTR namespace and repository, an Artifactory repository
+   * key, a TCR / Volcengine CR / ACR namespace, an SWR organization (see shared/registry-types/).
+   * Harbor projects are always created.
+   */
   create_repositories: z._default(z.boolean(), false),
+  /**
+   * The provider API's base URL where it is not the type's default: Docker Hub's
+   * (https://hub.docker.com), GitHub's (https://api.github.com), GitLab's (the token realm's
+   * host), a cloud's OpenAPI endpoint (Tencent, Alibaba, Volcengine). Credentials go there.
+   */
+  api_url: z.optional(urlSchema),
+  /** A token for the provider's API besides the registry credential: Quay's OAuth2 application token (organizations). */
+  api_token: z.optional(secretRefSchema),
+  /** The cloud region, where the URL does not say it (Alibaba, Huawei, Volcengine, Tencent custom domains). */
+  region: z.optional(z.string().check(z.regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a region id such as cn-hangzhou'))),
+  /** The registry instance where the URL does not say it: ACR EE instance id, TCR registry id, Volcengine CR registry name. */
+  instance: z.optional(z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be an instance id or registry name'))),
 }).check(
   z.superRefine((r, ctx) => {
     if (r.ca !== undefined && r.ca_file !== undefined) {
@@ -434,7 +463,7 @@ export type Config = z.infer<typeof configSchema>;
 
 /** Paths whose values are secrets: never echoed in an error. */
 export function isSecretPath(path: ReadonlyArray<PropertyKey>): boolean {
-  return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token' || p === 'encryption_key' || p === 'access_secret');
+  return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token' || p === 'encryption_key' || p === 'access_secret' || p === 'api_token');
 }
 
 /**

@@ -4,12 +4,21 @@ import type { RegistryType } from './config-schema.js';
 /** How many path components a registry type takes (Harbor's `SupportedRepositoryPathComponentType`). */
 export type PathRule = 'only-two' | 'at-least-two' | 'any';
 
-/** Harbor's declarations: Docker Hub `ONLY_TWO`, Harbor `AT_LEAST_TWO` (a project, then a name), others any. */
+/**
+ * Harbor's declarations: Docker Hub `ONLY_TWO`, Harbor `AT_LEAST_TWO` (a project, then a name),
+ * others any. Three types whose Harbor adapters need a namespace to prepare a push have it said
+ * here, so a name that cannot work is an error of its artifact before any request: DTR
+ * repositories are `<namespace>/<name>` exactly (Harbor's adapter creates `path[0]/path[1]`),
+ * Artifactory's first component is the repository key, Volcengine refuses fewer than two.
+ */
 export function pathRuleOf(type: RegistryType): PathRule {
   switch (type) {
     case 'docker-hub':
+    case 'dtr':
       return 'only-two';
     case 'harbor':
+    case 'jfrog-artifactory':
+    case 'volcengine-cr':
       return 'at-least-two';
     default:
       return 'any';

@@ -1,6 +1,6 @@
 import { ReplicatorError } from '../errors.js';
 import { addressRule, HostPatterns, urlRefusal, type ConnectPolicy } from '../registry/address-policy.js';
-import type { HostStates } from '../registry/backoff.js';
+import { DEFAULT_RETRY_POLICY, HostStates } from '../registry/backoff.js';
 import type { Credentials, CredentialsSource } from '../registry/auth.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 import { dockerConfigCredentials } from '../registry/docker-config.js';
@@ -8,6 +8,10 @@ import { createDispatcher, type HttpEvent } from '../registry/http.js';
 import { isProxied, type ProxySettings } from '../registry/proxy.js';
 import { DEFAULT_LIMITS, type Limits } from '../registry/limits.js';
 import { HarborApi } from '../sources/harbor-api.js';
+import { RegistrySource } from '../sources/registry-source.js';
+import type { Source } from '../sources/source.js';
+import { ProviderApi, registryHostOf, registryTypeModule, type RepositoryPreparer, type TypeRuntime } from '../registry-types/index.js';
+import { oncePerKey } from '../util/once-per-key.js';
 import { caOf, DEFAULT_MAX_CONCURRENCY, type RegistryConfig } from './config-schema.js';
 import { HostThrottle, type ThrottleStore } from '../registry/host-throttle.js';
 import { SharedRateLimiter, SharedSlots, type BudgetStore } from '../registry/shared-budget.js';
@@ -15,18 +19,18 @@ import type { ApiRegistryAccess, ApiRegistryDirectory } from './config-view.js';
 import type { RegistryPlatform, RegistryPlatformLoader } from './registry-platform.js';
 import { resolveSecret, type SecretSources } from './secrets.js';
 
-/** Docker Hub's API host, whatever URL the config names it by. */
-const DOCKER_HUB_API = 'registry-1.docker.io';
+/** Docker Hub's registry host, whatever URL the config names it by. */
+const DOCKER_HUB_REGISTRY = 'registry-1.docker.io';
 
 /** Host, scheme and TLS settings of a configured registry, before credentials. */
 export function endpointOf(reg: RegistryConfig): Pick<RegistryOptions, 'host' | 'scheme' | 'tlsVerify'> {
   let host: string;
   let scheme: 'https' | 'http' = 'https';
-  if (reg.type === 'docker-hub') {
-    host = DOCKER_HUB_API; // Harbor's docker-hub registries say https://hub.docker.com
+  if (reg.type === 'docker-hub' && (!reg.url || /^(hub\.docker\.com|docker\.io|index\.docker\.io|registry-1\.docker\.io)$/.test(new URL(reg.url).hostname))) {
+    host = DOCKER_HUB_REGISTRY; // Harbor's docker-hub registries say https://hub.docker.com
   } else {
     const url = new URL(reg.url!);
-    host = url.host;
+    host = registryHostOf(reg.type, url); // ali-acr: cr.<region> (the API) names registry.<region>
     scheme = url.protocol === 'http:' ? 'http' : 'https';
   }
   return { host, scheme, tlsVerify: !reg.insecure };
@@ -56,11 +60,13 @@ export async function apiRegistryUrlProblem(reg: RegistryConfig, network: Networ
   const url = new URL(`${e.scheme}://${e.host}`);
   const rule = connectPolicyOf(reg, 'api', network).direct;
   // Through a proxy the name is the proxy's to resolve: the rules apply to the name itself.
-  if (isProxied(network.proxy, url)) {
-    const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    return rule.refusal(hostname, hostname);
-  }
-  return urlRefusal(url, rule);
+  const refusal = (u: URL) => {
+    if (!isProxied(network.proxy, u)) return urlRefusal(u, rule);
+    const hostname = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    return Promise.resolve(rule.refusal(hostname, hostname));
+  };
+  // The provider's API gets the credentials too: held to the same rules.
+  return (await refusal(url)) ?? (reg.api_url ? refusal(new URL(reg.api_url)) : undefined);
 }
 
 /** Shared by every client a process makes. */
@@ -140,6 +146,7 @@ export function connectPolicyOf(reg: RegistryConfig, origin: 'file' | 'api', net
  */
 export class RegistryClients {
   private readonly clients = new Map<string, { version: string; client: Promise<RegistryClient> }>();
+  private readonly runtimes = new Map<string, { version: string; runtime: Promise<TypeRuntime> }>();
   private ecrApi: Promise<RegistryPlatform> | undefined;
 
   constructor(private readonly deps: ClientDeps) {}
@@ -170,6 +177,7 @@ export class RegistryClients {
    * role, or the local AWS environment).
    */
   private async credentialsFor(reg: RegistryConfig, path: string, api: ApiRegistryAccess | undefined): Promise<CredentialsSource | undefined> {
+    if (registryTypeModule(reg.type)) return (await this.typeRuntime(reg, path)).credentials;
     const fixed = api ? await api.credentials() : reg.credential ? await credentialsOf(reg, path, this.deps.secrets) : undefined;
     if (fixed || reg.type !== 'aws-ecr') return fixed;
     const ecr = await this.ecr(path);
@@ -244,6 +252,72 @@ export class RegistryClients {
     });
     this.clients.set(reg.name, entry);
     return client;
+  }
+
+  /**
+   * What `reg`'s type does beyond the distribution spec (shared/registry-types/), built once per
+   * registry entry: its credentials (as configured, or exchanged for a provider's token), its
+   * lister and its namespace creator share one client of the provider's API.
+   */
+  private typeRuntime(reg: RegistryConfig, path = `registries["${reg.name}"]`): Promise<TypeRuntime> {
+    const api = this.apiEntry(reg);
+    const version = JSON.stringify([reg, api?.version ?? null]);
+    const cached = this.runtimes.get(reg.name);
+    if (cached?.version === version) return cached.runtime;
+    const runtime = (async (): Promise<TypeRuntime> => {
+      const [credentials, ca, apiToken, proxy] = await Promise.all([
+        api ? api.credentials() : reg.credential ? credentialsOf(reg, path, this.deps.secrets) : undefined,
+        this.caFor(reg, path, api),
+        // Through the API a registry cannot hold api_token (api-registry.ts refuses it).
+        !api && reg.api_token ? resolveSecret(reg.api_token, `${path}.api_token`, this.deps.secrets) : undefined,
+        this.proxyOf(reg),
+      ]);
+      const e = endpointOf(reg);
+      const ctx = {
+        // The provider's API goes through the registry's forward proxy too (tunnelled: it gets credentials).
+        dispatcher: createDispatcher({ verify: !reg.insecure, ca }, this.connectPolicy(reg), proxy ? { ...proxy, tunnelHttp: true } : undefined),
+        hosts: this.deps.hosts ?? new HostStates(DEFAULT_RETRY_POLICY),
+        onEvent: this.deps.onEvent,
+      };
+      const module = registryTypeModule(reg.type);
+      const fixed: TypeRuntime = { credentials };
+      if (!module) return fixed;
+      const made = module({
+        registry: reg,
+        name: `${path} (${reg.type})`,
+        origin: new URL(`${e.scheme}://${e.host}`),
+        credentials,
+        apiToken,
+        api: new ProviderApi(ctx, `${path} (${reg.type})`, this.limits.maxPages),
+        now: Date.now,
+      });
+      return { ...made, credentials: 'credentials' in made ? made.credentials : credentials };
+    })();
+    const entry = { version, runtime };
+    runtime.catch(() => {
+      if (this.runtimes.get(reg.name) === entry) this.runtimes.delete(reg.name);
+    });
+    this.runtimes.set(reg.name, entry);
+    return runtime;
+  }
+
+  /** How a rule lists `reg` as its source (not Harbor's: HarborSource reads Harbor's API). */
+  async source(reg: RegistryConfig, path: string, client: RegistryClient): Promise<Source> {
+    const make = registryTypeModule(reg.type) ? (await this.typeRuntime(reg, path)).source : undefined;
+    return make ? make(client) : new RegistrySource(client);
+  }
+
+  /**
+   * What makes a destination repository of `reg` ready before its first push, with
+   * `create_repositories` (its type's organization, namespace or repository key, each asked once
+   * per repository here and per namespace by the type); undefined when there is nothing to do.
+   */
+  async preparer(reg: RegistryConfig, path: string): Promise<RepositoryPreparer | undefined> {
+    if (!reg.create_repositories || !registryTypeModule(reg.type)) return undefined;
+    const prepare = (await this.typeRuntime(reg, path)).prepare;
+    if (!prepare) return undefined;
+    const once = oncePerKey((repository) => prepare(repository));
+    return (repository) => once(repository);
   }
 
   /** A client of Harbor's API at `reg` (type harbor), with the registry's credentials and connection rules. */

@@ -3,8 +3,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { HttpEvent } from '../registry/http.js';
 import type { HarborApi } from '../sources/harbor-api.js';
 import { HarborSource } from '../sources/harbor-source.js';
-import { ReferrerTagCatalog } from '../sources/referrer-tags.js';
-import { RegistrySource } from '../sources/registry-source.js';
+import { referrerTagCatalog, type ReferrerTagCatalog } from '../sources/referrer-tags.js';
 import type { Source } from '../sources/source.js';
 import { oncePerKey } from '../util/once-per-key.js';
 import { speedBytesPerSecond, type RegistryConfig, type RuleConfig } from './config-schema.js';
@@ -28,7 +27,9 @@ export interface RuleRuntime {
   sourceHarbor: HarborApi | undefined;
   /**
    * Makes a destination repository ready to be pushed to, before its first copy: Harbor's
-   * project, or with `create_repositories` the ECR repository. Each project or repository is
+   * project, or with `create_repositories` the ECR repository, the Quay or Docker Hub
+   * organization, the DTR / TCR / Volcengine namespace and repository, the Artifactory key, the
+   * SWR organization (shared/registry-types/). Each project or repository is
    * done once per runtime (ECR: per process); a failure is tried again by the next task.
    * Undefined when the destination needs nothing.
    */
@@ -59,8 +60,9 @@ export async function ruleRuntime(
   const [sourceClient, destinationClient] = await Promise.all([clients.get(source, pathOf(source)), clients.get(destination, pathOf(destination))]);
   const harbor = (r: RegistryConfig) => clients.harborApi(r, pathOf(r), deps.onEvent);
   const sourceHarbor = source.type === 'harbor' ? await harbor(source) : undefined;
-  const referrerTags = new ReferrerTagCatalog();
-  const lister = sourceHarbor ? new HarborSource(sourceHarbor) : new RegistrySource(sourceClient, 1000, referrerTags);
+  const lister = sourceHarbor ? new HarborSource(sourceHarbor) : await clients.source(source, pathOf(source), sourceClient);
+  // What the lister saw of the source's referrer tags (sources/referrer-tags.ts), per source client.
+  const referrerTags = referrerTagCatalog(sourceClient);
   const destinationHarbor = destination.type === 'harbor' ? await harbor(destination) : undefined;
   return {
     rule,
@@ -139,5 +141,6 @@ async function repositoryPreparer(
     }
     return async (repository) => void (await repositories.ensure(repository));
   }
-  return undefined;
+  // Other types: their organization, namespace or repository key, through their API (registry-types/).
+  return clients.preparer(destination, path);
 }

@@ -112,6 +112,19 @@ export class ReferrerTagCatalog {
   }
 }
 
+const catalogs = new WeakMap<RegistryClient, ReferrerTagCatalog>();
+
+/**
+ * The catalog of referrer tags of the registry `client` reaches, one per client for the process:
+ * every lister of that registry (the registry protocol, a provider's API) records into it, and
+ * every rule whose source it is reads from it.
+ */
+export function referrerTagCatalog(client: RegistryClient): ReferrerTagCatalog {
+  let catalog = catalogs.get(client);
+  if (!catalog) catalogs.set(client, (catalog = new ReferrerTagCatalog()));
+  return catalog;
+}
+
 /** Every referrer tag of a repository, from its `tags/list` (bounded by `limits.max_pages`). */
 export async function listReferrerTags(client: RegistryClient, repository: string, signal?: AbortSignal): Promise<ReferrerTags> {
   const walk = new PageWalk(client.host, `${repository} tags`, client.limits.maxPages);

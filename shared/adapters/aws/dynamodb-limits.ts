@@ -124,9 +124,10 @@ export class DynamoDBSharedLimits implements ThrottleStore, BudgetStore {
           new PutCommand({
             TableName: this.table,
             Item: { PK: `BUDGET#${key}`, SK: `SLOT#${slot}`, owner, expires: now + leaseMs, ttl: this.ttl() },
-            ConditionExpression: 'attribute_not_exists(PK) OR #x < :now',
-            ExpressionAttributeNames: { '#x': 'expires' },
-            ExpressionAttributeValues: { ':now': now },
+            // Our own owner too: an SDK retry of a put that landed takes the slot, not leaks it.
+            ConditionExpression: 'attribute_not_exists(PK) OR #x < :now OR #o = :o',
+            ExpressionAttributeNames: { '#x': 'expires', '#o': 'owner' },
+            ExpressionAttributeValues: { ':now': now, ':o': owner },
           }),
         ),
       );

@@ -458,12 +458,23 @@ export class DynamoDBTaskStore implements TaskStore {
    * it wrongly.
    */
   async settleExecution(executionId: string): Promise<Execution | undefined> {
+    return this.settle(executionId, true);
+  }
+
+  /**
+   * Closes the execution when its tasks say so. The counters answer first when they say tasks are
+   * open (progress, a read of 16 items); `recount` skips them, for a close that must not wait for
+   * the sweeper to find a lost counter write (a stop).
+   */
+  private async settle(executionId: string, recount: boolean): Promise<Execution | undefined> {
     const meta = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `EXEC#${executionId}`, SK: 'META' }, ConsistentRead: true }));
     const item = meta.Item;
     if (!item) return undefined;
     if (item.status !== 'InProgress') return toExecution(item, (item.finalCounts as TaskCounts | undefined) ?? emptyCounts());
-    const fast = await this.counts(executionId);
-    if (!item.planned || fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
+    if (!recount) {
+      const fast = await this.counts(executionId);
+      if (!item.planned || fast.pending + fast.scheduled + fast.running > 0) return toExecution(item, fast);
+    }
     const truth = await this.countTasks(executionId);
     const decision = settleDecision(executionFacts(item), truth);
     if (!decision.close) return toExecution(item, truth);
@@ -520,7 +531,7 @@ export class DynamoDBTaskStore implements TaskStore {
         cursor = page.cursor;
       } while (cursor);
     }
-    return this.settleExecution(executionId);
+    return this.settle(executionId, true);
   }
 
   // ---- drift --------------------------------------------------------------------------------
