@@ -458,7 +458,7 @@ export class DynamoDBTaskStore implements TaskStore {
    * it wrongly.
    */
   async settleExecution(executionId: string): Promise<Execution | undefined> {
-    return this.settle(executionId, true);
+    return this.settle(executionId, false);
   }
 
   /**
