@@ -185,6 +185,9 @@ export function deploymentOf(loaded: LoadedConfig): Deployment {
   if (config.api?.token) {
     warnings.push('api.token is not used on AWS: the API is authorized by IAM (SigV4) at API Gateway');
   }
+  if (config.api?.read_token) {
+    warnings.push('api.read_token is not used on AWS: the API is authorized by IAM (SigV4) at API Gateway; grant read-only callers execute-api:Invoke on GET routes only');
+  }
   if (config.api?.encryption_key) {
     warnings.push('api.encryption_key is not used on AWS: literal credentials given through the API are kept in Secrets Manager under api.secret_prefix');
   }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what harbor-replicator needs and is missing, then builds:
-#   - docker-registry, skopeo, htpasswd (apache2-utils), openssl through apt when absent;
+#   - docker-registry, skopeo, htpasswd (apache2-utils), openssl, chromium (the console's browser
+#     tests: Debian's build, never a downloaded one) through apt when absent;
 #   - npm packages with `npm ci` when node_modules is missing or older than package-lock.json.
 set -eu
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
 command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 if [ -n "$missing" ]; then
   echo "ensure-deps: installing$missing with apt-get" >&2
   sudo=""

@@ -20,6 +20,7 @@ export async function runConfigCheck(opts: { config?: string }): Promise<number>
   });
   if (config.webhook?.auth_header) refs.push([config.webhook.auth_header, 'webhook.auth_header']);
   if (config.api?.token) refs.push([config.api.token, 'api.token']);
+  if (config.api?.read_token) refs.push([config.api.read_token, 'api.read_token']);
   const problems: string[] = [];
   for (const [ref, path] of refs) {
     if ('secret' in ref) continue;

@@ -104,18 +104,43 @@ Examples:
     .option('--config <file>', 'config file (default: $HARBOR_REPLICATOR_CONFIG, else ./replicator.yaml)')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--data-dir <dir>', 'where executions and tasks are kept (default ./.harbor-replicator)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key); use it, or a TLS reverse proxy, whenever the console is reached over a network')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
     .addHelpText(
       'after',
       `
-Routes: POST /webhooks/harbor (Harbor's webhook; the whole Authorization header must equal
-webhook.auth_header), /api/v1/... (Authorization: Bearer <api.token>; /api/v1/openapi.json
-describes it), GET /healthz, GET /metrics (Prometheus). Logs are JSON lines on stdout.
+Routes: GET / (the replication console, in a browser; sign in with api.token or api.read_token),
+POST /webhooks/harbor (Harbor's webhook; the whole Authorization header must equal
+webhook.auth_header), /api/v1/... (Authorization: Bearer <api.token>, or <api.read_token> for
+GETs only; /api/v1/openapi.json describes it), GET /healthz, GET /metrics (Prometheus). Logs are JSON lines on stdout.
 Refuses to start without api.token, or without webhook.auth_header when a rule is event-based.
 SIGTERM/SIGINT: stops accepting, lets running tasks finish for 20 s, hands the rest back.`,
     )
     .action(async (opts: Record<string, unknown>) => {
       const { runServe } = await import('./serve-command.js');
       process.exitCode = await runServe(opts);
+    });
+
+  program
+    .command('console')
+    .description('Serve the replication console on this machine for a deployment on AWS, its API calls signed with your AWS credentials (SigV4).')
+    .option('--aws', 'the API is on AWS, behind IAM (required: with serve, the console is at its GET /)')
+    .option('--api-url <url>', "the deployed API: the stack's ApiUrl output, https://<id>.execute-api.<region>.amazonaws.com/api/v1")
+    .option('--listen <host:port>', 'loopback address to listen on', '127.0.0.1:8081')
+    .option('--region <region>', 'the region, when --api-url does not name it (a custom domain)')
+    .addHelpText(
+      'after',
+      `
+Prints a one-time code at start: the page asks for it in its token field. Credentials come from
+the AWS default chain (AWS_PROFILE, environment, SSO, instance role) and stay in this process: the
+browser gets the API's answers, never a key or a signature. Requests naming another Host (DNS
+rebinding) or coming from another site's page (Origin) are refused. What the page may do is
+what your IAM identity may do (execute-api:Invoke on the API's routes): with GET-only
+permissions it shows everything, and API Gateway refuses Run and Stop (403).`,
+    )
+    .action(async (opts: Record<string, unknown>) => {
+      const { runConsole } = await import('./console-command.js');
+      process.exitCode = await runConsole(opts);
     });
 
   const dataDirHelp = 'the data dir to read (default ./.harbor-replicator)';

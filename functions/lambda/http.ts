@@ -35,6 +35,7 @@ export function httpHandler(opts: HttpFunctionOptions) {
         clients: rt.clients,
         log: rt.log,
         auth: 'authorized-by-host', // the gateway authorizes /api/v1 with IAM
+        ruleRuntime: (rule) => rt.ruleRuntime(rule),
         onConfigChange: async () => {
           rt.invalidate();
           await opts.onConfigChange?.(rt);

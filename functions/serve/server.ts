@@ -1,5 +1,8 @@
 import { proxyFromEnv } from '../../shared/registry/proxy.js';
 import { serve as serveNode, type HttpBindings, type ServerType } from '@hono/node-server';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { openEmbeddedStore } from '../../shared/adapters/local/embedded-store.js';
 import { newMemoryQueue } from '../../shared/adapters/local/memory-queue.js';
@@ -8,6 +11,8 @@ import { ReplicatorError } from '../../shared/errors.js';
 import { Scheduler, type SchedulerClock } from '../../shared/executions/scheduler.js';
 import { ReplicationService } from '../../shared/executions/service.js';
 import { createApp } from '../../shared/http/app.js';
+import type { ConsoleAssets } from '../../shared/http/console-routes.js';
+import { loadConsoleAssets } from '../console/assets.js';
 import { PrometheusCounters } from '../../shared/observability/prometheus.js';
 import type { Log } from '../../shared/observability/telemetry.js';
 import { ApiSecrets } from '../../shared/rules/api-secrets.js';
@@ -33,6 +38,10 @@ export interface ServerOptions {
   graceMs?: number;
   /** How long `POST /registries/{name}/ping` may take (default 10 s). */
   pingTimeoutMs?: number;
+  /** HTTPS with this certificate chain and key (PEM files); plain HTTP without. */
+  tls?: { certFile: string; keyFile: string } | undefined;
+  /** The console's files (default: the package's dist/console/, when built). */
+  console?: ConsoleAssets | undefined;
 }
 
 /** A running `serve`. */
@@ -66,6 +75,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // The config file's secrets: {env}, {file}, and {secret} through Secrets Manager (loaded only if one is named).
   const secrets = { store: localSecretStore() };
   const apiToken = await resolveSecret(opts.config.config.api!.token!, 'api.token', secrets);
+  const readToken = opts.config.config.api?.read_token ? await resolveSecret(opts.config.config.api.read_token, 'api.read_token', secrets) : undefined;
+  if (readToken !== undefined && readToken === apiToken) {
+    throw new ReplicatorError('SERVE_CONFIG', `cannot serve with ${opts.config.file}:\n  api.read_token: is the same as api.token; a read-only token must be another secret`);
+  }
+  const tls = opts.tls ? await readTls(opts.tls) : undefined;
+  const consoleAssets = opts.console ?? (await loadConsoleAssets());
   const webhookAuth = opts.config.config.webhook?.auth_header ? await resolveSecret(opts.config.config.webhook.auth_header, 'webhook.auth_header', secrets) : undefined;
   const apiConfig = opts.config.config.api;
   let encryptionKey: Buffer | undefined;
@@ -119,7 +134,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       webhookAuth,
       // Node: read an oversized body away, so the client gets the 413 instead of a reset.
       onBodyTooLarge: (c) => (c.env as HttpBindings).incoming.resume(),
-      auth: { bearer: apiToken },
+      auth: { bearer: apiToken, readBearer: readToken },
+      ruleRuntime: (rule) => service.ruleRuntime(rule),
+      console: consoleAssets,
       pingTimeoutMs: opts.pingTimeoutMs,
       onConfigChange: () => {
         service.invalidate();
@@ -127,13 +144,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       },
     });
     const listening = await new Promise<ServerType>((resolve, reject) => {
-      const s = serveNode({ fetch: app.fetch, hostname, port: Number(portText) }, () => resolve(s));
+      const s = tls
+        ? serveNode({ fetch: app.fetch, hostname, port: Number(portText), createServer: createHttpsServer, serverOptions: tls }, () => resolve(s))
+        : serveNode({ fetch: app.fetch, hostname, port: Number(portText) }, () => resolve(s));
       s.once('error', reject);
     });
     server = listening;
     const address = listening.address();
     const port = typeof address === 'object' && address ? address.port : Number(portText);
-    const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
+    const url = `${tls ? 'https' : 'http'}://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
     log.info('serving', { url, dataDir: embedded.dir, rules: view.loaded.config.rules.length, schedules: scheduler.upcoming().map((u) => `${u.rule}${u.trigger === 'reconcile' ? ' (reconcile)' : ''} at ${u.at.toISOString()}`) });
     let closed: Promise<void> | undefined;
     return {
@@ -154,6 +173,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await embedded.close();
     throw err;
   }
+}
+
+/** The certificate chain and key, read once at start (a file that cannot be read stops serve with its path). */
+async function readTls(files: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = (path: string, flag: string) =>
+    readFile(path).catch((err: NodeJS.ErrnoException) => {
+      throw new ReplicatorError('SERVE_CONFIG', `${flag} ${path}: cannot be read (${err.code ?? err.message})`, { cause: err });
+    });
+  const [cert, key] = await Promise.all([read(files.certFile, '--tls-cert'), read(files.keyFile, '--tls-key')]);
+  try {
+    createSecureContext({ cert, key }); // not PEM, or a key that is not the certificate's
+  } catch (err) {
+    throw new ReplicatorError('SERVE_CONFIG', `--tls-cert ${files.certFile} / --tls-key ${files.keyFile}: ${(err as Error).message}`, { cause: err });
+  }
+  return { cert, key };
+}
+
+/** True for addresses only this machine reaches: the console may go without TLS there. */
+export function isLoopbackListen(listen: string): boolean {
+  const [host] = splitListen(listen);
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 function splitListen(listen: string): [string, string] {

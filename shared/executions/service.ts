@@ -98,6 +98,11 @@ export class ReplicationService {
     return this.runtimes.get(rule);
   }
 
+  /** A rule's wiring (clients, lister), the one the planners and workers use (a dry run through the API). */
+  ruleRuntime(rule: string): Promise<RuleRuntime> {
+    return this.runtime(rule);
+  }
+
   private stopSignal(executionId: string): AbortSignal {
     let c = this.stops.get(executionId);
     if (!c) {

@@ -5,9 +5,12 @@ import type { Frontdoor } from '../executions/frontdoor.js';
 import type { TaskStore } from '../executions/ports.js';
 import { checkConnection } from '../registry/connection-check.js';
 import { ConfigChangeError, type ConfigView } from '../rules/config-view.js';
+import { previewPlan } from '../rules/plan-preview.js';
 import type { RegistryClients } from '../rules/registry-endpoint.js';
+import type { RuleRuntime } from '../rules/rule-runtime.js';
 import { describeIssue } from '../util/schema.js';
 import { openApiDocument } from './openapi.js';
+import { ReplicatorError } from '../errors.js';
 import { error, secretEquals } from './respond.js';
 
 /** What the management API needs. The token is a resolved value: compared, never logged. */
@@ -18,10 +21,15 @@ export interface ApiDeps {
   config: ConfigView;
   clients: RegistryClients;
   /**
-   * Who may call: a bearer token checked here (`serve`), or callers the host has authorized
-   * before the request reaches the routes (API Gateway with IAM on AWS).
+   * Who may call: a bearer token checked here (`serve`), with an optional second one that may
+   * only read (GET), or callers the host has authorized before the request reaches the routes
+   * (API Gateway with IAM on AWS).
    */
-  auth: { bearer: string } | 'authorized-by-host';
+  auth: { bearer: string; readBearer?: string | undefined } | 'authorized-by-host';
+  /** A rule's wiring (clients, lister), for `POST /rules/{name}/plan`; without it that route answers 501. */
+  ruleRuntime?: ((rule: string) => Promise<RuleRuntime>) | undefined;
+  /** How long `POST /rules/{name}/plan` may list the source (default 20 s). */
+  planTimeoutMs?: number | undefined;
   /** Called after registries or rules change through the API. */
   onConfigChange?: () => void | Promise<void>;
   /** How long a registry ping may take (default 10 s). */
@@ -49,6 +57,25 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m ? m[1] : undefined;
 }
 
+/** What a caller may do: everything, or read only. */
+export type Access = 'write' | 'read';
+
+/** The routes' context: the caller's access, set by the auth middleware. */
+type ApiEnv = { Variables: { access: Access } };
+
+/**
+ * Who the `Authorization` header says the caller is: `write` with the API token (or when the
+ * host authorized the call), `read` with the read-only token, undefined otherwise. Both tokens
+ * are compared in constant time, each time.
+ */
+export function accessOf(auth: ApiDeps['auth'], header: string | undefined): Access | undefined {
+  if (auth === 'authorized-by-host') return 'write';
+  const given = bearerToken(header);
+  const write = secretEquals(given, auth.bearer);
+  const read = auth.readBearer !== undefined && secretEquals(given, auth.readBearer);
+  return write ? 'write' : read ? 'read' : undefined;
+}
+
 /** A listing's query (`limit`, `cursor`, `rule`, `status` among `statuses`), or the 400 that refuses it. */
 function listing<S extends string>(
   c: Context,
@@ -64,14 +91,22 @@ function listing<S extends string>(
 }
 
 /** The management API, to be mounted under `/api/v1`. */
-export function apiRoutes(deps: ApiDeps): Hono {
-  const api = new Hono();
+export function apiRoutes(deps: ApiDeps): Hono<ApiEnv> {
+  const api = new Hono<ApiEnv>();
   api.get('/openapi.json', (c) => c.json(openApiDocument));
   api.use(async (c, next) => {
-    if (deps.auth === 'authorized-by-host') return next();
-    if (!secretEquals(bearerToken(c.req.header('authorization')), deps.auth.bearer)) return error(c, 401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
+    const access = accessOf(deps.auth, c.req.header('authorization'));
+    if (!access) return error(c, 401, 'UNAUTHORIZED', 'a valid "Authorization: Bearer <token>" is required');
+    if (access === 'read' && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      return error(c, 403, 'READ_ONLY', 'this token is api.read_token: it may read (GET) but not run, stop, test or change anything');
+    }
+    c.set('access', access);
     await next();
   });
+
+  // What the caller may do, so a client (the console) shows only what will work. On AWS, IAM
+  // decides per request: "write" here means only that this API adds no limit of its own.
+  api.get('/access', (c) => c.json({ access: c.get('access') }));
 
   const body = async (c: Context): Promise<unknown> => {
     try {
@@ -113,6 +148,19 @@ export function apiRoutes(deps: ApiDeps): Hono {
   api.post('/registries/:name/ping', async (c) => {
     const reg = deps.config.loaded.registry(c.req.param('name'));
     return c.json(await checkConnection(() => deps.clients.get(reg), deps.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS));
+  });
+
+  // A dry run: what the rule would copy now, bounded (PlanPreview). Nothing is recorded or copied.
+  api.post('/rules/:name/plan', async (c) => {
+    const rule = deps.config.loaded.rule(c.req.param('name')).name; // RULE_UNKNOWN: 404
+    if (!deps.ruleRuntime) return error(c, 501, 'NOT_AVAILABLE', 'this host does not make plans');
+    try {
+      return c.json(await previewPlan(await deps.ruleRuntime(rule), { timeoutMs: deps.planTimeoutMs }));
+    } catch (err) {
+      // The source could not be listed, or a credential not read: the code says which.
+      if (err instanceof ReplicatorError) return error(c, 502, err.code, `the plan of rule "${rule}" could not be made: ${err.message}`);
+      throw err;
+    }
   });
 
   // A rule's last drift, as its last reconcile measured it (the list bounded, the counts whole).

@@ -1,5 +1,6 @@
 import { DRIFT_ITEMS_MAX, TRIGGERS } from '../executions/model.js';
 import { REGISTRY_TYPES } from '../rules/config-schema.js';
+import { PLAN_PREVIEW_ERRORS_MAX, PLAN_PREVIEW_ITEMS_MAX } from '../rules/plan-preview.js';
 
 /** The management API's OpenAPI 3.1 document, served at `/api/v1/openapi.json`. */
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -36,11 +37,22 @@ export const openApiDocument = {
   info: {
     title: 'harbor-replicator management API',
     version: '1',
-    description: 'Registries, rules, executions and tasks. Every route but this document needs `Authorization: Bearer <api.token>` (the scheme in any case).',
+    description:
+      'Registries, rules, executions and tasks. Every route but this document needs `Authorization: Bearer <api.token>` (the scheme in any case); `api.read_token` may call GET routes only (anything else: 403 READ_ONLY).',
   },
   servers: [{ url: '/api/v1' }],
   security: [{ bearer: [] }],
   paths: {
+    '/access': {
+      get: {
+        tags: ['session'],
+        summary: 'What the caller may do: `write` (api.token; on AWS, IAM decides each call) or `read` (api.read_token: GET only)',
+        responses: {
+          200: { description: 'OK', ...json({ type: 'object', required: ['access'], properties: { access: { enum: ['write', 'read'] } } }) },
+          401: error,
+        },
+      },
+    },
     ...crud('registry', 'Registry', 'registries', 'RegistryInput'),
     '/registries/{name}/ping': {
       parameters: [nameParam],
@@ -51,6 +63,14 @@ export const openApiDocument = {
       },
     },
     ...crud('rule', 'Rule', 'rules'),
+    '/rules/{name}/plan': {
+      parameters: [nameParam],
+      post: {
+        tags: ['rule'],
+        summary: `A dry run: what the rule would copy now (its source listed, its filters and destination names applied), nothing recorded or copied. At most ${PLAN_PREVIEW_ITEMS_MAX} artifacts and about 20 s of listing: \`truncated\` says the plan goes on. 404 RULE_UNKNOWN; 502 with the code when the source cannot be listed`,
+        responses: { 200: { description: 'OK', ...json(ref('PlanPreview')) }, 403: error, 404: error, 502: error },
+      },
+    },
     '/rules/{name}/drift': {
       parameters: [nameParam],
       get: {
@@ -174,6 +194,34 @@ export const openApiDocument = {
           stopRequested: { type: 'boolean' },
           startTime: { type: 'string', format: 'date-time' },
           endTime: { type: 'string', format: 'date-time' },
+        },
+      },
+      PlanSide: {
+        type: 'object',
+        properties: { registry: { type: 'string' }, host: { type: 'string' }, repository: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } }, digest: { type: ['string', 'null'] } },
+      },
+      PlanPreview: {
+        type: 'object',
+        required: ['rule', 'source', 'destination', 'items', 'errors', 'counts', 'truncated', 'itemsLimit'],
+        properties: {
+          rule: { type: 'string' },
+          source: { type: 'string', description: 'the source registry' },
+          destination: { type: 'string', description: 'the destination registry' },
+          items: { type: 'array', maxItems: PLAN_PREVIEW_ITEMS_MAX, items: { type: 'object', properties: { operation: { const: 'copy' }, source: ref('PlanSide'), destination: ref('PlanSide') } } },
+          errors: {
+            type: 'array',
+            maxItems: PLAN_PREVIEW_ERRORS_MAX,
+            description: 'artifacts selected that cannot be copied (DESTINATION_NAME, INVALID_NAME)',
+            items: { type: 'object', properties: { what: { type: 'string' }, code: { type: 'string' }, error: { type: 'string' } } },
+          },
+          counts: {
+            type: 'object',
+            description: 'what was seen: whole when not truncated, a lower bound otherwise',
+            properties: { items: { type: 'integer' }, excluded: { type: 'integer' }, errors: { type: 'integer' } },
+          },
+          truncated: { type: 'boolean', description: 'the plan goes on past what is shown' },
+          truncatedBy: { enum: ['items', 'time'], description: 'why it stopped early: the item cap or the time limit' },
+          itemsLimit: { type: 'integer', const: PLAN_PREVIEW_ITEMS_MAX },
         },
       },
       DriftEntry: {

@@ -7,7 +7,7 @@ import { ConfigChangeError } from '../rules/config-view.js';
 
 /** What every route answer shares: the error body, request logging, error mapping. */
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 | 501 | 502 | 503;
 
 /** `{"error": {code, message}}` with `status`. */
 export const error = (c: Context, status: ErrorStatus, code: string, message: string) => c.json({ error: { code, message } }, status);

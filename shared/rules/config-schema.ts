@@ -423,6 +423,11 @@ const secretNameSchema = z.string().check(
 const apiSchema = z.strictObject({
   /** The bearer token `serve` requires (on AWS, IAM authorizes instead). */
   token: z.optional(secretRefSchema),
+  /**
+   * A second bearer token for `serve` that may only read: GET requests pass, anything else gets
+   * 403 READ_ONLY (the console signed in with it shows no Run, Stop or other buttons that act).
+   */
+  read_token: z.optional(secretRefSchema),
   /** serve: 32 random bytes in base64 under which literal credentials given through the API are encrypted at rest. */
   encryption_key: z.optional(secretRefSchema),
   /**
@@ -463,7 +468,7 @@ export type Config = z.infer<typeof configSchema>;
 
 /** Paths whose values are secrets: never echoed in an error. */
 export function isSecretPath(path: ReadonlyArray<PropertyKey>): boolean {
-  return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token' || p === 'encryption_key' || p === 'access_secret' || p === 'api_token');
+  return path.some((p) => p === 'password' || p === 'auth_header' || p === 'token' || p === 'read_token' || p === 'encryption_key' || p === 'access_secret' || p === 'api_token');
 }
 
 /**
