@@ -43,7 +43,8 @@ describe('harbor-replicator copy', () => {
     const r = await cli(['copy', '--json', ...INSECURE, `docker://${src.host}/library/app:1.0`, `${dst.host}/mirror/app:1.0`]);
     assert.equal(r.code, 0, r.stderr);
     const out = json(r);
-    assert.deepEqual(Object.keys(out).sort(), ['blobs', 'bytes', 'destination', 'digest', 'seconds', 'source', 'status']);
+    assert.deepEqual(Object.keys(out).sort(), ['blobs', 'bytes', 'destination', 'digest', 'referrers', 'seconds', 'source', 'status']);
+    assert.deepEqual(out.referrers, { copied: 0, in_sync: 0, failed: 0 }, 'an image without signatures or other referrers');
     assert.equal(out.status, 'copied');
     assert.equal(out.digest, app.top.digest);
     assert.deepEqual(out.blobs, { copied: 2, skipped: 0, mounted: 0 });

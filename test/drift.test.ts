@@ -159,7 +159,7 @@ rules:
     // The destination cannot take the name (Harbor's flattening error): that artifact is not checked.
     const unnamed = await driftJson('unnameable');
     assert.equal(unnamed.code, 1);
-    assert.equal(unnamed.out.errors.length, 6, JSON.stringify(unnamed.out.errors)); // 1.0, latest, 2.0, 3.0 and the two referrer tags
+    assert.equal(unnamed.out.errors.length, 4, JSON.stringify(unnamed.out.errors)); // 1.0, latest, 2.0, 3.0 (referrer tags follow their subjects: no artifacts of their own)
   });
 
   it('run --reconcile: copies what was missed, deletes the extra tag the source answers 404 for, keeps the shared one; records the drift', async () => {
@@ -182,7 +182,7 @@ rules:
     assert.equal(await manifestDigest(dst.url, 'mirror/app', '1.0'), a.top.digest);
     assert.equal(await manifestDigest(dst.url, 'mirror/app', `sha256-${'0'.repeat(64)}.sig`), a.top.digest, 'a referrer tag is never deleted');
     assert.equal(await manifestDigest(dst.url, 'mirror/app', '9-rc1'), c.top.digest, 'outside the rule: left alone');
-    assert.equal(await manifestDigest(dst.url, 'mirror/app', `sha256-${hex(b.top.digest)}.att`), b.top.digest, 'a full run copies referrer tags like any tag');
+    assert.equal(await manifestDigest(dst.url, 'mirror/app', `sha256-${hex(b.top.digest)}.att`), b.top.digest, 'a referrer tag follows its subject (2.0)');
 
     const tasks = JSON.parse((await history('tasks', execution.id, '--json')).stdout) as Task[];
     const deletions = tasks.filter((t) => t.operation === 'deletion');
@@ -271,7 +271,10 @@ rules:
       const drift = await store.store.lastDrift('mirror');
       assert.equal(drift?.execution, e.id);
       assert.deepEqual(drift?.counts, { missing: 0, different: 0, extra: 1, inSync: 4 }, '1.0 counted in sync, though planned before');
-      assert.deepEqual(sent, [], 'nothing to copy or delete (the extra tag left shares its manifest)');
+      // Nothing to copy or delete (the extra tag left shares its manifest); the artifacts in sync whose
+      // digests have referrer tags at the source are queued all the same, for the copier to check them.
+      const queued = (sent as Array<{ taskId: number }>).map((m) => tasks.find((t) => t.id === m.taskId)!);
+      assert.ok(queued.every((t) => t.operation === 'copy' && [a.top.digest, b.top.digest].includes(t.digest!)), JSON.stringify(queued));
     } finally {
       await store.close();
     }

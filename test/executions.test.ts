@@ -219,7 +219,7 @@ rules:
     }
   });
 
-  it("speed is Harbor's Kbps: a task's bytes never flow faster than speed x 1024 / 8 per second", async () => {
+  it("speed is Harbor's Kbps: a task's bytes never flow faster than speed x 1024 / 8 per second", async (t) => {
     const own = await startRegistry(); // a source of its own: the other tests list the shared one
     try {
       const blob = await imageLayout([{ size: 600_000 }]);
@@ -251,6 +251,7 @@ rules:
       assert.equal(e.status, 'Succeed');
       assert.ok(copied >= 600_000, `copied ${copied}`);
       const rate = copied / seconds;
+      t.diagnostic(`speed ${speed} Kbps (${(speed * 1024) / 8} bytes/s): ${copied} bytes in ${seconds.toFixed(2)} s, ${Math.round(rate)} bytes/s`);
       // An upper bound on the rate only (a slow machine may go slower): read as KB/s, this took 1/8 of the time.
       assert.ok(rate <= ((speed * 1024) / 8) * 1.1, `${Math.round(rate)} bytes/s is more than ${speed} Kbps allows`);
     } finally {

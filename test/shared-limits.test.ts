@@ -96,18 +96,19 @@ describe('limits shared by every copier', () => {
     return proxy.log.slice(start).filter((e) => e.method === 'GET' && /\/blobs\/sha256:/.test(e.path) && e.responseBytes > 500_000);
   }
 
-  it('max_concurrency: 2 holds across copiers (blob transfers at the source, as a counting proxy sees them)', async () => {
+  it('max_concurrency: 2 holds across copiers (blob transfers at the source, as a counting proxy sees them)', async (t) => {
     // Each large blob takes about half a second to serve, so transfers overlap unless held back.
     proxy.add({ method: 'GET', path: /\/blobs\/sha256:/, fault: { kind: 'throttle', bytesPerSecond: 1_500_000 }, times: 1_000 });
     const sharedGets = await copyAll({ max_concurrency: 2 }, true, 'shared-slots');
     const localGets = await copyAll({ max_concurrency: 2 }, false, 'local-slots');
     assert.equal(sharedGets.length, COPIERS * 2);
+    t.diagnostic(`blob transfers at once: ${maxOverlap(sharedGets)} shared, ${maxOverlap(localGets)} with per-copier limits`);
     assert.ok(maxOverlap(sharedGets) <= 2, `shared: ${maxOverlap(sharedGets)} transfers at once`);
     // Per copier, each keeps its own 2: the same load overlaps more.
     assert.ok(maxOverlap(localGets) > 2, `per copier: ${maxOverlap(localGets)} transfers at once`);
   });
 
-  it('requests_per_second: 10 holds across copiers: never more than a burst plus the rate in any second', async () => {
+  it('requests_per_second: 10 holds across copiers: never more than a burst plus the rate in any second', async (t) => {
     const run = async (shared: boolean) => {
       const start = proxy.log.length;
       const began = Date.now();
@@ -128,6 +129,8 @@ describe('limits shared by every copier', () => {
       assert.ok(inSecond <= 20, `${inSecond} requests in the second after ${e.at}`);
     }
     const local = await run(false);
+    const busiest = Math.max(...shared.log.map((e) => shared.log.filter((o) => o.at >= e.at && o.at < e.at + 1_000).length));
+    t.diagnostic(`44 requests: ${shared.took} ms shared (at most ${busiest} in any second), ${local.took} ms with per-copier limits`);
     assert.ok(local.took < shared.took / 2, `per copier: ${local.took} ms against ${shared.took} ms`);
   });
 

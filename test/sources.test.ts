@@ -37,6 +37,7 @@ function rule(partial: Partial<RuleConfig>): RuleConfig {
     single_active_replication: false,
     include_untagged: false,
     concurrency: 4,
+    referrers: true,
     ...partial,
   };
 }
@@ -154,12 +155,17 @@ describe('source listing and planning', () => {
       assert.deepEqual(await collect(anonymous.projects()), []);
     });
 
-    it('lists artifacts with tags, labels and type; a nested repository name is encoded twice', async () => {
+    it('lists artifacts with tags, labels, type and accessories; a nested repository name is encoded twice', async () => {
       harbor.labels.set(one.top.digest, ['prod']);
-      const arts = await collect(new HarborSource(api()).artifacts('team/a/b/app'));
-      assert.deepEqual(arts, [{ repository: 'team/a/b/app', digest: one.top.digest, tags: ['1'], labels: ['prod'], type: 'IMAGE' }]);
-      assert.ok(harbor.requests.some((r) => r.path.startsWith('/api/v2.0/projects/team/repositories/a%252Fb%252Fapp/artifacts?')));
-      harbor.labels.clear();
+      try {
+        const arts = await collect(new HarborSource(api()).artifacts('team/a/b/app'));
+        assert.deepEqual(arts, [{ repository: 'team/a/b/app', digest: one.top.digest, tags: ['1'], labels: ['prod'], type: 'IMAGE', accessories: [] }]);
+        const listing = harbor.requests.find((r) => r.path.startsWith('/api/v2.0/projects/team/repositories/a%252Fb%252Fapp/artifacts?'));
+        assert.ok(listing, 'the repository name encoded twice');
+        assert.match(listing.path, /with_accessory=true/, "accessories asked with the artifacts, as Harbor's own adapter does");
+      } finally {
+        harbor.labels.clear();
+      }
     });
 
     it('planner over Harbor: one item per artifact with all its tags, labels filtered, untagged per include_untagged', async () => {

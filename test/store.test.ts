@@ -152,6 +152,35 @@ for (const backend of backends) {
       assert.equal(await store.getExecution('999999'), undefined);
     });
 
+    it("a task's referrers and accessories are kept; referrers pushed are recorded per destination subject, added to, listed and forgotten", async () => {
+      const e = await store.createExecution({ rule: 'r-ref', trigger: 'manual' });
+      const accessories = [{ digest: `sha256:${'c'.repeat(64)}`, type: 'signature.cosign' }];
+      await store.addTasks(e.id, 1, [{ ...task(1), accessories }]);
+      await claim(e.id, 1);
+      const t = (await store.getTask(e.id, 1))!;
+      assert.deepEqual(t.accessories, accessories);
+      const referrers = { copied: 2, in_sync: 1, failed: 0 };
+      const referrerDigests = [`sha256:${'a'.repeat(64)}`, `sha256:${'b'.repeat(64)}`];
+      const moved = await store.applyMove(e.id, 1, taskMove({ kind: 'succeed', token: t.leaseToken!, revision: t.revision, now: Date.now(), bytes: 1, text: '', referrers, referrerDigests }));
+      assert.ok(moved.applied);
+      const done = (await store.getTask(e.id, 1))!;
+      assert.deepEqual([done.referrers, done.referrerDigests], [referrers, referrerDigests]);
+
+      const target = { host: 'reg.example:5000', repository: 'mirror/app', subject: `sha256:${'d'.repeat(64)}` };
+      const other = { ...target, repository: 'mirror/other' };
+      await store.recordReferrers(target, [{ digest: referrerDigests[0]!, subject: target.subject, depth: 0, tag: 'sha256-x.sig' }]);
+      await store.recordReferrers(target, [{ digest: referrerDigests[1]!, subject: referrerDigests[0]!, depth: 1 }]);
+      await store.recordReferrers(other, [{ digest: `sha256:${'e'.repeat(64)}`, subject: other.subject, depth: 0 }]);
+      const listed = await store.recordedReferrers(target);
+      assert.deepEqual(listed.map((r) => [r.digest, r.subject, r.depth, r.tag]).sort(), [
+        [referrerDigests[0], target.subject, 0, 'sha256-x.sig'],
+        [referrerDigests[1], referrerDigests[0], 1, undefined],
+      ]);
+      await store.forgetReferrers(target, [referrerDigests[0]!]);
+      assert.deepEqual((await store.recordedReferrers(target)).map((r) => r.digest), [referrerDigests[1]]);
+      assert.equal((await store.recordedReferrers(other)).length, 1, 'another repository: its own record');
+    });
+
     const claim = (eid: string, id: number, token = 'w1', now = Date.now(), leaseMs = 60_000) =>
       store.applyMove(eid, id, taskMove({ kind: 'claim', token, now, leaseMs, continuation: false }));
     /** The owner's next move, with the token and revision the task has now. */
@@ -801,9 +830,9 @@ for (const backend of backends) {
           s = new SqliteTaskStore(db);
           assert.equal((await s.getTask(a.id, 1))?.status, 'Running', 'the move survived the close');
           assert.equal((await s.createExecution({ rule: 'r16', trigger: 'manual' })).id, String(Number(a.id) + 1));
-          // A file of schema 1 (before the drift table, execution bytes and task logs) is migrated when opened.
+          // A file of schema 1 (before the drift table, the referrers of version 3, execution bytes and task logs of version 4) is migrated when opened.
           await s.applyMove(a.id, 1, taskMove({ kind: 'succeed', token: 'w', revision: 1, now: Date.now(), bytes: 512, text: '' }));
-          db.exec('DROP TABLE drift; DROP TABLE task_logs; ALTER TABLE executions DROP COLUMN bytes');
+          db.exec('DROP TABLE drift; DROP TABLE referrers; ALTER TABLE tasks DROP COLUMN referrers; ALTER TABLE tasks DROP COLUMN accessories; DROP TABLE task_logs; ALTER TABLE executions DROP COLUMN bytes');
           db.pragma('user_version = 1');
           db.close();
           db = openStateDatabase(file);

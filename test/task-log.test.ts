@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type RunningServer } from '../functions/serve/server.js';
+import { TaskRunLog } from '../shared/executions/task-log.js';
+import type { Task } from '../shared/executions/model.js';
 import { silentLog } from '../shared/observability/telemetry.js';
 import { parseConfig } from '../shared/rules/load-config.js';
 import { runCli } from './support/cli.js';
@@ -206,5 +208,21 @@ api: {token: {env: TL_API_TOKEN}}
     assert.ok(all.length > 1000, `${all.length} characters of logs`);
     for (const s of secrets) assert.ok(!all.includes(s), `a secret in a log: ${s.slice(0, 12)}...`);
     assert.doesNotMatch(all, /authorization|bearer [a-z0-9]|basic [a-z0-9]/i);
+  });
+});
+
+describe("a run's log lines for referrers", () => {
+  it('each referrer copied, in sync, kept or failed is a line of step referrers; a failure is an error, its text scrubbed', () => {
+    const task = { executionId: '1', id: 1, revision: 1, attempts: 1, operation: 'copy', source: { registry: 'hq', repository: 'library/app', tags: ['1.0'] }, destination: { registry: 'branch', repository: 'app', tags: ['1.0'] } } as unknown as Task;
+    const log = new TaskRunLog(task, () => Date.parse('2026-11-30T00:00:00Z'));
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const subject = `sha256:${'b'.repeat(64)}`;
+    log.referrer({ kind: 'referrer', subject, depth: 0, digest, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', via: 'referrers-api', status: 'copied' });
+    log.referrer({ kind: 'referrer', subject, depth: 1, digest, tag: 'sha256-bbb.sig', artifactType: undefined, via: 'tag', status: 'failed', error: 'GET https://user:pw@hq/v2/x answered 500 with Bearer abcdefghijklmnop' });
+    const [copied, failed] = log.lines();
+    assert.match(copied!, LINE);
+    assert.equal(copied, `2026-11-30T00:00:00.000Z info referrers copied ${digest} digest=${digest} artifact_type=application/vnd.dev.cosign.artifact.sig.v1+json via=referrers-api subject=${subject}`);
+    assert.match(failed!, /^\S+ error referrers sha256-bbb\.sig failed: GET https:\/\/\S+ answered 500 with Bearer REDACTED digest=\S+ via=tag subject=\S+ depth=1$/);
+    assert.doesNotMatch(failed!, /user:pw|abcdefghijklmnop/);
   });
 });

@@ -1,5 +1,8 @@
 import { proxyFromEnv } from '../../shared/registry/proxy.js';
 import { copyImage, type CopyResult } from '../../shared/copy/image-copy.js';
+import { MemoryKeyedLock } from '../../shared/copy/keyed-lock.js';
+import { copyReferrers, findReferrers, ReferrerFailedError, type FoundReferrer, type ReferrerCounts, type ReferrerOptions } from '../../shared/copy/referrers.js';
+import { listReferrerTags } from '../../shared/sources/referrer-tags.js';
 import { ReplicatorError, UsageError } from '../../shared/errors.js';
 import type { Credentials } from '../../shared/registry/auth.js';
 import { RegistryClient, type RegistryOptions } from '../../shared/registry/client.js';
@@ -22,6 +25,9 @@ interface CopyFlags {
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
+  /** commander's `--no-referrers`: false when given. */
+  referrers: boolean;
+  dryRun?: boolean;
 }
 
 /** `harbor-replicator copy SRC DST`: resolves to the exit code. */
@@ -61,22 +67,43 @@ export async function runCopy(srcText: string, dstText: string, raw: Record<stri
     new RegistryClient(registryOptions(ref, verify, caFile, creds, view.onHttp));
   const src = client(srcRef, flags.srcTlsVerify, flags.srcCaFile, srcCreds);
   const dst = client(dstRef, flags.destTlsVerify, flags.destCaFile, dstCreds);
+  const referrerOptions = (): ReferrerOptions => ({
+    source: { client: src, repository: srcRef.repository },
+    destination: { client: dst, repository: dstRef.repository },
+    // One tags/list of the source repository finds its referrer tags (cosign's, the tag schema's).
+    tags: () => listReferrerTags(src, srcRef.repository),
+    lock: new MemoryKeyedLock(),
+    // No record of what an earlier copy pushed: a destination cosign tag at another digest is kept.
+    ours: () => false,
+    image: { chunkSize, concurrency },
+    onEvent: view.onReferrer,
+  });
+  if (flags.dryRun) return dryRun(src, dst, srcRef, dstRef, flags, flags.referrers ? referrerOptions() : undefined, view.finish);
 
   let result: CopyResult;
+  let referrers: ReferrerCounts | undefined;
+  let kept: string[] = [];
   try {
     result = await copyImage(
       { client: src, ref: srcRef },
       { client: dst, ref: dstRef },
       { override: flags.override, chunkSize, concurrency, onEvent: view.onCopy },
     );
+    if (flags.referrers && result.status !== 'skipped' && result.manifest) {
+      const outcome = await copyReferrers(result.manifest, referrerOptions());
+      referrers = outcome.counts;
+      kept = outcome.kept;
+      if (outcome.failures.length > 0) throw new ReferrerFailedError(`${formatReference(srcRef)}@${result.digest}`, outcome);
+    }
   } catch (err) {
     view.finish();
     const code = err instanceof ReplicatorError ? err.code : 'ERROR';
     const message = (err as Error).message;
     stderr.write(`harbor-replicator: copy ${formatReference(srcRef)} -> ${formatReference(dstRef)} failed: ${code}: ${message}\n`);
     if (flags.json) {
+      const copied = err instanceof ReferrerFailedError ? { digest: result!.digest, referrers: err.outcome.counts } : {};
       process.stdout.write(
-        `${JSON.stringify({ status: 'failed', source: formatReference(srcRef), destination: formatReference(dstRef), error: { code, message } })}\n`,
+        `${JSON.stringify({ status: 'failed', source: formatReference(srcRef), destination: formatReference(dstRef), ...copied, error: { code, message } })}\n`,
       );
     }
     return err instanceof UsageError ? EXIT.USAGE : EXIT.FAILED;
@@ -85,12 +112,69 @@ export async function runCopy(srcText: string, dstText: string, raw: Record<stri
   if (flags.json) {
     const { status, source, destination, digest, bytes, blobs, seconds } = result;
     process.stdout.write(
-      `${JSON.stringify({ status, source, destination, digest, bytes, blobs, seconds: round(seconds), ...(result.reason ? { reason: result.reason } : {}) })}\n`,
+      `${JSON.stringify({ status, source, destination, digest, bytes, blobs, ...(referrers ? { referrers } : {}), seconds: round(seconds), ...(result.reason ? { reason: result.reason } : {}) })}\n`,
     );
   } else {
     process.stdout.write(`${summary(result)}\n`);
+    if (referrers) {
+      const r = referrers;
+      process.stdout.write(`  referrers: ${r.copied} copied, ${r.in_sync} in sync${kept.length ? `; kept at the destination (another digest): ${kept.join(', ')}` : ''}\n`);
+    }
   }
   return EXIT.OK;
+}
+
+/**
+ * `copy --dry-run`: what a copy would do, and nothing written. The source manifest is read, the
+ * destination asked whether it has it, and each referrer listed under its subject with its
+ * artifactType and whether the destination has it. Exit 0, or 1 when the source cannot be read.
+ */
+async function dryRun(
+  src: RegistryClient,
+  dst: RegistryClient,
+  srcRef: ImageReference,
+  dstRef: ImageReference,
+  flags: CopyFlags,
+  referrerOptions: ReferrerOptions | undefined,
+  finish: () => void,
+): Promise<number> {
+  const source = formatReference(srcRef);
+  const destination = formatReference(dstRef);
+  try {
+    const top = await src.getManifest(srcRef.repository, srcRef.digest ?? srcRef.tag ?? 'latest');
+    const target = dstRef.tag ?? top.digest;
+    const there = await dst.headManifest(dstRef.repository, target);
+    const action = there?.digest === top.digest ? 'in_sync' : there && !flags.override ? 'skip' : 'copy';
+    const tree = referrerOptions && action !== 'skip' ? await findReferrers(top, referrerOptions) : [];
+    finish();
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ status: 'dry_run', action, source, destination, digest: top.digest, mediaType: top.mediaType, ...(referrerOptions ? { referrers: tree } : {}) })}\n`);
+      return EXIT.OK;
+    }
+    const verb = action === 'in_sync' ? 'in sync:' : action === 'skip' ? `would skip (override is off; the destination has ${there!.digest}):` : 'would copy';
+    process.stdout.write(`${verb} ${source} -> ${destination} ${top.digest} (${top.mediaType})\n`);
+    const lines = (list: FoundReferrer[], indent: string) => {
+      for (const r of list) {
+        const state = r.error ? `error: ${r.error}` : r.present ? 'at the destination' : 'would copy';
+        process.stdout.write(`${indent}${r.digest ?? '?'} ${r.artifactType ?? r.mediaType ?? '(no artifactType)'}${r.tag ? ` tag ${r.tag}` : ''} [${r.via}] ${state}\n`);
+        lines(r.referrers, `${indent}  `);
+      }
+    };
+    for (const s of tree) {
+      if (s.referrers.length === 0) continue;
+      process.stdout.write(`  referrers of ${s.subject}:\n`);
+      lines(s.referrers, '    ');
+    }
+    if (referrerOptions && tree.every((s) => s.referrers.length === 0)) process.stdout.write('  no referrers\n');
+    process.stderr.write('nothing copied (dry run)\n');
+    return EXIT.OK;
+  } catch (err) {
+    finish();
+    const code = err instanceof ReplicatorError ? err.code : 'ERROR';
+    process.stderr.write(`harbor-replicator: copy --dry-run ${source} -> ${destination} failed: ${code}: ${(err as Error).message}\n`);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ status: 'failed', source, destination, error: { code, message: (err as Error).message } })}\n`);
+    return EXIT.FAILED;
+  }
 }
 
 function registryOptions(

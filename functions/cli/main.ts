@@ -46,6 +46,8 @@ export function buildProgram(): Command {
       'upload in chunks of SIZE (POST, PATCH..., PUT), e.g. 10MiB; KiB/MiB/GiB binary, KB/MB/GB decimal; default: one streamed PUT per blob',
     )
     .option('--concurrency <n>', 'blobs copied at once', '4')
+    .option('--no-referrers', 'copy the image alone: no signatures, SBOMs, attestations or other referrers')
+    .option('--dry-run', 'say what would be copied (the image and each referrer under its subject, with its artifactType) and copy nothing')
     .option('--json', 'print one JSON summary on stdout (progress still goes to stderr)')
     .option('-q, --quiet', 'no progress output')
     .option('--debug', 'log every registry request (method, redacted URL, status) to stderr')
@@ -56,7 +58,11 @@ Credentials, first found wins: --src-creds/--dest-creds, then HARBOR_REPLICATOR_
 HARBOR_REPLICATOR_DEST_CREDS, then "auths" in $DOCKER_CONFIG/config.json (~/.docker/config.json).
 Credentials are never printed.
 
-Exit status: 0 copied, in sync or skipped; 1 failed; 2 bad usage.
+Referrers (signatures, SBOMs, attestations: the OCI 1.1 referrers API, the sha256-<hex> tag
+schema, cosign's sha256-<hex>.sig/.att/.sbom tags) follow the image unless --no-referrers; one
+that fails makes the copy fail with REFERRER_FAILED (the image itself stays copied).
+
+Exit status: 0 copied, in sync or skipped (and --dry-run); 1 failed; 2 bad usage.
 
 Examples:
   harbor-replicator copy --src-tls-verify=false --dest-tls-verify=false \\

@@ -1,5 +1,6 @@
 import type cliProgress from 'cli-progress';
 import type { CopyEvent, CopyListener } from '../../shared/copy/progress.js';
+import type { ReferrerEvent } from '../../shared/copy/referrers.js';
 import type { HttpEvent } from '../../shared/registry/http.js';
 import { formatBytes } from '../../shared/util/units.js';
 
@@ -18,6 +19,8 @@ export interface ProgressViewOptions {
 export interface ProgressView {
   onCopy: CopyListener;
   onHttp: (e: HttpEvent) => void;
+  /** One referrer (signature, SBOM, attestation) handled. */
+  onReferrer: (e: ReferrerEvent) => void;
   finish(): void;
 }
 
@@ -113,9 +116,16 @@ export function createProgressView(opts: ProgressViewOptions): ProgressView {
     }
   };
 
+  const onReferrer = (e: ReferrerEvent) => {
+    if (opts.quiet && e.status !== 'failed') return;
+    const what = `${e.digest ? short(e.digest) : e.tag}${e.tag && e.digest ? ` (${e.tag})` : ''}`;
+    line(`referrer ${what} ${e.artifactType ?? ''} of ${short(e.subject)}: ${e.status}${e.error ? `: ${e.error}` : ''}`.replace(/ {2,}/g, ' '));
+  };
+
   return {
     onCopy,
     onHttp,
+    onReferrer,
     finish: () => {
       multi?.stop();
       multi = undefined;

@@ -52,6 +52,7 @@ export const handler = async (event: SQSEvent, context: Context) => {
         taskQueue: queue,
         runtime: (r) => rt.ruleRuntime(r),
         locations,
+        referrersLock: rt.referrersLock,
         stopSignal: () => stop.signal,
         handoverAt: deadline - handoverMs,
         cutoffAt: deadline - cutoffMs,

@@ -4,7 +4,9 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { DynamoDBLeases } from '../../shared/adapters/aws/dynamodb-lease.js';
 import { DynamoDBSharedLimits } from '../../shared/adapters/aws/dynamodb-limits.js';
+import { LeasedKeyedLock, type KeyedLock } from '../../shared/copy/keyed-lock.js';
 import { DynamoDBTaskStore } from '../../shared/adapters/aws/dynamodb-store.js';
 import { DynamoDBServiceStore } from '../../shared/adapters/aws/dynamodb-service-store.js';
 import { SecretsManagerStore } from '../../shared/adapters/aws/secrets-manager-store.js';
@@ -47,6 +49,8 @@ export class LambdaRuntime {
   readonly clients: RegistryClients;
   readonly config: ConfigView;
   readonly frontdoor: ExecutionFrontdoor;
+  /** Copiers updating one destination `sha256-<hex>` referrers index take turns through a lease in the table. */
+  readonly referrersLock: KeyedLock;
   private refreshed = 0;
   private readonly runtimes: RuleRuntimes;
 
@@ -73,6 +77,7 @@ export class LambdaRuntime {
     });
     this.serviceStore = new DynamoDBServiceStore(dynamo, table);
     const sharedLimits = new DynamoDBSharedLimits(dynamo, table);
+    this.referrersLock = new LeasedKeyedLock(new DynamoDBLeases(dynamo, table));
     this.executionQueue = new SqsQueue<ExecutionMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.executionQueueUrl) });
     this.taskQueue = new SqsQueue<TaskMessage>({ client: this.sqs, queueUrl: requireEnv(ENV.taskQueueUrl) });
     const secretsClient = this.tracer.captureAWSv3Client(new SecretsManagerClient({ maxAttempts: 5 }));

@@ -75,6 +75,8 @@ export interface CopyResult {
    * was pushed by digest, and the destination tag left alone.
    */
   superseded?: { tag: string; by: string | null };
+  /** The top manifest copied (or found in sync), as received: what its referrers are found for. */
+  manifest?: Manifest;
 }
 
 /** Blobs up to this size are copied outside the transfer slots. */
@@ -131,6 +133,7 @@ export async function copyImage(src: ImageLocation, dst: ImageLocation, options:
     blobs: { copied: 0, skipped: 0, mounted: 0 },
     manifests: { pushed: 0, present: 0 },
     seconds: (performance.now() - started) / 1000,
+    manifest: top,
     ...extra,
   });
 

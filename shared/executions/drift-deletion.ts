@@ -1,8 +1,11 @@
 import pLimit from 'p-limit';
 import { ReplicatorError } from '../errors.js';
+import type { KeyedLock } from '../copy/keyed-lock.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import { RegistrySource } from '../sources/registry-source.js';
 import type { Task } from './model.js';
+import type { TaskStore } from './ports.js';
+import { deleteTaskReferrers } from './task-referrers.js';
 
 /** Destination HEADs at once while checking what else points at the digest. */
 const HEAD_CONCURRENCY = 8;
@@ -20,9 +23,10 @@ const HEAD_CONCURRENCY = 8;
  * 3. each tag is HEADed at the source, last: anything but a 404 keeps the manifest (a tag pushed
  *    again meanwhile is never deleted; an error fails the attempt, retried like a copy's).
  *
- * Then one DELETE by digest. What was kept, and why, is the task's text; keeping is a success.
+ * Then the referrers the replicator pushed for that digest (task-referrers.ts), and one DELETE
+ * by digest. What was kept, and why, is the task's text; keeping is a success.
  */
-export async function deleteDriftedTags(task: Task, rt: RuleRuntime, signal?: AbortSignal): Promise<{ text: string }> {
+export async function deleteDriftedTags(task: Task, rt: RuleRuntime, signal?: AbortSignal, referrers?: { store: TaskStore; lock: KeyedLock }): Promise<{ text: string }> {
   const digest = task.digest;
   if (!digest) throw new ReplicatorError('TASK_INVALID', 'a deletion task needs a digest');
   const repository = task.destination.repository;
@@ -52,6 +56,8 @@ export async function deleteDriftedTags(task: Task, rt: RuleRuntime, signal?: Ab
     if (head) return { text: `kept: ${tag} is at the source again (${head.digest})` };
   }
 
+  const gone = referrers ? await deleteTaskReferrers(task, rt, referrers, signal) : 0;
   const existed = await dst.deleteManifest(repository, digest, signal);
-  return { text: existed ? `deleted ${still.join(', ')} (${digest}): not at the source` : `already gone: ${digest}` };
+  const also = gone > 0 ? ` (and ${gone} referrer(s) the replicator had copied)` : '';
+  return { text: existed ? `deleted ${still.join(', ')} (${digest}): not at the source${also}` : `already gone: ${digest}${also}` };
 }

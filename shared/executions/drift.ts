@@ -5,18 +5,11 @@ import type { RegistryType, RuleConfig } from '../rules/config-schema.js';
 import { DestinationNameError, destinationRepository, pathRuleOf } from '../rules/destination.js';
 import { RuleFilter } from '../rules/filters.js';
 import type { PlanItem } from '../rules/plan.js';
+import { isReferrerTag } from '../sources/referrer-tags.js';
 import { RegistrySource } from '../sources/registry-source.js';
 import type { Source, SourceArtifact } from '../sources/source.js';
 import { DRIFT_ITEMS_MAX, type DriftCounts, type DriftEntry, type DriftReport, type NewTask } from './model.js';
 
-/**
- * Referrer tags follow their subjects and are never drift on their own: the OCI referrers tag
- * schema's fallback (`sha256-<hex>`) and cosign's signatures, attestations and SBOMs
- * (`sha256-<hex>.sig`, `.att`, `.sbom`). Every tag starting `sha256-` is treated as one.
- */
-export function isReferrerTag(tag: string): boolean {
-  return tag.startsWith('sha256-');
-}
 
 /** Destination HEADs at once while looking at extra tags. */
 const HEAD_CONCURRENCY = 16;
@@ -37,8 +30,9 @@ interface Scope {
  * Measures a rule's drift as its full plan goes by: each planned tag the destination lacks
  * (`missing`) or has at another digest (`different`), told by the planner's HEADs (`checked`);
  * then, for a rule with `replicate_deletion`, the destination tags the source no longer has
- * (`extra`, `extras`), each with a deletion task or the reason it is kept. Referrer tags are
- * never drift. Entries are streamed to `onEntry` and the first DRIFT_ITEMS_MAX kept for the report.
+ * (`extra`, `extras`), each with a deletion task or the reason it is kept. Referrer tags
+ * (`isReferrerTag`, sources/referrer-tags.ts) follow their subjects and are never drift: the
+ * listers leave them out, and the checks below keep it so for any lister. Entries are streamed to `onEntry` and the first DRIFT_ITEMS_MAX kept for the report.
  */
 export class DriftCollector {
   readonly counts: DriftCounts = { missing: 0, different: 0, extra: 0, inSync: 0 };

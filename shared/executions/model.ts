@@ -1,5 +1,9 @@
 /** Harbor's task statuses (`pkg/task`). */
 import type { UploadCheckpoint } from '../copy/handover.js';
+import type { ReferrerCounts } from '../copy/referrers.js';
+import type { Accessory } from '../sources/source.js';
+
+export type { ReferrerCounts };
 
 export const TASK_STATUSES = ['Pending', 'Scheduled', 'Running', 'Stopped', 'Error', 'Success'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -100,10 +104,16 @@ export interface Task {
   lastMove?: string | undefined;
   /** Uploads a run handed over before its deadline, for the next run to continue. */
   checkpoint?: UploadCheckpoint[] | undefined;
+  /** A copy's referrers (signatures, SBOMs, attestations) as its last run left them. */
+  referrers?: ReferrerCounts | undefined;
+  /** The referrers this task pushed to the destination (a deletion of its subject deletes only those). */
+  referrerDigests?: string[] | undefined;
+  /** Harbor's accessories of the artifact, as the source listed them (undefined: not listed, asked when copied). */
+  accessories?: Accessory[] | undefined;
 }
 
 /** A task as the planner creates it. */
-export type NewTask = Pick<Task, 'operation' | 'source' | 'destination' | 'digest'> & {
+export type NewTask = Pick<Task, 'operation' | 'source' | 'destination' | 'digest' | 'accessories'> & {
   /** Born final: Success for tags already in sync, Error for names the destination refuses. */
   status?: 'Pending' | 'Success' | 'Error';
   statusText?: string;
@@ -115,6 +125,29 @@ export function taskError(err: unknown): TaskError {
   const code = typeof (err as { code?: unknown })?.code === 'string' && /^[A-Z0-9_]{1,64}$/.test((err as { code: string }).code) ? (err as { code: string }).code : 'ERROR';
   const message = err instanceof Error ? err.message : String(err);
   return { code, message };
+}
+
+/** Where a task put referrers: a destination registry (its host), repository and the subject's digest. */
+export interface ReferrerTarget {
+  host: string;
+  repository: string;
+  subject: string;
+}
+
+/** A referrer the replicator pushed to a destination, recorded under its subject's target. */
+export interface RecordedReferrer {
+  digest: string;
+  /** Its own subject (the target's subject, one of its children, or another referrer). */
+  subject: string;
+  /** Referrers of referrers are deeper: a deletion goes deepest first. */
+  depth: number;
+  /** The destination tag it was pushed under (cosign's convention). */
+  tag?: string | undefined;
+}
+
+/** A target as one string: `host/repository@subject`. */
+export function referrerTargetKey(t: ReferrerTarget): string {
+  return `${t.host}/${t.repository}@${t.subject}`;
 }
 
 /** Statuses that are final for a task. */

@@ -8,6 +8,7 @@ import type { PlanJob, TaskMessage } from './messages.js';
 import type { PlannedDestinations } from './planned-destinations.js';
 import { planArtifactEvent, planExecution, taskKey, type PlanSummary } from './planner.js';
 import { planReconcile } from './reconcile.js';
+import type { Accessory } from '../sources/source.js';
 
 /** What a planning job needs from its host. */
 export interface PlanJobDeps {
@@ -76,14 +77,16 @@ async function plan(job: PlanJob, deps: PlanJobDeps & { signal: AbortSignal; los
     }
     let tags = job.event.tag ? [job.event.tag] : [];
     let labels: string[] | undefined;
+    let accessories: Accessory[] | undefined;
     if (job.event.type === 'PUSH_ARTIFACT' && rt.sourceHarbor) {
-      // Harbor sends the first tag only, and no label: ask for the artifact's (label filters need them).
+      // Harbor sends the first tag only, no label and no accessory: ask for the artifact's (label
+      // filters need them; accessories follow it).
       const facts = await rt.sourceHarbor.artifactFacts(job.event.repository, job.event.digest).catch(() => undefined);
-      if (facts) ({ tags, labels } = facts);
+      if (facts) ({ tags, labels, accessories } = facts);
     }
     const planned = planArtifactEvent(
       rt.rule,
-      { operation: job.event.type === 'DELETE_ARTIFACT' ? 'deletion' : 'copy', repository: job.event.repository, digest: job.event.digest, tags, labels },
+      { operation: job.event.type === 'DELETE_ARTIFACT' ? 'deletion' : 'copy', repository: job.event.repository, digest: job.event.digest, tags, labels, accessories },
       { source: rt.source.name, destination: rt.destination.name, destinationType: rt.destination.type },
     );
     if ('excluded' in planned) {

@@ -8,6 +8,10 @@ import { planRule, type PlanEvent, type PlanItem } from '../rules/plan.js';
 import type { RuleRuntime } from '../rules/rule-runtime.js';
 import type { TaskMessage } from './messages.js';
 import type { NewTask } from './model.js';
+import { isReferrerTag } from '../sources/referrer-tags.js';
+import { isIndex } from '../registry/media-types.js';
+import { listReferrers } from '../registry/referrers-api.js';
+import type { Accessory } from '../sources/source.js';
 import type { PlannedDestinations } from './planned-destinations.js';
 
 
@@ -42,7 +46,7 @@ async function settledAtDestination(
   onChecked?: OnChecked,
   /** Filled with what each destination tag named (undefined: absent), for the task's copy. */
   seen?: Map<string, string | undefined>,
-): Promise<string | undefined> {
+): Promise<{ text: string; mediaType: string | undefined } | undefined> {
   const digest = item.source.digest;
   if (!digest) {
     onChecked?.(item, []);
@@ -60,6 +64,7 @@ async function settledAtDestination(
   );
   onChecked?.(item, results.map((r) => (r.status === 'fulfilled' ? r.value : undefined)));
   let skipped: string | undefined;
+  let mediaType: string | undefined;
   for (const [i, r] of results.entries()) {
     if (r.status === 'fulfilled' && refs[i] !== digest) seen?.set(refs[i]!, r.value?.digest);
   }
@@ -67,11 +72,38 @@ async function settledAtDestination(
     if (r.status === 'rejected') throw r.reason;
     const found = r.value;
     if (!found) return undefined;
-    if (found.digest === digest) continue;
+    if (found.digest === digest) {
+      mediaType = found.mediaType;
+      continue;
+    }
     if (override) return undefined;
     skipped = `skipped: destination ${refs[i]} is ${found.digest} and override is off`;
   }
-  return skipped ?? 'in sync';
+  return { text: skipped ?? 'in sync', mediaType };
+}
+
+/**
+ * Whether an artifact in sync at the destination may still have referrers to copy (a signature
+ * added after the image was copied, one that failed last time): then its task is queued all the
+ * same, and the copier copies only what is missing. Known without a request where it can be:
+ * Harbor's accessories came with the listing, a registry's referrer tags with its tag list (an
+ * index: any referrer tag in the repository, its children may be named); a source serving the
+ * referrers API is asked about this subject (an index: queued, its children are not known here).
+ */
+async function mayHaveReferrers(item: PlanItem, mediaType: string | undefined, runtime: RuleRuntime, signal?: AbortSignal): Promise<boolean> {
+  const digest = item.source.digest;
+  if (!runtime.rule.referrers || !digest) return false;
+  if (item.source.accessories && item.source.accessories.length > 0) return true;
+  const index = mediaType !== undefined && isIndex(mediaType);
+  if (!runtime.sourceHarbor) {
+    const tags = await runtime.referrerTags.get(runtime.sourceClient, item.source.repository, signal);
+    if (tags.hasIndex(digest) || tags.suffixed(digest).length > 0 || (index && tags.size > 0)) return true;
+  } else if (item.source.accessories && !index) {
+    // Harbor listed the artifact's accessories: none.
+    return false;
+  }
+  const listed = await listReferrers(runtime.sourceClient, item.source.repository, digest, { signal });
+  return listed !== undefined && (index || listed.length > 0);
 }
 
 /** Identifies a task's artifact within an execution (to resume a planning). */
@@ -85,6 +117,7 @@ function toTask(item: PlanItem): NewTask {
     source: { registry: item.source.registry, repository: item.source.repository, tags: item.source.tags },
     destination: { registry: item.destination.registry, repository: item.destination.repository, tags: item.destination.tags },
     digest: item.source.digest,
+    ...(item.source.accessories ? { accessories: item.source.accessories } : {}),
   };
 }
 
@@ -153,7 +186,9 @@ export async function planExecution(
           }
           if (e.kind !== 'item') return undefined;
           const settled = await settledAtDestination(e.item, heads, head, runtime.rule.override, opts.onChecked, seen[i]!);
-          return settled ? { ...toTask(e.item), status: 'Success', statusText: settled } : toTask(e.item);
+          if (!settled) return toTask(e.item);
+          if (settled.text === 'in sync' && (await mayHaveReferrers(e.item, settled.mediaType, runtime, opts.signal))) return toTask(e.item);
+          return { ...toTask(e.item), status: 'Success', statusText: settled.text };
         })(),
       ),
     );
@@ -205,6 +240,8 @@ export interface ArtifactEvent {
   tags: string[];
   /** Its labels, when the source keeps them (Harbor); undefined when not known. */
   labels?: string[] | undefined;
+  /** Harbor's accessories of it, when asked (undefined: the copier asks). */
+  accessories?: Accessory[] | undefined;
 }
 
 /**
@@ -226,7 +263,13 @@ export function planArtifactEvent(
     // A deleted artifact's labels cannot be read: never delete on a guess.
     return { excluded: 'the rule filters on labels, and the labels of this artifact are not known (a deletion, or a source without labels)' };
   }
-  const verdict = filter.artifact({ repository: event.repository, tags: event.tags, labels: event.labels });
+  // A referrer tag (cosign's `sha256-<hex>.sig`, the tag schema's `sha256-<hex>`) is never a
+  // subject: it follows the artifact it names, copied with it.
+  const tags = event.tags.filter((t) => !isReferrerTag(t));
+  if (event.tags.length > 0 && tags.length === 0) {
+    return { excluded: `${event.tags.join(', ')} follows its subject (a referrer tag): copied with it, never on its own` };
+  }
+  const verdict = filter.artifact({ repository: event.repository, tags, labels: event.labels });
   if (!verdict.keep) return { excluded: verdict.reason };
   const source = { registry: names.source, repository: event.repository, tags: verdict.tags };
   try {
@@ -237,6 +280,7 @@ export function planArtifactEvent(
         source,
         destination: { registry: names.destination, repository: dst, tags: verdict.tags },
         digest: event.digest,
+        ...(event.accessories && event.operation === 'copy' ? { accessories: event.accessories } : {}),
       },
     };
   } catch (err) {

@@ -1,4 +1,4 @@
-import type { DriftReport, Execution, ExecutionStatus, NewTask, Task, TaskCounts, TaskStatus, Trigger } from './model.js';
+import type { DriftReport, Execution, ExecutionStatus, NewTask, RecordedReferrer, ReferrerTarget, Task, TaskCounts, TaskStatus, Trigger } from './model.js';
 import type { TaskLogSegment } from './task-log.js';
 import type { TaskMove } from './transitions.js';
 
@@ -93,6 +93,16 @@ export interface TaskStore {
   recordDrift(report: DriftReport): Promise<void>;
   /** The last drift recorded for a rule. */
   lastDrift(rule: string): Promise<DriftReport | undefined>;
+  /**
+   * Records referrers a copy pushed to a destination under its subject (added to what is
+   * recorded; a digest recorded again replaces its entry): what a deletion of the subject there
+   * may delete. Referrers found at the destination already are never recorded.
+   */
+  recordReferrers(target: ReferrerTarget, referrers: readonly RecordedReferrer[]): Promise<void>;
+  /** The referrers recorded for a subject at a destination (at most `limit`, default 10,000). */
+  recordedReferrers(target: ReferrerTarget, limit?: number): Promise<RecordedReferrer[]>;
+  /** Forgets recorded referrers (deleted, or gone). */
+  forgetReferrers(target: ReferrerTarget, digests: readonly string[]): Promise<void>;
 }
 
 /** A message received from a queue. */

@@ -1,4 +1,5 @@
 import type { CopyEvent } from '../copy/progress.js';
+import type { ReferrerEvent } from '../copy/referrers.js';
 import { redactUrl } from '../registry/errors.js';
 import type { HttpEvent } from '../registry/http.js';
 import { formatBytes } from '../util/units.js';
@@ -234,6 +235,26 @@ export class TaskRunLog {
         break;
       default:
         break; // kinds added later log nothing until they are given a line here
+    }
+  }
+
+  /** One referrer of the artifact handled (signatures, attestations, SBOMs, Harbor's accessories). */
+  referrer(e: ReferrerEvent): void {
+    const what = e.tag ?? e.digest ?? 'a referrer';
+    const fields = { digest: e.digest, artifact_type: e.artifactType, via: e.via, subject: e.subject, depth: e.depth > 0 ? e.depth : undefined };
+    switch (e.status) {
+      case 'copied':
+        this.add('info', 'referrers', `copied ${what}`, fields);
+        break;
+      case 'in_sync':
+        this.add('info', 'referrers', `${what} already at the destination`, fields);
+        break;
+      case 'kept':
+        this.add('info', 'referrers', `${what} left as it is: the destination has another of its own there`, fields);
+        break;
+      case 'failed':
+        this.add('error', 'referrers', `${what} failed: ${e.error ?? 'unknown error'}`, fields);
+        break;
     }
   }
 

@@ -1,5 +1,5 @@
 import type { UploadCheckpoint } from '../copy/handover.js';
-import { aggregateStatus, countField, type ExecutionStatus, type NewTask, type Task, type TaskCounts, type TaskError, type TaskStatus } from './model.js';
+import { aggregateStatus, countField, type ExecutionStatus, type NewTask, type ReferrerCounts, type Task, type TaskCounts, type TaskError, type TaskStatus } from './model.js';
 
 /**
  * The task state machine, pure: every move a task can make, as data. A move says which state it
@@ -56,6 +56,8 @@ export interface TaskWrite {
   checkpoint?: UploadCheckpoint[];
   startTime?: string;
   endTime?: string;
+  referrers?: ReferrerCounts;
+  referrerDigests?: string[];
 }
 
 export type ClearableField = 'leaseToken' | 'leaseUntil' | 'queuedAt' | 'error' | 'checkpoint';
@@ -78,11 +80,11 @@ export type TaskEvent =
   /** A worker takes a delivered task (from Pending, or a Running task whose lease expired). */
   | { kind: 'claim'; token: string; now: number; leaseMs: number; continuation: boolean }
   /** The worker is done: the copy or deletion succeeded. */
-  | { kind: 'succeed'; token: string; revision: number; now: number; bytes: number; text: string }
+  | ({ kind: 'succeed'; token: string; revision: number; now: number; bytes: number; text: string } & ReferrerFields)
   /** The worker failed for good. */
-  | { kind: 'fail'; token: string; revision: number; now: number; error: TaskError; text: string }
+  | ({ kind: 'fail'; token: string; revision: number; now: number; error: TaskError; text: string } & ReferrerFields)
   /** The worker failed and the task runs again after `delayMs` (attempts remain). */
-  | { kind: 'retry'; token: string; revision: number; now: number; delayMs: number; error: TaskError; text: string }
+  | ({ kind: 'retry'; token: string; revision: number; now: number; delayMs: number; error: TaskError; text: string } & ReferrerFields)
   /** The worker hands over before its deadline: open uploads go with the task to a continuation. */
   | { kind: 'handover'; token: string; revision: number; now: number; checkpoint: UploadCheckpoint[]; text: string }
   /** The worker's process shuts down: the task goes back to Pending as it is. */
@@ -95,6 +97,20 @@ export type TaskEvent =
   | { kind: 'expire'; task: TaskState; now: number; maxAttempts: number; stopRequested: boolean }
   /** Sweeper: a Pending task whose message was lost (never claimed after it was due): sent again, or LOST. */
   | { kind: 'requeue'; task: TaskState; now: number; maxRequeues: number; stopRequested: boolean };
+
+/** What a copy's run says of its referrers (written with its end, or its retry). */
+interface ReferrerFields {
+  referrers?: ReferrerCounts | undefined;
+  referrerDigests?: string[] | undefined;
+}
+
+/** The referrer fields of an event, only those given. */
+function referrerWrite(e: ReferrerFields): Pick<TaskWrite, 'referrers' | 'referrerDigests'> {
+  return {
+    ...(e.referrers ? { referrers: { copied: e.referrers.copied, in_sync: e.referrers.in_sync, failed: e.referrers.failed } } : {}),
+    ...(e.referrerDigests?.length ? { referrerDigests: [...e.referrerDigests] } : {}),
+  };
+}
 
 /** The code of a task the replicator lost track of (its worker or its message vanished too often). */
 export const LOST = 'LOST';
@@ -127,12 +143,12 @@ export function taskMove(e: TaskEvent): TaskMove {
         inc: e.continuation ? {} : { attempts: 1 },
       };
     case 'succeed':
-      return ownerMove(e, 'Success', { bytes: e.bytes, statusText: e.text, endTime: iso(e.now) }, ['leaseToken', 'leaseUntil', 'checkpoint', 'error']);
+      return ownerMove(e, 'Success', { bytes: e.bytes, statusText: e.text, endTime: iso(e.now), ...referrerWrite(e) }, ['leaseToken', 'leaseUntil', 'checkpoint', 'error']);
     case 'fail':
-      return ownerMove(e, 'Error', { error: e.error, statusText: e.text, endTime: iso(e.now) }, ['leaseToken', 'leaseUntil', 'checkpoint']);
+      return ownerMove(e, 'Error', { error: e.error, statusText: e.text, endTime: iso(e.now), ...referrerWrite(e) }, ['leaseToken', 'leaseUntil', 'checkpoint']);
     case 'retry':
       // Due when the retry delay ends: the sweeper does not take it for lost before then.
-      return ownerMove(e, 'Pending', { error: e.error, statusText: e.text, queuedAt: e.now + e.delayMs }, ['leaseToken', 'leaseUntil']);
+      return ownerMove(e, 'Pending', { error: e.error, statusText: e.text, queuedAt: e.now + e.delayMs, ...referrerWrite(e) }, ['leaseToken', 'leaseUntil']);
     case 'handover':
       return ownerMove(e, 'Pending', { checkpoint: e.checkpoint, statusText: e.text, queuedAt: e.now }, ['leaseToken', 'leaseUntil']);
     case 'handBack':
@@ -189,6 +205,7 @@ export function newTasks(executionId: string, firstId: number, tasks: readonly N
       source: t.source,
       destination: t.destination,
       digest: t.digest,
+      ...(t.accessories ? { accessories: t.accessories } : {}),
       status,
       statusText: t.statusText,
       ...(t.error ? { error: t.error } : {}),

@@ -1,6 +1,9 @@
 import { BlobLocations } from '../copy/blob-locations.js';
+import { MemoryKeyedLock, type KeyedLock } from '../copy/keyed-lock.js';
+import type { ReferrerEvent } from '../copy/referrers.js';
 import { copyArtifact } from './copy-artifact.js';
 import { deleteDriftedTags } from './drift-deletion.js';
+import { copyTaskReferrers, deleteTaskReferrers, TaskReferrersError, type TaskReferrerOutcome } from './task-referrers.js';
 import { HandedOverError, Handover, type UploadCheckpoint } from '../copy/handover.js';
 import type { CopyEvent } from '../copy/progress.js';
 import { isAbort, ReplicatorError } from '../errors.js';
@@ -23,7 +26,9 @@ export type WorkerEvent =
   | { kind: 'task-retry'; task: Task; delayMs: number; reason: string }
   /** The task's lease was taken over (this worker was too slow, or thought dead): nothing of its was written. */
   | { kind: 'lease-lost'; task: Task }
-  | { kind: 'copy'; task: Task; event: CopyEvent };
+  | { kind: 'copy'; task: Task; event: CopyEvent }
+  /** One referrer of the task's image (a signature, an SBOM, an attestation) handled. */
+  | { kind: 'referrer'; task: Task; event: ReferrerEvent };
 
 /** What workers share. */
 export interface WorkerDeps {
@@ -33,6 +38,11 @@ export interface WorkerDeps {
   runtime(rule: string): Promise<RuleRuntime>;
   /** Blob locations at destinations, for mounts across tasks. */
   locations?: BlobLocations;
+  /**
+   * Serializes updates of one destination `sha256-<hex>` referrers index: this process's by
+   * default; Lambda copiers share a lease in the table.
+   */
+  referrersLock?: KeyedLock;
   /** What this process's planner saw at the destination (its copy does not HEAD the tags again). */
   planned?: PlannedDestinations | undefined;
   /** Runs of a task in all before its failure is final (Harbor marks failures too early). */
@@ -103,6 +113,7 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     ...deps,
     onEvent: (e) => {
       if (e.kind === 'copy') runLog.copy(e.event);
+      else if (e.kind === 'referrer') runLog.referrer(e.event);
       deps.onEvent?.(e);
     },
   };
@@ -134,10 +145,13 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     await taskQueue.ack(msg.receipt);
     await settle();
   };
+  /** The referrer fields of a move: this run's counts, and every digest the task pushed so far. */
+  const referrerFields = (r: Pick<TaskReferrerOutcome, 'counts' | 'digests'> | undefined) =>
+    r ? { referrers: r.counts, referrerDigests: [...new Set([...(running.referrerDigests ?? []), ...r.digests])] } : {};
   try {
     if (!rule) throw new ReplicatorError('EXECUTION_UNKNOWN', `execution ${executionId} not found`);
-    const { bytes, text } = await withHttpListener((e) => runLog.http(e), () => runTask(running, rule, runDeps, deadline, lease.signal));
-    await finish({ kind: 'succeed', ...own, now: now(), bytes, text: text ?? '' }, bytes, text); // clears a retry's note
+    const { bytes, text, referrers } = await withHttpListener((e) => runLog.http(e), () => runTask(running, rule, runDeps, deadline, lease.signal));
+    await finish({ kind: 'succeed', ...own, now: now(), bytes, text: text ?? '', ...referrerFields(referrers) }, bytes, text); // clears a retry's note
   } catch (caught) {
     const signal = deps.stopSignal?.(executionId);
     let err = caught;
@@ -168,6 +182,7 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
     }
     const failure = taskError(err);
     const message = err instanceof ReplicatorError ? `${failure.code}: ${failure.message}` : failure.message;
+    const referred = err instanceof TaskReferrersError ? referrerFields({ counts: err.outcome.counts, digests: err.digests }) : {};
     if ((isAbort(err) || signal?.aborted) && deps.shuttingDown?.()) {
       // Handed back: Pending again, run after the restart (recovery queues it).
       if (await move({ kind: 'handBack', ...own, now: now(), text: 'handed back at shutdown' })) {
@@ -178,14 +193,14 @@ export async function processTask(msg: Received<TaskMessage>, deps: WorkerDeps):
       await finish({ kind: 'stopRunning', ...own, now: now() }, 0, 'stopped');
     } else if (isTransient(err) && attempt < (deps.maxAttempts ?? 3)) {
       const delayMs = deps.retryDelayMs?.(attempt) ?? 2000 * 4 ** (attempt - 1);
-      if (await move({ kind: 'retry', ...own, now: now(), delayMs, error: failure, text: `attempt ${attempt} failed, retrying: ${message}` })) {
+      if (await move({ kind: 'retry', ...own, now: now(), delayMs, error: failure, text: `attempt ${attempt} failed, retrying: ${message}`, ...referred })) {
         deps.onEvent?.({ kind: 'task-retry', task: running, delayMs, reason: message });
         // A fresh message, not the old receipt's visibility: a stale receipt cannot lose the retry.
         await taskQueue.send([{ executionId, taskId }], delayMs);
       }
       await taskQueue.ack(msg.receipt);
     } else {
-      await finish({ kind: 'fail', ...own, now: now(), error: failure, text: message }, 0, message);
+      await finish({ kind: 'fail', ...own, now: now(), error: failure, text: message, ...referred }, 0, message);
     }
   } finally {
     clearInterval(heartbeat);
@@ -243,7 +258,18 @@ async function stopRequested(executionId: string, deps: WorkerDeps): Promise<boo
 }
 const stopCache = new Map<string, { stop: boolean; until: number }>();
 
-async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline: RunDeadline, lease: AbortSignal): Promise<{ bytes: number; text?: string }> {
+/** What one run of a task did. */
+interface RunOutcome {
+  bytes: number;
+  text?: string;
+  /** A copy's referrers (undefined: not followed, `referrers: false` or a deletion). */
+  referrers?: TaskReferrerOutcome | undefined;
+}
+
+/** This process's lock of destination referrers indexes, when the host gives none. */
+const processLock = new MemoryKeyedLock();
+
+async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline: RunDeadline, lease: AbortSignal): Promise<RunOutcome> {
   const rt = await deps.runtime(ruleName);
   const stop = deps.stopSignal?.(task.executionId);
   const linked = linkSignals([lease, stop, deps.cutoffAt === undefined ? undefined : deadline.cutoff]);
@@ -254,14 +280,19 @@ async function runTask(task: Task, ruleName: string, deps: WorkerDeps, deadline:
   }
 }
 
-async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadline: RunDeadline, signal: AbortSignal): Promise<{ bytes: number; text?: string }> {
+async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadline: RunDeadline, signal: AbortSignal): Promise<RunOutcome> {
+  const lock = deps.referrersLock ?? processLock;
   if (task.operation === 'deletion') {
     // A reconcile deletes tags the source no longer has, each checked just before (drift-deletion.ts);
     // a webhook's deletion follows an artifact deleted at the source: by digest, as Harbor does.
-    if ((await deps.store.getExecution(task.executionId))?.trigger === 'reconcile') return { bytes: 0, ...(await deleteDriftedTags(task, rt, signal)) };
+    // Either way the referrers the replicator pushed for that digest go first (task-referrers.ts).
+    const referrers = { store: deps.store, lock };
+    if ((await deps.store.getExecution(task.executionId))?.trigger === 'reconcile') return { bytes: 0, ...(await deleteDriftedTags(task, rt, signal, referrers)) };
     if (!task.digest) throw new ReplicatorError('TASK_INVALID', 'a deletion task needs a digest');
+    const gone = await deleteTaskReferrers(task, rt, referrers, signal);
     const existed = await rt.destinationClient.deleteManifest(task.destination.repository, task.digest, signal);
-    return { bytes: 0, text: existed ? 'deleted' : 'already gone' };
+    const also = gone > 0 ? ` (and ${gone} referrer(s) the replicator had copied)` : '';
+    return { bytes: 0, text: `${existed ? 'deleted' : 'already gone'}${also}` };
   }
   // Harbor wants the project first, ECR the repository (create_repositories); the runtime does
   // each once, not once per task.
@@ -294,12 +325,20 @@ async function copyOrDelete(task: Task, rt: RuleRuntime, deps: WorkerDeps, deadl
   const bytes = results.reduce((n, r) => n + r.bytes, 0);
   const skipped = results.find((r) => r.status === 'skipped');
   const moved = results.filter((r) => r.superseded).map((r) => `tag ${r.superseded!.tag} ${r.superseded!.by ? `moved to ${r.superseded!.by}` : 'was deleted at the source'}`);
+  // Signatures, SBOMs and attestations follow the image (the rule's `referrers`, on by default).
+  const referrers = rule.referrers
+    ? await copyTaskReferrers(task, rt, { store: deps.store, lock, locations: deps.locations, onEvent: (event) => deps.onEvent?.({ kind: 'referrer', task, event }) }, results, signal)
+    : undefined;
   const text = moved.length
     ? `${moved.join('; ')}; superseded (the planned digest was pushed by digest only)`
-    : results.every((r) => r.status === 'in_sync')
+    : results.every((r) => r.status === 'in_sync') && !referrers?.counts.copied
       ? 'in sync'
       : skipped
         ? `skipped: ${skipped.reason}`
         : undefined;
-  return { bytes, ...(text ? { text } : {}) };
+  const c = referrers?.counts;
+  const followed = c && c.copied + c.in_sync > 0 ? `referrers: ${c.copied} copied, ${c.in_sync} in sync` : undefined;
+  const kept = referrers?.kept.length ? `kept at the destination (another digest, not the replicator's): ${referrers.kept.join(', ')}` : undefined;
+  const said = [text, followed, kept].filter(Boolean).join('; ');
+  return { bytes, ...(said ? { text: said } : {}), ...(referrers ? { referrers } : {}) };
 }

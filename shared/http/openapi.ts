@@ -283,6 +283,12 @@ export const openApiDocument = {
           bytes: { type: 'integer' },
           startTime: { type: 'string', format: 'date-time' },
           endTime: { type: 'string', format: 'date-time' },
+          referrers: {
+            type: 'object',
+            description: "a copy's signatures, SBOMs, attestations and other referrers, as its last run left them",
+            properties: { copied: { type: 'integer' }, in_sync: { type: 'integer' }, failed: { type: 'integer' } },
+          },
+          referrerDigests: { type: 'array', items: { type: 'string' }, description: 'the referrers this task pushed to the destination' },
         },
       },
     },

@@ -1,5 +1,6 @@
 import { specificNames } from '../harbor/patterns.js';
 import type { RegistryClient } from '../registry/client.js';
+import { isReferrerTag, referrerTagCatalog } from '../sources/referrer-tags.js';
 import { RegistrySource } from '../sources/registry-source.js';
 import type { Source, SourceArtifact } from '../sources/source.js';
 
@@ -15,7 +16,7 @@ type Tags = AsyncIterable<string> | Iterable<string>;
 export abstract class ProviderSource implements Source {
   private readonly registry: RegistrySource;
 
-  constructor(client: RegistryClient) {
+  constructor(private readonly client: RegistryClient) {
     this.registry = new RegistrySource(client);
   }
 
@@ -37,7 +38,15 @@ export abstract class ProviderSource implements Source {
       yield* this.registry.artifacts(repository, signal);
       return;
     }
-    for await (const tag of tags) yield { repository, tags: [tag] };
+    // Referrer tags (cosign's `sha256-<hex>.sig`, the tag schema's `sha256-<hex>`) follow their
+    // subjects: no artifacts of their own; recorded once the listing ended (a subject planned
+    // before then has them listed once more by its copy).
+    const referrers: string[] = [];
+    for await (const tag of tags) {
+      if (isReferrerTag(tag)) referrers.push(tag);
+      else yield { repository, tags: [tag] };
+    }
+    referrerTagCatalog(this.client).record(this.client.host, repository, referrers);
   }
 }
 

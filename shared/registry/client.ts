@@ -25,6 +25,7 @@ import { ManifestCache } from './manifest-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import type { SharedSlots, TokenSource } from './shared-budget.js';
 import type { ProxySettings } from './proxy.js';
+import { noteSubjectAnswer } from './referrers-api.js';
 import { nextLink, registryUrl } from './response.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { checkDigest, checkReference, checkRepository, isDigest, isRepositoryName, showName } from './names.js';
@@ -284,6 +285,8 @@ export class RegistryClient {
       signal,
     });
     await discard(res.body);
+    // OCI 1.1: a registry that indexes referrers itself answers a push with a subject with OCI-Subject.
+    if (manifest.subject) noteSubjectAnswer(this, header(res.headers, 'oci-subject'));
     const digest = headerDigest(res.headers, `${this.host}/${repository}:${reference}`);
     if (digest && digest !== manifest.digest) {
       throw new ReplicatorError(

@@ -149,7 +149,9 @@ export class RegistryError extends ReplicatorError {
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof RegistryError) return err.retryable;
-  if (err instanceof ReplicatorError) return false;
+  // An engine error is final unless it says otherwise (a lock held elsewhere, referrers that
+  // failed transiently): a `retryable` it sets itself.
+  if (err instanceof ReplicatorError) return (err as { retryable?: unknown }).retryable === true;
   const c = err as { code?: string; cause?: { code?: string } } | null;
   const code = c?.code ?? c?.cause?.code;
   return code !== undefined && TRANSIENT_NETWORK_CODES.has(code);

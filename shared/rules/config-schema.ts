@@ -264,6 +264,12 @@ export const ruleSchema = z
     include_untagged: z._default(z.boolean(), false),
     platforms: z.optional(z.array(platformSchema).check(z.minLength(1))),
     concurrency: z._default(z.int().check(z.positive(), z.lte(256)), 4),
+    /**
+     * Signatures, SBOMs, attestations and every other referrer follow their subject (OCI 1.1
+     * referrers API, the `sha256-<hex>` tag schema, cosign's tags, Harbor's accessories); false:
+     * the subject alone, and its referrer tags are not copied at all.
+     */
+    referrers: z._default(z.boolean(), true),
     /** Drift reconcile on a schedule (see README "Drift reconcile"). */
     reconcile: z.optional(reconcileSchema),
     // Fields Harbor's API exports with a policy (ReplicationPolicy); read and ignored.

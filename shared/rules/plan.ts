@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { RegistryClient } from '../registry/client.js';
-import type { Source, SourceArtifact } from '../sources/source.js';
+import type { Accessory, Source, SourceArtifact } from '../sources/source.js';
 import type { RegistryConfig, RuleConfig } from './config-schema.js';
 import { isDigest, isRepositoryName, isTag, showName } from '../registry/names.js';
 import { DestinationNameError, destinationRepository, pathRuleOf } from './destination.js';
@@ -20,7 +20,8 @@ export interface PlanSide {
 /** One artifact a rule selects: what to copy where. */
 export interface PlanItem {
   operation: 'copy';
-  source: PlanSide & { digest: string | undefined };
+  /** `accessories`: Harbor's accessories of the artifact, which follow it. */
+  source: PlanSide & { digest: string | undefined; accessories?: Accessory[] | undefined };
   destination: PlanSide;
 }
 
@@ -113,7 +114,7 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
         ),
       );
       window = [];
-      for (const { tags, digest } of resolved) {
+      for (const { artifact, tags, digest } of resolved) {
         const what = `${input.sourceHost}/${repository}${tags.length ? `:${tags.join(',')}` : ''}${digest ? `@${digest}` : ''}`;
         if (nameError !== undefined || dstRepository === undefined) {
           yield { kind: 'error', what, code: 'DESTINATION_NAME', error: nameError ?? 'no destination name', repository, tags, digest };
@@ -127,7 +128,7 @@ export async function* planRule(input: PlanInput): AsyncGenerator<PlanEvent> {
           kind: 'item',
           item: {
             operation: 'copy',
-            source: { registry: input.source.name, host: input.sourceHost, repository, tags, digest },
+            source: { registry: input.source.name, host: input.sourceHost, repository, tags, digest, ...(artifact.accessories ? { accessories: artifact.accessories } : {}) },
             destination: { registry: input.destination.name, host: input.destinationHost, repository: dstRepository, tags: [...tags] },
           },
         };

@@ -3,6 +3,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { HttpEvent } from '../registry/http.js';
 import type { HarborApi } from '../sources/harbor-api.js';
 import { HarborSource } from '../sources/harbor-source.js';
+import { referrerTagCatalog, type ReferrerTagCatalog } from '../sources/referrer-tags.js';
 import type { Source } from '../sources/source.js';
 import { oncePerKey } from '../util/once-per-key.js';
 import { speedBytesPerSecond, type RegistryConfig, type RuleConfig } from './config-schema.js';
@@ -38,6 +39,11 @@ export interface RuleRuntime {
   bytesPerSecond: number | undefined;
   /** What a copy uploads blobs in at the destination (the rule's `copy_by_chunk`, as the destination type allows); undefined: one streamed PUT. */
   uploadChunkSize: number | undefined;
+  /**
+   * The source repositories' referrer tags, as this runtime's listings saw them (or listed once
+   * by the first copy that needs them): a subject's referrers cost no request to find there.
+   */
+  referrerTags: ReferrerTagCatalog;
 }
 
 /** Wires a rule: clients shared through `clients`, a Harbor API lister for `type: harbor` sources. */
@@ -55,6 +61,8 @@ export async function ruleRuntime(
   const harbor = (r: RegistryConfig) => clients.harborApi(r, pathOf(r), deps.onEvent);
   const sourceHarbor = source.type === 'harbor' ? await harbor(source) : undefined;
   const lister = sourceHarbor ? new HarborSource(sourceHarbor) : await clients.source(source, pathOf(source), sourceClient);
+  // What the lister saw of the source's referrer tags (sources/referrer-tags.ts), per source client.
+  const referrerTags = referrerTagCatalog(sourceClient);
   const destinationHarbor = destination.type === 'harbor' ? await harbor(destination) : undefined;
   return {
     rule,
@@ -67,6 +75,7 @@ export async function ruleRuntime(
     sourceHarbor,
     ensureDestinationRepository: await repositoryPreparer(destination, pathOf(destination), destinationHarbor, clients),
     uploadChunkSize: uploadChunkSize(rule.copy_by_chunk, destination),
+    referrerTags,
     bytesPerSecond: speedBytesPerSecond(rule.speed),
     planInput: (signal) => ({
       rule,

@@ -30,6 +30,8 @@ export interface HarborArtifact {
   manifest_media_type?: string;
   tags?: Array<{ name: string }> | null;
   labels?: Array<{ name: string }> | null;
+  /** With `with_accessory=true`: its accessories (`AccessoryData`: digest, type, subject...). */
+  accessories?: Array<{ digest?: unknown; type?: unknown }> | null;
 }
 
 /** How to reach a Harbor's API. */
@@ -55,6 +57,18 @@ export function isProjectName(name: string): boolean {
 export function checkProject(name: string, where?: string): string {
   if (!isProjectName(name)) throw new InvalidNameError('repository', name, where ? `${where} (project)` : 'project');
   return name;
+}
+
+/** Accessories kept per artifact: more is refused by the copier anyway (`limits.max_index_children`). */
+const MAX_ACCESSORIES = 1000;
+
+/** Harbor's accessories as `{digest, type}` (names from outside are checked where they are used). */
+export function accessoriesOf(list: HarborArtifact['accessories']): Array<{ digest: string; type: string }> {
+  if (!Array.isArray(list)) return [];
+  return list
+    .slice(0, MAX_ACCESSORIES)
+    .filter((a) => typeof a?.digest === 'string')
+    .map((a) => ({ digest: a.digest as string, type: typeof a.type === 'string' ? a.type : 'unknown' }));
 }
 
 /** Harbor's maximum `page_size`. */
@@ -170,25 +184,45 @@ export class HarborApi {
     return ['projects', project!, 'repositories', encodeURIComponent(rest.join('/'))];
   }
 
-  /** Artifacts of a repository with their tags and labels. */
+  /**
+   * Artifacts of a repository with their tags, labels and accessories (`with_accessory=true`, as
+   * Harbor's own replication adapter asks: signatures, SBOMs and other referrers are listed
+   * under their subject, not as artifacts).
+   */
   artifacts(repository: string, signal?: AbortSignal): AsyncGenerator<HarborArtifact> {
     const path = this.repositoryPath(repository, `${this.base.host} artifacts`);
-    return this.paginate<HarborArtifact>(this.url(...path, 'artifacts'), `${repository} artifacts`, { with_tag: 'true', with_label: 'true' }, signal);
+    return this.paginate<HarborArtifact>(
+      this.url(...path, 'artifacts'),
+      `${repository} artifacts`,
+      { with_tag: 'true', with_label: 'true', with_accessory: 'true' },
+      signal,
+    );
+  }
+
+  /** The accessories of one artifact (`GET .../artifacts/{digest}?with_accessory=true`): what a webhook does not say. */
+  async accessories(repository: string, digest: string, signal?: AbortSignal): Promise<Array<{ digest: string; type: string }>> {
+    const path = this.repositoryPath(repository, `${this.base.host} artifact`);
+    checkDigest(digest, `${this.base.host} artifact of ${repository}`);
+    const url = this.url(...path, 'artifacts', digest);
+    url.searchParams.set('with_accessory', 'true');
+    const res = await this.call('GET', url, [200], undefined, signal);
+    return accessoriesOf(((await this.json(res)) as HarborArtifact | null)?.accessories);
   }
 
   /**
-   * Every tag and label of one artifact (`GET .../artifacts/{digest}?with_tag=true&with_label=true`):
-   * webhooks carry only the first tag, and no label.
+   * Every tag, label and accessory of one artifact (`GET .../artifacts/{digest}?with_tag=true&
+   * with_label=true&with_accessory=true`): webhooks carry only the first tag, no label, no accessory.
    */
-  async artifactFacts(repository: string, digest: string, signal?: AbortSignal): Promise<{ tags: string[]; labels: string[] }> {
+  async artifactFacts(repository: string, digest: string, signal?: AbortSignal): Promise<{ tags: string[]; labels: string[]; accessories: Array<{ digest: string; type: string }> }> {
     const path = this.repositoryPath(repository, `${this.base.host} artifact`);
     checkDigest(digest, `${this.base.host} artifact of ${repository}`);
     const url = this.url(...path, 'artifacts', digest);
     url.searchParams.set('with_tag', 'true');
     url.searchParams.set('with_label', 'true');
+    url.searchParams.set('with_accessory', 'true');
     const res = await this.call('GET', url, [200], undefined, signal);
     const a = (await this.json(res)) as HarborArtifact;
-    return { tags: (a.tags ?? []).map((t) => t.name), labels: (a.labels ?? []).map((l) => l.name) };
+    return { tags: (a.tags ?? []).map((t) => t.name), labels: (a.labels ?? []).map((l) => l.name), accessories: accessoriesOf(a.accessories) };
   }
 
   /** Whether a project exists (`HEAD /projects?project_name=`). */

@@ -1,12 +1,15 @@
 import { matchPattern, specificNames } from '../harbor/patterns.js';
-import { isProjectName, type HarborApi } from './harbor-api.js';
+import { accessoriesOf, isProjectName, type HarborApi } from './harbor-api.js';
+import { isReferrerTag } from './referrer-tags.js';
 import type { Source, SourceArtifact } from './source.js';
 
 /**
  * Lists a Harbor through its API, as Harbor's own adapter does: the projects the first name
  * filter can reach (its first component names them directly when it has no wildcard), their
  * repositories, and each repository's artifacts with digest, tags, labels and type, untagged
- * ones included.
+ * ones included, and its accessories (signatures, SBOMs, attestations), which follow it. A tag
+ * that follows a subject (`sha256-<hex>.att`, ...) is not a tag of an artifact of its own, and an
+ * artifact tagged only so is no artifact.
  */
 export class HarborSource implements Source {
   constructor(private readonly api: HarborApi) {}
@@ -43,12 +46,16 @@ export class HarborSource implements Source {
 
   async *artifacts(repository: string, signal?: AbortSignal): AsyncIterable<SourceArtifact> {
     for await (const a of this.api.artifacts(repository, signal)) {
+      const all = Array.isArray(a.tags) ? a.tags.map((t) => text(t?.name)) : [];
+      const tags = all.filter((t) => !isReferrerTag(t));
+      if (all.length > 0 && tags.length === 0) continue;
       yield {
         repository,
         digest: a.digest === undefined || a.digest === null ? undefined : text(a.digest),
-        tags: Array.isArray(a.tags) ? a.tags.map((t) => text(t?.name)) : [],
+        tags,
         labels: Array.isArray(a.labels) ? a.labels.map((l) => text(l?.name)) : [],
         type: a.type,
+        accessories: accessoriesOf(a.accessories),
       };
     }
   }

@@ -9,10 +9,22 @@ export interface ArtifactFacts {
   type?: string | undefined;
 }
 
+/**
+ * One of Harbor's accessories of an artifact (`with_accessory=true`): a signature, an SBOM, an
+ * attestation, any OCI referrer (`type`: `signature.cosign`, `signature.notation`,
+ * `harbor.sbom`, `subject.accessory`, ...).
+ */
+export interface Accessory {
+  digest: string;
+  type: string;
+}
+
 /** An artifact as a source lists it: its repository, tags, and what the source knows besides. */
 export interface SourceArtifact extends ArtifactFacts {
   /** Known when the source lists by artifact (Harbor); resolved by the planner otherwise. */
   digest?: string | undefined;
+  /** Harbor's accessories of the artifact; undefined when the source does not list them. */
+  accessories?: Accessory[] | undefined;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface HarborFake {
   untagged: Array<{ repository: string; digest: string }>;
   /** Artifact type per digest (default IMAGE). */
   types: Map<string, string>;
+  /** Accessories per subject digest (`with_accessory=true`): signatures, SBOMs, other referrers. */
+  accessories: Map<string, Array<{ digest: string; type: string }>>;
   /** Projects, created ones included. */
   projects: Map<string, { project_id: number; public: boolean }>;
   stop(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startHarborFake(registry: TestRegistry, opts: { user: stri
   const labels = new Map<string, string[]>();
   const untagged: HarborFake['untagged'] = [];
   const types = new Map<string, string>();
+  const accessories = new Map<string, Array<{ digest: string; type: string }>>();
   const projects = new Map<string, { project_id: number; public: boolean }>();
   let nextId = 1;
   for (const p of opts.projects ?? []) projects.set(p, { project_id: nextId++, public: false });
@@ -83,7 +86,7 @@ export async function startHarborFake(registry: TestRegistry, opts: { user: stri
     send(res, 200, items.slice((page - 1) * size, page * size), headers);
   };
 
-  const artifactsOf = async (repository: string) => {
+  const artifactsOf = async (repository: string, withAccessory = false) => {
     const tags = ((await registryJson(`/v2/${repository}/tags/list`)) as { tags?: string[] } | undefined)?.tags ?? [];
     const byDigest = new Map<string, { digest: string; mediaType: string; tags: string[] }>();
     for (const tag of [...tags].sort()) {
@@ -114,7 +117,11 @@ export async function startHarborFake(registry: TestRegistry, opts: { user: stri
       push_time: NOW,
       pull_time: ZERO_TIME,
       references: null,
-      accessories: null,
+      // swagger AccessoryData, listed only when asked (with_accessory=true).
+      accessories:
+        withAccessory && accessories.get(a.digest)?.length
+          ? accessories.get(a.digest)!.map((x, i) => ({ id: i + 1, artifact_id: id, subject_artifact_id: id, subject_artifact_digest: a.digest, size: 1, digest: x.digest, type: x.type, icon: '', creation_time: NOW }))
+          : null,
       addition_links: {},
       tags: a.tags.length
         ? a.tags.map((name, i) => ({ id: i + 1, repository_id: 1, artifact_id: id, name, push_time: NOW, pull_time: ZERO_TIME, immutable: false }))
@@ -178,7 +185,7 @@ export async function startHarborFake(registry: TestRegistry, opts: { user: stri
       // The raw path still has the second encoding: a%252Fb -> a%2Fb -> a/b.
       const repo = decodeURIComponent(decodeURIComponent(arts[2]!));
       if (!visible(project)) return error(res, authenticated ? 403 : 401, authenticated ? 'FORBIDDEN' : 'UNAUTHORIZED', 'unauthorized');
-      return paginate(req, res, url, await artifactsOf(`${project}/${repo}`));
+      return paginate(req, res, url, await artifactsOf(`${project}/${repo}`, url.searchParams.get('with_accessory') === 'true'));
     }
     const one = /^\/projects\/([^/]+)\/repositories\/([^/]+)\/artifacts\/([^/]+)$/.exec(path);
     if (one && req.method === 'GET') {
@@ -186,7 +193,7 @@ export async function startHarborFake(registry: TestRegistry, opts: { user: stri
       const repo = decodeURIComponent(decodeURIComponent(one[2]!));
       if (!visible(project)) return error(res, authenticated ? 403 : 401, authenticated ? 'FORBIDDEN' : 'UNAUTHORIZED', 'unauthorized');
       const reference = decodeURIComponent(one[3]!);
-      const found = (await artifactsOf(`${project}/${repo}`)).find((a) => a.digest === reference || a.tags?.some((t) => t.name === reference));
+      const found = (await artifactsOf(`${project}/${repo}`, url.searchParams.get('with_accessory') === 'true')).find((a) => a.digest === reference || a.tags?.some((t) => t.name === reference));
       return found ? send(res, 200, found) : error(res, 404, 'NOT_FOUND', `artifact ${project}/${repo}:${reference} not found`);
     }
     error(res, 404, 'NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
@@ -218,6 +225,7 @@ export async function startHarborFake(registry: TestRegistry, opts: { user: stri
     labels,
     untagged,
     types,
+    accessories,
     projects,
     stop: () =>
       new Promise<void>((resolve) => {

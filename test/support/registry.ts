@@ -19,6 +19,13 @@ export interface RegistryOptions {
   relativeUrls?: boolean;
   /** Storage directory to reuse (default: a new temp dir). */
   storage?: string;
+  /**
+   * Accept manifests whose layers carry `urls` (Windows' foreign layers): docker-registry 2.8
+   * refuses them (MANIFEST_BLOB_UNKNOWN) unless `validation.manifests.urls.allow` is set.
+   */
+  allowUrls?: boolean;
+  /** Accept Docker schema 1 pushes (`compatibility.schema1.enabled`; refused by default in 2.8). */
+  schema1?: boolean;
 }
 
 /** A running docker-registry on 127.0.0.1. */
@@ -102,6 +109,8 @@ function registryConfig(port: number, storage: string, opts: RegistryOptions): s
     `  relativeurls: ${opts.relativeUrls ? 'true' : 'false'}`,
   ];
   if (opts.tls) lines.push('  tls:', `    certificate: ${opts.tls.certificate}`, `    key: ${opts.tls.key}`);
+  if (opts.allowUrls) lines.push('validation:', '  manifests:', '    urls:', '      allow:', "        - '^https?://'");
+  if (opts.schema1) lines.push('compatibility:', '  schema1:', '    enabled: true');
   if (opts.htpasswd) lines.push('auth:', '  htpasswd:', '    realm: test-realm', `    path: ${opts.htpasswd}`);
   if (opts.token) {
     lines.push(

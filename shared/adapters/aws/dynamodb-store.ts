@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -23,7 +24,10 @@ import {
   type DriftReport,
   type Execution,
   type ExecutionStatus,
+  referrerTargetKey,
   type NewTask,
+  type RecordedReferrer,
+  type ReferrerTarget,
   type Task,
   type TaskCounts,
   type TaskError,
@@ -47,6 +51,7 @@ import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executi
  * | task | `EXEC#<id>` | `TASK#<n>` | GSI3 `EXEC#<id>#<status>` / `TASK#<n>` (tasks by status) |
  * | id sequence | `SEQ` | `EXECUTION` | |
  * | a rule's last drift report | `DRIFT#<rule>` | `LAST` | |
+ * | a referrer pushed to a destination | `REFERRERS#<host>/<repository>@<subject>` | `REF#<digest>` | |
  * | one run of a task's log | `EXEC#<id>` | `LOG#<n>#<run>` | (dynamodb-task-log.ts) |
  *
  * An execution's bytes are counted like its tasks: a success's bytes are added to the shard of
@@ -613,6 +618,50 @@ export class DynamoDBTaskStore implements TaskStore {
     const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { PK: `DRIFT#${rule}`, SK: 'LAST' }, ConsistentRead: true }));
     return typeof r.Item?.report === 'string' ? (JSON.parse(r.Item.report) as DriftReport) : undefined;
   }
+
+  // ---- referrers ----------------------------------------------------------------------------
+
+  async recordReferrers(target: ReferrerTarget, referrers: readonly RecordedReferrer[]): Promise<void> {
+    // One item per referrer: a put is idempotent, and two copiers recording at once both land.
+    const pk = `REFERRERS#${referrerTargetKey(target)}`;
+    await Promise.all(
+      referrers.map((r) =>
+        this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { PK: pk, SK: `REF#${r.digest}`, digest: r.digest, subject: r.subject, depth: r.depth, ...(r.tag !== undefined ? { tag: r.tag } : {}) },
+          }),
+        ),
+      ),
+    );
+  }
+
+  async recordedReferrers(target: ReferrerTarget, limit = 10_000): Promise<RecordedReferrer[]> {
+    const out: RecordedReferrer[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :ref)',
+          ExpressionAttributeValues: { ':pk': `REFERRERS#${referrerTargetKey(target)}`, ':ref': 'REF#' },
+          ConsistentRead: true,
+          Limit: Math.min(1000, limit - out.length),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const i of r.Items ?? []) {
+        out.push({ digest: String(i.digest), subject: String(i.subject), depth: Number(i.depth ?? 0), ...(typeof i.tag === 'string' ? { tag: i.tag } : {}) });
+      }
+      start = r.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out;
+  }
+
+  async forgetReferrers(target: ReferrerTarget, digests: readonly string[]): Promise<void> {
+    const pk = `REFERRERS#${referrerTargetKey(target)}`;
+    await Promise.all(digests.map((d) => this.doc.send(new DeleteCommand({ TableName: this.table, Key: { PK: pk, SK: `REF#${d}` } }))));
+  }
 }
 
 /** Counter shards per execution: enough to spread 100k task updates, few to sum on read. */
@@ -645,6 +694,7 @@ function taskItem(t: Task): Record<string, unknown> {
     bytes: t.bytes,
     startTime: t.startTime,
     endTime: t.endTime,
+    accessories: t.accessories,
     GSI3PK: `EXEC#${t.executionId}#${t.status}`,
     GSI3SK: taskSk(t.id),
   };
@@ -672,7 +722,15 @@ function toTask(i: Record<string, unknown>): Task {
     queuedAt: i.queuedAt === undefined ? undefined : Number(i.queuedAt),
     lastMove: i.lastMove as string | undefined,
     ...(Array.isArray(i.checkpoint) && i.checkpoint.length > 0 ? { checkpoint: i.checkpoint as Task['checkpoint'] } : {}),
+    ...(isCounts(i.referrers) ? { referrers: { copied: i.referrers.copied, in_sync: i.referrers.in_sync, failed: i.referrers.failed } } : {}),
+    ...(Array.isArray(i.referrerDigests) && i.referrerDigests.length > 0 ? { referrerDigests: i.referrerDigests as string[] } : {}),
+    ...(Array.isArray(i.accessories) ? { accessories: i.accessories as Task['accessories'] } : {}),
   };
+}
+
+function isCounts(v: unknown): v is { copied: number; in_sync: number; failed: number } {
+  const c = v as { copied?: unknown; in_sync?: unknown; failed?: unknown } | null;
+  return typeof c === 'object' && c !== null && typeof c.copied === 'number' && typeof c.in_sync === 'number' && typeof c.failed === 'number';
 }
 
 /** Attribute names of the fields a move writes (`lease` for leaseUntil, as the item has always had it). */
@@ -686,6 +744,8 @@ const ATTRIBUTE: Record<keyof TaskWrite, string> = {
   checkpoint: 'checkpoint',
   startTime: 'startTime',
   endTime: 'endTime',
+  referrers: 'referrers',
+  referrerDigests: 'referrerDigests',
 };
 
 /** A move as one conditional UpdateItem: its precondition, the status and fields it writes, the revision it bumps. */

@@ -9,7 +9,7 @@ import { ReplicatorError } from '../../errors.js';
  */
 
 /** The schema this code writes (`PRAGMA user_version`); a file with a higher one is refused, a lower one migrated. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /**
  * - `executions`: one row per execution. Its counters are a progress view kept in the same row,
@@ -26,9 +26,12 @@ export const SCHEMA_VERSION = 3;
  *   NULL: kept).
  * - `config`: API-managed registries and rules, JSON.
  * - `drift` (version 2): each rule's last drift report (a reconcile's), JSON, with when it was taken.
- * - `executions.bytes` (version 3): the bytes its tasks copied, moved with them like the counters
+ * - version 3: a task's `referrers` (its counts and the digests it pushed, JSON) and `accessories`
+ *   (Harbor's, JSON); `referrers`: the referrers the replicator pushed to a destination, per
+ *   subject (`target` = `host/repository@subject`), what deleting that subject may delete.
+ * - `executions.bytes` (version 4): the bytes its tasks copied, moved with them like the counters
  *   (filled from the tasks for the executions already there).
- * - `task_logs` (version 3): a task's log, one row per run (`run`: the task's revision after that
+ * - `task_logs` (version 4): a task's log, one row per run (`run`: the task's revision after that
  *   run's claim), its lines as one text; deleted with its task. Rows nothing of which is shown any
  *   more (newer runs fill the bounds) are deleted when a run is added (sqlite-task-log.ts).
  */
@@ -100,13 +103,23 @@ CREATE TABLE config (
 ) WITHOUT ROWID;
 `;
 
-/** What each version adds to the one before (index 0: version 1 to 2, index 1: 2 to 3). */
+/** What each version adds to the one before (index 0: version 1 to 2, index 1: 2 to 3, index 2: 3 to 4). */
 const MIGRATIONS = [
   `
 CREATE TABLE drift (
   rule TEXT PRIMARY KEY,
   taken_at TEXT NOT NULL,
   value TEXT NOT NULL
+) WITHOUT ROWID;
+`,
+  `
+ALTER TABLE tasks ADD COLUMN referrers TEXT;
+ALTER TABLE tasks ADD COLUMN accessories TEXT;
+CREATE TABLE referrers (
+  target TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (target, digest)
 ) WITHOUT ROWID;
 `,
   `

@@ -7,7 +7,10 @@ import {
   type DriftReport,
   type Execution,
   type ExecutionStatus,
+  referrerTargetKey,
   type NewTask,
+  type RecordedReferrer,
+  type ReferrerTarget,
   type Task,
   type TaskCounts,
   type TaskError,
@@ -113,7 +116,8 @@ export class SqliteTaskStore implements TaskStore {
       for (const t of created) {
         // An id recorded before (a second planner racing a resumed one) keeps its task as it is:
         // a task moves only by moves, never by being written again.
-        if (this.q.insertTask.run(eid, t.id, t.operation, JSON.stringify(t.source), JSON.stringify(t.destination), ...taskState(t)).changes === 0) {
+        const accessories = t.accessories ? JSON.stringify(t.accessories) : null;
+        if (this.q.insertTask.run(eid, t.id, t.operation, JSON.stringify(t.source), JSON.stringify(t.destination), accessories, ...taskState(t)).changes === 0) {
           out.push(toTask(this.q.task.get(eid, t.id)!));
           continue;
         }
@@ -248,6 +252,26 @@ export class SqliteTaskStore implements TaskStore {
     return value === undefined ? undefined : (JSON.parse(value) as DriftReport);
   }
 
+  // ---- referrers ----------------------------------------------------------------------------
+
+  async recordReferrers(target: ReferrerTarget, referrers: readonly RecordedReferrer[]): Promise<void> {
+    const key = referrerTargetKey(target);
+    this.db.transaction(() => {
+      for (const r of referrers) this.q.recordReferrer.run(key, r.digest, JSON.stringify(recorded(r)));
+    }).immediate();
+  }
+
+  async recordedReferrers(target: ReferrerTarget, limit = 10_000): Promise<RecordedReferrer[]> {
+    return this.q.recordedReferrers.all(referrerTargetKey(target), limit).map((v) => recorded(JSON.parse(v) as RecordedReferrer));
+  }
+
+  async forgetReferrers(target: ReferrerTarget, digests: readonly string[]): Promise<void> {
+    const key = referrerTargetKey(target);
+    this.db.transaction(() => {
+      for (const d of digests) this.q.forgetReferrer.run(key, d);
+    }).immediate();
+  }
+
   // ---- inside transactions ------------------------------------------------------------------
 
   /** One move: precondition, else a repeated delivery, else refused; the task and its counters written together. */
@@ -365,6 +389,8 @@ interface TaskRow {
   queued_at: number | null;
   last_move: string | null;
   checkpoint: string | null;
+  referrers: string | null;
+  accessories: string | null;
 }
 
 interface ExecutionCursor {
@@ -385,7 +411,7 @@ interface TaskCursor {
 
 const COUNTS = ['total', 'pending', 'scheduled', 'running', 'succeed', 'failed', 'stopped'] as const;
 /** The task columns a move writes, in `taskState`'s order. */
-const STATE = ['digest', 'status', 'status_text', 'error', 'attempts', 'revision', 'requeues', 'bytes', 'start_time', 'end_time', 'lease_until', 'lease_token', 'queued_at', 'last_move', 'checkpoint'] as const;
+const STATE = ['digest', 'status', 'status_text', 'error', 'attempts', 'revision', 'requeues', 'bytes', 'start_time', 'end_time', 'lease_until', 'lease_token', 'queued_at', 'last_move', 'checkpoint', 'referrers'] as const;
 
 /**
  * Every statement, prepared once. `INDEXED BY` names the index a query is meant to use: SQLite
@@ -421,7 +447,7 @@ function statements(db: Database) {
       `UPDATE executions SET status = ?, end_time = ?, status_text = coalesce(?, status_text), ${COUNTS.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND status = 'InProgress' RETURNING *`,
     ),
     insertTask: db.prepare(
-      `INSERT INTO tasks (execution_id, id, operation, source, destination, ${STATE.join(', ')}) VALUES (?, ?, ?, ?, ?, ${STATE.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
+      `INSERT INTO tasks (execution_id, id, operation, source, destination, accessories, ${STATE.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ${STATE.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,
     ),
     writeTask: db.prepare(`UPDATE tasks SET ${STATE.map((c) => `${c} = ?`).join(', ')} WHERE execution_id = ? AND id = ?`),
     task: db.prepare<TaskRow>('SELECT * FROM tasks WHERE execution_id = ? AND id = ?'),
@@ -438,6 +464,9 @@ function statements(db: Database) {
       'INSERT INTO drift (rule, taken_at, value) VALUES (?, ?, ?) ON CONFLICT (rule) DO UPDATE SET taken_at = excluded.taken_at, value = excluded.value WHERE excluded.taken_at >= drift.taken_at',
     ),
     lastDrift: db.prepare<string>('SELECT value FROM drift WHERE rule = ?').pluck(),
+    recordReferrer: db.prepare('INSERT INTO referrers (target, digest, value) VALUES (?, ?, ?) ON CONFLICT (target, digest) DO UPDATE SET value = excluded.value'),
+    recordedReferrers: db.prepare<string>('SELECT value FROM referrers WHERE target = ? ORDER BY digest LIMIT ?').pluck(),
+    forgetReferrer: db.prepare('DELETE FROM referrers WHERE target = ? AND digest = ?'),
   };
 }
 
@@ -476,7 +505,13 @@ function taskState(t: Task): Value[] {
     t.queuedAt ?? null,
     t.lastMove ?? null,
     t.checkpoint?.length ? JSON.stringify(t.checkpoint) : null,
+    t.referrers ? JSON.stringify({ ...t.referrers, ...(t.referrerDigests?.length ? { digests: t.referrerDigests } : {}) }) : null,
   ];
+}
+
+/** A recorded referrer's fields, nothing else (what is written and read back). */
+function recorded(r: RecordedReferrer): RecordedReferrer {
+  return { digest: r.digest, subject: r.subject, depth: r.depth, ...(r.tag !== undefined ? { tag: r.tag } : {}) };
 }
 
 /** A task as the DynamoDB store reads one (same fields, same order, same absences). */
@@ -503,7 +538,16 @@ function toTask(r: TaskRow): Task {
     queuedAt: r.queued_at ?? undefined,
     lastMove: r.last_move ?? undefined,
     ...(r.checkpoint !== null ? { checkpoint: JSON.parse(r.checkpoint) as Task['checkpoint'] } : {}),
+    ...referrersOf(r.referrers),
+    ...(r.accessories !== null ? { accessories: JSON.parse(r.accessories) as Task['accessories'] } : {}),
   };
+}
+
+/** The `referrers` column: the counts and, when there are some, the digests the task pushed. */
+function referrersOf(text: string | null): Pick<Task, 'referrers' | 'referrerDigests'> {
+  if (text === null) return {};
+  const v = JSON.parse(text) as { copied: number; in_sync: number; failed: number; digests?: string[] };
+  return { referrers: { copied: v.copied, in_sync: v.in_sync, failed: v.failed }, ...(v.digests?.length ? { referrerDigests: v.digests } : {}) };
 }
 
 /** An execution as the DynamoDB store reads one. */

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { boundLog, segmentLines, segmentRecord, shadowedRuns, type TaskLogSegment } from '../../executions/task-log.js';
 
 /**
- * Task logs in the embedded SQLite file (`task_logs`, schema version 3): one row per run of a
+ * Task logs in the embedded SQLite file (`task_logs`, schema version 4): one row per run of a
  * task, inserted once (a repeated write of the same run is ignored), in the same transaction as
  * the deletion of the rows newer runs have made invisible. Read back in run order, bounded.
  * A task's rows go with it (foreign key, ON DELETE CASCADE): the embedded store keeps history
