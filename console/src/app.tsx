@@ -1,6 +1,5 @@
-import { createContext, type ComponentChildren } from 'preact';
-import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, apiClient, type Access, type Api } from './api';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError, apiClient, type Access } from './api';
 import { ErrorNote } from './common';
 import { ExecutionPage } from './execution-page';
 import { ExecutionsPage } from './executions-page';
@@ -8,21 +7,7 @@ import { href, useRoute } from './hooks';
 import { RegistriesPage } from './registries-page';
 import { RulesPage } from './rules-page';
 import { session } from './session';
-
-/** What every page gets: the API with the token, and what the token may do. */
-export interface SessionContext {
-  api: Api;
-  access: Access;
-}
-
-const Session = createContext<SessionContext | undefined>(undefined);
-
-/** The signed-in session (pages are rendered only inside one). */
-export function useSession(): SessionContext {
-  const s = useContext(Session);
-  if (!s) throw new Error('no session');
-  return s;
-}
+import { Session } from './session-context';
 
 /** Asks the API what the token may do: a 401 means a wrong token. */
 async function check(token: string, onUnauthorized: () => void): Promise<Access> {
@@ -177,21 +162,5 @@ function Shell({ access, onSignOut }: { access: Access; onSignOut: () => void })
         {page}
       </main>
     </>
-  );
-}
-
-/** A page's heading: sets the document title, and takes focus when the page opens (so a screen reader starts there). */
-export function PageTitle({ children, title }: { children: ComponentChildren; title: string }) {
-  const h1 = useRef<HTMLHeadingElement>(null);
-  useEffect(() => {
-    document.title = `${title} · harbor-replicator`;
-  }, [title]);
-  useEffect(() => {
-    h1.current?.focus({ preventScroll: true });
-  }, []);
-  return (
-    <h1 ref={h1} tabIndex={-1}>
-      {children}
-    </h1>
   );
 }

@@ -1,4 +1,5 @@
 import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
 import type { ApiError } from './api';
 import type { Counts, ExecutionStatus, TaskStatus } from './types';
 
@@ -72,5 +73,21 @@ export function Pager({ label, hasPrevious, next, onPrevious, onNext }: { label:
         Next page
       </button>
     </nav>
+  );
+}
+
+/** A page's heading: sets the document title, and takes focus when the page opens (so a screen reader starts there). */
+export function PageTitle({ children, title }: { children: ComponentChildren; title: string }) {
+  const h1 = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    document.title = `${title} · harbor-replicator`;
+  }, [title]);
+  useEffect(() => {
+    h1.current?.focus({ preventScroll: true });
+  }, []);
+  return (
+    <h1 ref={h1} tabIndex={-1}>
+      {children}
+    </h1>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { query, seg } from './api';
-import { PageTitle, useSession } from './app';
-import { CountsText, ErrorNote, Hidden, Pager, Progress, Status } from './common';
+import { useSession } from './session-context';
+import { CountsText, ErrorNote, Hidden, Pager, PageTitle, Progress, Status } from './common';
 import { formatBytes, formatDuration, formatTime } from './format';
 import { href, useAction, useLoad } from './hooks';
 import { EXECUTION_STATUSES, type Execution, type Page, type Rule } from './types';

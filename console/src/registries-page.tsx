@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, seg } from './api';
-import { PageTitle, useSession } from './app';
-import { ErrorNote, Hidden } from './common';
+import { useSession } from './session-context';
+import { ErrorNote, Hidden, PageTitle } from './common';
 import { useLoad } from './hooks';
 import type { PingResult, Registry } from './types';
 

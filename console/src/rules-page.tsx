@@ -1,8 +1,8 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { query, seg } from './api';
-import { PageTitle, useSession } from './app';
-import { ErrorNote, Hidden, Progress, Status } from './common';
+import { useSession } from './session-context';
+import { ErrorNote, Hidden, PageTitle, Progress, Status } from './common';
 import { formatBytes, formatRef, formatTime, shortDigest } from './format';
 import { href, useAction, useLoad } from './hooks';
 import type { Drift, Execution, Page, PlanPreview, Rule } from './types';

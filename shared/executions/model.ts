@@ -236,3 +236,17 @@ export interface DriftReport {
   /** True when there were more entries than `items` holds. */
   truncated: boolean;
 }
+
+/** One run's lines, as a store appends them to the task's log. */
+export interface TaskLogSegment {
+  /** The run: the task's revision after the claim that started it (increasing, unique per task). */
+  run: number;
+  lines: string[];
+  /** The run ended the task (Success, Error, Stopped): its lines expire with the task. */
+  final: boolean;
+  /**
+   * The task's first run (attempt 1, not a continuation): no earlier run of it wrote a log, so
+   * there is nothing for this one to make invisible (a store can skip looking).
+   */
+  first?: boolean | undefined;
+}

@@ -1,5 +1,4 @@
-import type { DriftReport, Execution, ExecutionStatus, NewTask, RecordedReferrer, ReferrerTarget, Task, TaskCounts, TaskStatus, Trigger } from './model.js';
-import type { TaskLogSegment } from './task-log.js';
+import type { DriftReport, Execution, ExecutionStatus, NewTask, RecordedReferrer, ReferrerTarget, Task, TaskCounts, TaskLogSegment, TaskStatus, Trigger } from './model.js';
 import type { TaskMove } from './transitions.js';
 
 /**

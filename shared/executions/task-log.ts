@@ -41,19 +41,7 @@ export const TASK_LOG_MAX_BYTES = 64 * 1024;
 /** A longer line is cut (a registry's error text): one line never crowds out the others. */
 export const TASK_LOG_LINE_MAX_BYTES = 2048;
 
-/** One run's lines, as a store appends them to the task's log. */
-export interface TaskLogSegment {
-  /** The run: the task's revision after the claim that started it (increasing, unique per task). */
-  run: number;
-  lines: string[];
-  /** The run ended the task (Success, Error, Stopped): its lines expire with the task. */
-  final: boolean;
-  /**
-   * The task's first run (attempt 1, not a continuation): no earlier run of it wrote a log, so
-   * there is nothing for this one to make invisible (a store can skip looking).
-   */
-  first?: boolean | undefined;
-}
+export type { TaskLogSegment } from './model.js';
 
 /** Bytes a line takes in the log (with its newline). */
 export function lineBytes(line: string): number {

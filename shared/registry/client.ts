@@ -25,7 +25,6 @@ import { ManifestCache } from './manifest-cache.js';
 import { RateLimiter } from './rate-limit.js';
 import type { SharedSlots, TokenSource } from './shared-budget.js';
 import type { ProxySettings } from './proxy.js';
-import { noteSubjectAnswer } from './referrers-api.js';
 import { nextLink, registryUrl } from './response.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { checkDigest, checkReference, checkRepository, isDigest, isRepositoryName, showName } from './names.js';
@@ -98,6 +97,17 @@ const defaultHosts = new HostStates(DEFAULT_RETRY_POLICY);
 /** One process's throttled hosts, shared by its clients unless they are given the copiers' shared one. */
 const defaultThrottle = new HostThrottle(new MemoryThrottleStore());
 
+/** What a registry does about referrers, as learnt from its answers. */
+export interface ReferrerSupport {
+  /**
+   * The referrers API: asked once per registry (the first answer decides; concurrent askers wait
+   * for it). Undefined inside: that first request failed, and the next caller asks again.
+   */
+  api?: Promise<boolean | undefined> | undefined;
+  /** A manifest with a `subject` was pushed: did the registry answer `OCI-Subject` (it indexes referrers)? */
+  indexes?: boolean | undefined;
+}
+
 /**
  * A client of one registry over the OCI distribution API. Each method is one protocol
  * operation; auth, retries and backoff happen below it, streams are never buffered here.
@@ -112,6 +122,8 @@ export class RegistryClient {
   readonly transfers: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Pages, index fan-out, manifest bytes and nesting this registry may make us walk. */
   readonly limits: Limits;
+  /** What this registry does about referrers, as learnt from its answers (referrers-api.ts). */
+  readonly referrerSupport: ReferrerSupport = {};
   /** Manifests read, answered again without a request when asked for by digest. */
   private readonly manifests = new ManifestCache();
 
@@ -286,7 +298,10 @@ export class RegistryClient {
     });
     await discard(res.body);
     // OCI 1.1: a registry that indexes referrers itself answers a push with a subject with OCI-Subject.
-    if (manifest.subject) noteSubjectAnswer(this, header(res.headers, 'oci-subject'));
+    if (manifest.subject) {
+      const answered = header(res.headers, 'oci-subject');
+      this.referrerSupport.indexes = answered !== undefined && answered !== '';
+    }
     const digest = headerDigest(res.headers, `${this.host}/${repository}:${reference}`);
     if (digest && digest !== manifest.digest) {
       throw new ReplicatorError(

@@ -1,5 +1,17 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { HttpEvent } from './http.js';
+
+/** Observability hook: retries and finished requests, with redacted URLs only. */
+export type HttpEvent =
+  | { kind: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string; /** The status that made it retry (none: the connection failed). */ status?: number | undefined }
+  | { kind: 'response'; method: string; url: string; status: number; ms: number; rateLimit?: RateLimitHeaders | undefined };
+
+/** A registry's pull budget as its answer states it (Docker Hub's `ratelimit-limit` / `ratelimit-remaining`). */
+export interface RateLimitHeaders {
+  remaining: number;
+  limit?: number | undefined;
+  /** The window the budget is counted over, in seconds (`;w=21600`). */
+  windowSeconds?: number | undefined;
+}
 
 /**
  * HTTP events for whoever made the request. A RegistryClient (and its `onEvent`) is shared by

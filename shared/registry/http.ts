@@ -8,7 +8,7 @@ import { ProxiedDispatcher, type ProxySettings } from './proxy.js';
 import type { HostStates } from './backoff.js';
 import { parseErrorBody, parseRetryAfter, RegistryError, redactUrl } from './errors.js';
 import { rateLimitRemaining, type HostThrottle, type ProbeTicket, type ThrottleOutcome } from './host-throttle.js';
-import { scopedHttpListener } from './event-scope.js';
+import { scopedHttpListener, type HttpEvent, type RateLimitHeaders } from './event-scope.js';
 import type { TokenSource } from './shared-budget.js';
 
 /** Response headers as undici gives them (lowercase names). */
@@ -73,18 +73,7 @@ export interface HttpResponse {
   url: URL;
 }
 
-/** Observability hook: retries and finished requests, with redacted URLs only. */
-export type HttpEvent =
-  | { kind: 'retry'; method: string; url: string; attempt: number; delayMs: number; reason: string; /** The status that made it retry (none: the connection failed). */ status?: number | undefined }
-  | { kind: 'response'; method: string; url: string; status: number; ms: number; rateLimit?: RateLimitHeaders | undefined };
-
-/** A registry's pull budget as its answer states it (Docker Hub's `ratelimit-limit` / `ratelimit-remaining`). */
-export interface RateLimitHeaders {
-  remaining: number;
-  limit?: number | undefined;
-  /** The window the budget is counted over, in seconds (`;w=21600`). */
-  windowSeconds?: number | undefined;
-}
+export type { HttpEvent, RateLimitHeaders } from './event-scope.js';
 
 /** `ratelimit-remaining: 76;w=21600` (and `ratelimit-limit`), when the answer has them. */
 export function rateLimitOf(headers: Headers): RateLimitHeaders | undefined {

@@ -37,31 +37,6 @@ const descriptorSchema = z.object({
 });
 const listSchema = z.object({ manifests: z.optional(z.nullable(z.array(descriptorSchema))) });
 
-/** What a registry does about referrers, as learnt from its answers. */
-interface Support {
-  /**
-   * The referrers API: asked once per registry (the first answer decides; concurrent askers wait
-   * for it). Undefined inside: that first request failed, and the next caller asks again.
-   */
-  api?: Promise<boolean | undefined> | undefined;
-  /** A manifest with a `subject` was pushed: did the registry answer `OCI-Subject` (it indexes referrers)? */
-  indexes?: boolean | undefined;
-}
-const support = new WeakMap<RegistryClient, Support>();
-const of = (client: RegistryClient): Support => {
-  let s = support.get(client);
-  if (!s) support.set(client, (s = {}));
-  return s;
-};
-
-/**
- * Called by the client after a manifest with a `subject` was pushed: an `OCI-Subject` header says
- * the registry indexes referrers itself (OCI distribution 1.1, "Pushing Manifests with Subject").
- */
-export function noteSubjectAnswer(client: RegistryClient, ociSubject: string | undefined): void {
-  of(client).indexes = ociSubject !== undefined && ociSubject !== '';
-}
-
 /** The page size asked of the referrers API, and the entries one subject may have (`limits.max_index_children`). */
 const PAGE_LIMIT = 8 * 1024 * 1024;
 
@@ -83,7 +58,7 @@ export async function listReferrers(
 ): Promise<ReferrerDescriptor[] | undefined> {
   checkRepository(repository, `${client.host} referrers`);
   checkDigest(digest, `${client.host} referrers of ${repository}`);
-  const s = of(client);
+  const s = client.referrerSupport;
   if (s.api && (await s.api) === false) return undefined;
   const what = `${client.host}/${repository}@${digest} referrers`;
   const walk = new PageWalk(client.host, `${repository}@${digest} referrers`, client.limits.maxPages);
@@ -145,7 +120,7 @@ export async function listReferrers(
  * whether it serves the referrers API (asked once, for `subject` in `repository`).
  */
 export async function indexesReferrers(client: RegistryClient, repository: string, subject: string, signal?: AbortSignal): Promise<boolean> {
-  const s = of(client);
+  const s = client.referrerSupport;
   if (s.indexes !== undefined) return s.indexes;
   return (await listReferrers(client, repository, subject, { signal })) !== undefined;
 }
