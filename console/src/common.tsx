@@ -91,3 +91,20 @@ export function PageTitle({ children, title }: { children: ComponentChildren; ti
     </h1>
   );
 }
+
+/** A status filter: "Any status", or one of `statuses`. */
+export function StatusFilter({ value, statuses, onChange }: { value: string; statuses: readonly string[]; onChange: (status: string) => void }) {
+  return (
+    <label>
+      Status
+      <select value={value} onChange={(ev) => onChange(ev.currentTarget.value)}>
+        <option value="">Any status</option>
+        {statuses.map((s) => (
+          <option key={s} value={s}>
+            {s}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

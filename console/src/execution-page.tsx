@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { query, seg } from './api';
 import { useSession } from './session-context';
-import { CountsText, ErrorNote, Hidden, Pager, PageTitle, Progress, Status } from './common';
+import { CountsText, ErrorNote, Hidden, Pager, PageTitle, Progress, Status, StatusFilter } from './common';
 import { formatBytes, formatDuration, formatRef, formatTime } from './format';
 import { href, useAction, useLoad } from './hooks';
 import { TASK_STATUSES, type Execution, type Page, type Task } from './types';
@@ -98,17 +98,7 @@ export function ExecutionPage({ id, params }: { id: string; params: URLSearchPar
       <section aria-labelledby="tasks-title">
         <h2 id="tasks-title">Tasks</h2>
         <form class="filters" onSubmit={(ev) => ev.preventDefault()} aria-label="Filter tasks">
-          <label>
-            Status
-            <select value={status} onChange={(ev) => (location.hash = link({ status: ev.currentTarget.value, task: undefined }))}>
-              <option value="">Any status</option>
-              {TASK_STATUSES.map((s) => (
-                <option key={s} value={s}>
-                  {s}
-                </option>
-              ))}
-            </select>
-          </label>
+          <StatusFilter value={status} statuses={TASK_STATUSES} onChange={(s) => (location.hash = link({ status: s, task: undefined }))} />
         </form>
         <ErrorNote error={tasks.error} what="The tasks could not be read" />
         {tasks.loading && <p role="status">Loading the tasks…</p>}

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { query, seg } from './api';
 import { useSession } from './session-context';
-import { CountsText, ErrorNote, Hidden, Pager, PageTitle, Progress, Status } from './common';
+import { CountsText, ErrorNote, Hidden, Pager, PageTitle, Progress, Status, StatusFilter } from './common';
 import { formatBytes, formatDuration, formatTime } from './format';
 import { href, useAction, useLoad } from './hooks';
 import { EXECUTION_STATUSES, type Execution, type Page, type Rule } from './types';
@@ -46,17 +46,7 @@ export function ExecutionsPage({ params }: { params: URLSearchParams }) {
             ))}
           </select>
         </label>
-        <label>
-          Status
-          <select value={status} onChange={(e) => filter({ status: e.currentTarget.value })}>
-            <option value="">Any status</option>
-            {EXECUTION_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
+        <StatusFilter value={status} statuses={EXECUTION_STATUSES} onChange={(s) => filter({ status: s })} />
       </form>
       <ErrorNote error={list.error} what="The executions could not be read" />
       <ErrorNote error={stop.error} what="The execution could not be stopped" />
