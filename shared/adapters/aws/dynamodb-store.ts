@@ -430,32 +430,12 @@ export class DynamoDBTaskStore implements TaskStore {
     );
   }
 
-  /** Tasks of an execution in one status, counted (the truth behind the counters). */
-  private async countStatus(executionId: string, status: TaskStatus): Promise<number> {
-    let n = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: 'GSI3',
-          KeyConditionExpression: 'GSI3PK = :pk',
-          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}#${status}` },
-          Select: 'COUNT',
-          ExclusiveStartKey: start,
-        }),
-      );
-      n += r.Count ?? 0;
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return n;
-  }
-
   /**
-   * The Success tasks of an execution, counted, and their bytes summed (only a success writes a
-   * task's bytes, so theirs are all of them). The same items as a COUNT query reads.
+   * Tasks of an execution in one status, counted through the status index (the truth behind the
+   * counters); with `withBytes`, their bytes summed too (only a success writes a task's bytes, so
+   * the Success tasks' are all of them). The same items either way.
    */
-  private async successBytes(executionId: string): Promise<{ n: number; bytes: number }> {
+  private async tallyStatus(executionId: string, status: TaskStatus, withBytes = false): Promise<{ n: number; bytes: number }> {
     let n = 0;
     let bytes = 0;
     let start: Record<string, unknown> | undefined;
@@ -465,9 +445,8 @@ export class DynamoDBTaskStore implements TaskStore {
           TableName: this.table,
           IndexName: 'GSI3',
           KeyConditionExpression: 'GSI3PK = :pk',
-          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}#Success` },
-          ProjectionExpression: '#b',
-          ExpressionAttributeNames: { '#b': 'bytes' },
+          ExpressionAttributeValues: { ':pk': `EXEC#${executionId}#${status}` },
+          ...(withBytes ? { ProjectionExpression: '#b', ExpressionAttributeNames: { '#b': 'bytes' } } : { Select: 'COUNT' as const }),
           ExclusiveStartKey: start,
         }),
       );
@@ -481,8 +460,8 @@ export class DynamoDBTaskStore implements TaskStore {
   /** Counts the tasks themselves, and sums their bytes (the truth the counters are a fast view of). */
   private async countTasks(executionId: string): Promise<Tally> {
     const truth: Tally = { ...emptyCounts(), bytes: 0 };
-    const [success, ...counted] = await Promise.all([this.successBytes(executionId), ...OTHER_STATUSES.map((s) => this.countStatus(executionId, s))]);
-    OTHER_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!));
+    const [success, ...counted] = await Promise.all([this.tallyStatus(executionId, 'Success', true), ...OTHER_STATUSES.map((s) => this.tallyStatus(executionId, s))]);
+    OTHER_STATUSES.forEach((s, i) => (truth[countField(s)] = counted[i]!.n));
     truth.succeed = success!.n;
     truth.bytes = success!.bytes;
     truth.total = TASK_STATUSES.reduce((n, s) => n + truth[countField(s)], 0);
