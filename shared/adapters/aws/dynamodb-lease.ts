@@ -1,7 +1,7 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { LeaseStore } from '../../copy/keyed-lock.js';
 import { conditionally } from './dynamodb-conditional.js';
+import { DynamoDBTable } from './dynamodb-table.js';
 
 /** Lease records outlive their use by an hour, then TTL removes them. */
 const KEEP_SECONDS = 3_600;
@@ -12,17 +12,7 @@ const KEEP_SECONDS = 3_600;
  * owner. What keeps Lambda copiers from updating one destination `sha256-<hex>` referrers index
  * at the same time (copy/keyed-lock.ts LeasedKeyedLock).
  */
-export class DynamoDBLeases implements LeaseStore {
-  private readonly doc: DynamoDBDocumentClient;
-
-  constructor(
-    client: DynamoDBClient,
-    private readonly table: string,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  }
-
+export class DynamoDBLeases extends DynamoDBTable implements LeaseStore {
   private key(key: string) {
     return { PK: `LOCK#${key}`, SK: 'LEASE' };
   }

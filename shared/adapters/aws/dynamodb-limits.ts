@@ -1,8 +1,8 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ThrottleRecord, ThrottleStore, Versioned } from '../../registry/host-throttle.js';
 import type { BudgetStore } from '../../registry/shared-budget.js';
 import { conditionally } from './dynamodb-conditional.js';
+import { DynamoDBTable } from './dynamodb-table.js';
 
 /** Records outlive their use by a day, then TTL removes them. */
 const KEEP_SECONDS = 86_400;
@@ -15,17 +15,7 @@ const BUCKET_TRIES = 5;
  * `BUDGET#<key>` / `SLOT#<n>` (transfer slots, leased). Every write is conditional on what was
  * read, so copiers racing on one record never both win.
  */
-export class DynamoDBSharedLimits implements ThrottleStore, BudgetStore {
-  private readonly doc: DynamoDBDocumentClient;
-
-  constructor(
-    client: DynamoDBClient,
-    private readonly table: string,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  }
-
+export class DynamoDBSharedLimits extends DynamoDBTable implements ThrottleStore, BudgetStore {
   private ttl(): number {
     return Math.floor(this.now() / 1000) + KEEP_SECONDS;
   }

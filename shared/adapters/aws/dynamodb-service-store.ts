@@ -1,8 +1,8 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DeliveryLog } from '../../executions/ports.js';
 import type { ConfigStore } from '../../rules/ports.js';
 import { conditionally } from './dynamodb-conditional.js';
+import { DynamoDBTable } from './dynamodb-table.js';
 
 type Kind = 'registry' | 'rule';
 
@@ -11,17 +11,7 @@ type Kind = 'registry' | 'rule';
  * `EVENT#<key>` / `DELIVERY` (conditional put, TTL), `REGISTRY#<name>` and `RULE#<name>` /
  * `CONFIG` (listed through GSI2 under `CONFIG#<kind>`).
  */
-export class DynamoDBServiceStore implements DeliveryLog, ConfigStore {
-  private readonly doc: DynamoDBDocumentClient;
-
-  constructor(
-    client: DynamoDBClient,
-    private readonly table: string,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  }
-
+export class DynamoDBServiceStore extends DynamoDBTable implements DeliveryLog, ConfigStore {
   claimDelivery(key: string, ttlSeconds: number): Promise<boolean> {
     return conditionally(() =>
       this.doc.send(

@@ -37,6 +37,7 @@ import {
 import { alreadyApplied, applyMove, countDelta, newTasks, settleDecision, taskMove, type ExecutionFacts, type TaskMove, type TaskWrite } from '../../executions/transitions.js';
 import { decodeCursor as decodeJsonCursor, encodeCursor, InvalidCursorError } from '../listing-cursor.js';
 import { conditionally } from './dynamodb-conditional.js';
+import { documentClient } from './dynamodb-table.js';
 import { DynamoDBTaskLogs } from './dynamodb-task-log.js';
 import type { TaskLogSegment } from '../../executions/task-log.js';
 import type { ExecutionQuery, MoveOutcome, Page, TaskStore } from '../../executions/ports.js';
@@ -95,7 +96,7 @@ export class DynamoDBTaskStore implements TaskStore {
       onDrift?: (report: DriftReport) => void;
     } = {},
   ) {
-    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.doc = documentClient(client);
     this.now = opts.now ?? Date.now;
     this.counterFlushMs = opts.counterFlushMs ?? 0;
     this.retentionSeconds = opts.retentionSeconds;
